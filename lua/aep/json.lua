@@ -1,0 +1,171 @@
+-- aep.json: what lua-cjson 2.1.0 (Debian) leaves open, settled once for all of aep.
+--   * json.null is the null sentinel (cjson.null);
+--   * json.array(t) marks a table as an array, so an empty one encodes as [] (cjson says {});
+--   * encode never writes "\/" (cjson escapes every slash; valid but ugly in logs and diffs);
+--   * encode_pretty sorts keys and indents, for people and for stable diffs;
+--   * decode errors say where: "JSON error at line L, column C: ...".
+local cjson = require "cjson"
+local cjson_safe = require "cjson.safe"
+
+local M = {}
+
+M.null = cjson.null
+
+local array_mt = { __name = "aep.json.array" }
+M.array_mt = array_mt
+
+local EMPTY_ARRAY = "\0aep-empty-array\0"
+local EMPTY_ARRAY_JSON = cjson.encode(EMPTY_ARRAY)
+
+-- json.array([t]) -> t marked as a JSON array (an empty one encodes as [])
+function M.array(t)
+  return setmetatable(t or {}, array_mt)
+end
+
+-- json.is_array(t) -> true when t is marked as an array or is a non-empty sequence
+function M.is_array(t)
+  if type(t) ~= "table" then return false end
+  if getmetatable(t) == array_mt then return true end
+  return next(t) ~= nil and t[1] ~= nil
+end
+
+-- Copy v replacing marked empty arrays by a placeholder string, or return v itself when it holds
+-- none (the common case: no copy at all).
+local function has_empty_array(v, depth)
+  if depth > 1000 then error("json: value nested too deeply (cycle?)", 0) end
+  for _, x in pairs(v) do
+    if type(x) == "table" then
+      if next(x) == nil then
+        if getmetatable(x) == array_mt then return true end
+      elseif has_empty_array(x, depth + 1) then
+        return true
+      end
+    end
+  end
+  return false
+end
+
+local function substitute(v)
+  if type(v) ~= "table" then return v end
+  if next(v) == nil and getmetatable(v) == array_mt then return EMPTY_ARRAY end
+  local out = {}
+  for k, x in pairs(v) do out[k] = substitute(x) end
+  return out
+end
+
+local function unescape_slashes(s)
+  if s:find("\\/", 1, true) then s = s:gsub("\\/", "/") end
+  return s
+end
+
+-- json.encode(value) -> string   (raises on values JSON cannot hold)
+function M.encode(v)
+  local text
+  if type(v) == "table" then
+    if next(v) == nil then
+      return getmetatable(v) == array_mt and "[]" or "{}"
+    end
+    if has_empty_array(v, 0) then
+      text = cjson.encode(substitute(v))
+      text = text:gsub(EMPTY_ARRAY_JSON:gsub("%p", "%%%0"), "[]")
+    else
+      text = cjson.encode(v)
+    end
+  else
+    text = cjson.encode(v)
+  end
+  return unescape_slashes(text)
+end
+
+local function is_sequence(t)
+  if getmetatable(t) == array_mt then return true end
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) then return a < b end
+    return type(a) == "number"
+  end)
+  return keys
+end
+
+local function pretty(v, indent, level, out)
+  local t = type(v)
+  if t ~= "table" then
+    out[#out + 1] = unescape_slashes(cjson.encode(v))
+    return
+  end
+  local pad = string.rep(indent, level + 1)
+  local close_pad = string.rep(indent, level)
+  if is_sequence(v) then
+    if #v == 0 then out[#out + 1] = "[]"; return end
+    out[#out + 1] = "[\n"
+    for i = 1, #v do
+      out[#out + 1] = pad
+      pretty(v[i], indent, level + 1, out)
+      out[#out + 1] = i < #v and ",\n" or "\n"
+    end
+    out[#out + 1] = close_pad .. "]"
+    return
+  end
+  local keys = sorted_keys(v)
+  if #keys == 0 then out[#out + 1] = "{}"; return end
+  out[#out + 1] = "{\n"
+  for i, k in ipairs(keys) do
+    out[#out + 1] = pad .. unescape_slashes(cjson.encode(tostring(k))) .. ": "
+    pretty(v[k], indent, level + 1, out)
+    out[#out + 1] = i < #keys and ",\n" or "\n"
+  end
+  out[#out + 1] = close_pad .. "}"
+end
+
+-- json.encode_pretty(value [, indent = "  "]) -> string with sorted keys, one member per line
+function M.encode_pretty(v, indent)
+  local out = {}
+  pretty(v, indent or "  ", 0, out)
+  return table.concat(out)
+end
+
+-- Turn cjson's "... at character N" into a line and column in text.
+local function locate(text, message)
+  local pos = tonumber(message:match("at character (%d+)"))
+  if not pos then return "JSON error: " .. message end
+  local line, col = 1, pos
+  for nl in text:sub(1, pos - 1):gmatch("()\n") do
+    line = line + 1
+    col = pos - nl
+  end
+  local what = message:gsub(" at character %d+", "")
+  return string.format("JSON error at line %d, column %d: %s", line, col, what)
+end
+
+-- json.decode(text) -> value | nil, "JSON error at line L, column C: ..."
+function M.decode(text)
+  if type(text) ~= "string" then
+    return nil, "JSON error: expected a string to decode, got " .. type(text)
+  end
+  local v, err = cjson_safe.decode(text)
+  if v == nil and err then return nil, locate(text, err) end
+  return v
+end
+
+-- json.integerize(v) -> v with every integral float turned into an integer, in place
+-- (cjson decodes 1234 as 1234.0; use this before showing numbers to people)
+function M.integerize(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if type(x) == "number" or type(x) == "table" then v[k] = M.integerize(x) end
+    end
+  end
+  return v
+end
+
+return M

@@ -1,0 +1,72 @@
+-- Run the aep binary (or any command) in a child process and capture what it did.
+local host = require "aep.host"
+
+local M = {}
+
+-- M.bin: the aep under test (ctest sets AEP_BIN; otherwise the running executable).
+M.bin = os.getenv("AEP_BIN") or host.executable()
+
+-- Quote one word for /bin/sh.
+function M.quote(s)
+  s = tostring(s)
+  if s:match("^[%w%._/%-=:,@]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function tmpname()
+  local p = os.tmpname()
+  return p
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- run.cmd(argv_list, {stdin = string, env = {NAME = value}, cwd = dir})
+--   -> {stdout = s, stderr = s, status = exit code}
+function M.cmd(argv, opts)
+  opts = opts or {}
+  local words = {}
+  for k, v in pairs(opts.env or {}) do words[#words + 1] = k .. "=" .. M.quote(v) end
+  for _, a in ipairs(argv) do words[#words + 1] = M.quote(a) end
+  local out, err = tmpname(), tmpname()
+  local input = "/dev/null"
+  if opts.stdin then
+    input = tmpname()
+    local f = assert(io.open(input, "wb"))
+    f:write(opts.stdin)
+    f:close()
+  end
+  local line = table.concat(words, " ")
+  if opts.env then line = "env " .. line end
+  if opts.cwd then line = "cd " .. M.quote(opts.cwd) .. " && " .. line end
+  local ok, how, code = os.execute(line .. " <" .. M.quote(input) .. " >" .. out .. " 2>" .. err)
+  local status = code
+  if how == "signal" then status = 128 + code end
+  local result = { stdout = slurp(out), stderr = slurp(err), status = status, ok = ok }
+  os.remove(out)
+  os.remove(err)
+  if opts.stdin then os.remove(input) end
+  return result
+end
+
+-- run.aep(args, opts): run.cmd with the aep binary first.
+function M.aep(args, opts)
+  local argv = { M.bin }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return M.cmd(argv, opts)
+end
+
+-- run.tmpdir() -> a fresh empty directory
+function M.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p " .. M.quote(p)))
+  return p
+end
+
+return M

@@ -1,8 +1,10 @@
 /* aep.readline: GNU readline for the REPL: line editing, history, Ctrl-C that cancels the line
  * being typed, and completion answered by a Lua function.
  * readline keeps its state in globals, so this module does too (one REPL per process). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <readline/history.h>
@@ -18,13 +20,18 @@ static void on_sigint(int sig) {
   line_cancelled = 1;
 }
 
-/* Called by readline after it has handled a signal: end the current line. */
-static int signal_event_hook(void) {
-  if (line_cancelled) {
-    rl_replace_line("", 0);
-    rl_done = 1;
+/* readline's input function. Ctrl-C interrupts read() (no SA_RESTART); we then end the line
+ * with a newline so readline returns at once, and rl_readline discards what was typed. Letting
+ * readline handle the signal itself would swallow the next keys typed after Ctrl-C. */
+static int getc_cancellable(FILE *stream) {
+  for (;;) {
+    if (line_cancelled) return '\n';
+    unsigned char c;
+    ssize_t n = read(fileno(stream), &c, 1);
+    if (n == 1) return c;
+    if (n == 0) return EOF;
+    if (errno != EINTR) return EOF;
   }
-  return 0;
 }
 
 /* readline(prompt) -> line | nil (end of input) | false (Ctrl-C cancelled the line) */
@@ -36,16 +43,12 @@ static int rl_readline(lua_State *L) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old);
   line_cancelled = 0;
-  rl_signal_event_hook = signal_event_hook;
   char *line = readline(prompt);
-  rl_signal_event_hook = NULL;
   sigaction(SIGINT, &old, NULL);
   if (line_cancelled) {
     free(line);
     line_cancelled = 0;
     aep_interrupted = 0;
-    fputc('\n', stdout);
-    fflush(stdout);
     lua_pushboolean(L, 0);
     return 1;
   }
@@ -155,6 +158,8 @@ static const luaL_Reg readline_funcs[] = {{"readline", rl_readline},
 
 int luaopen_aep_readline(lua_State *L) {
   rl_readline_name = "aep";
+  rl_catch_signals = 0; /* Ctrl-C is ours: see getc_cancellable */
+  rl_getc_function = getc_cancellable;
   luaL_newlib(L, readline_funcs);
   return 1;
 }

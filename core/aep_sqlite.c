@@ -296,11 +296,13 @@ static int db_prepare(lua_State *L) {
   Db *d = check_db(L, 1);
   size_t len;
   const char *sql = luaL_checklstring(L, 2, &len), *tail = NULL;
-  Stmt *s = (Stmt *)lua_newuserdatauv(L, sizeof(Stmt), 2);
+  Stmt *s;
+  luaL_argcheck(L, len < 0x7fffffff, 2, "SQL too long");
+  s = (Stmt *)lua_newuserdatauv(L, sizeof(Stmt), 2);
   memset(s, 0, sizeof *s);
   luaL_setmetatable(L, STMT_MT);
-  if (sqlite3_prepare_v3(d->db, sql, (int)(len > 0x7fffffff ? 0x7fffffff : len),
-                         SQLITE_PREPARE_PERSISTENT, &s->stmt, &tail) != SQLITE_OK)
+  if (sqlite3_prepare_v3(d->db, sql, (int)len + 1, SQLITE_PREPARE_PERSISTENT, &s->stmt, &tail) !=
+      SQLITE_OK)
     return raise_sqlite(L, d->db, NULL);
   if (!s->stmt) luaL_error(L, "sqlite: prepare: no SQL statement in %s", sql);
   s->db = d;

@@ -309,12 +309,19 @@ static int db_prepare(lua_State *L) {
   s->next = d->stmts;
   if (d->stmts) d->stmts->prev = s;
   d->stmts = s;
-  if (tail) {
-    while (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r' || *tail == ';') tail++;
-    if (*tail) {
+  /* Only whitespace, semicolons and comments may follow the statement. */
+  while (tail && *tail) {
+    sqlite3_stmt *extra = NULL;
+    const char *next = NULL;
+    int rc = sqlite3_prepare_v2(d->db, tail, -1, &extra, &next);
+    sqlite3_finalize(extra);
+    if (rc != SQLITE_OK || extra) {
       stmt_release(s);
+      while (*tail == ' ' || *tail == '\t' || *tail == '\n' || *tail == '\r') tail++;
       luaL_error(L, "sqlite: prepare takes one statement; extra SQL: %s", tail);
     }
+    if (!next || next == tail) break;
+    tail = next;
   }
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1); /* the statement keeps its database alive */

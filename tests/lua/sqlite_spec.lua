@@ -192,7 +192,10 @@ describe("aep.sqlite", function()
     assert.has_error(function() st:first(print) end)
     assert.has_error(function() db:prepare("SELECT 1; SELECT 2") end,
       "sqlite: prepare takes one statement; extra SQL: SELECT 2")
+    assert.has_error(function() db:prepare("SELECT 1; -- note\n SELECT 2") end,
+      "sqlite: prepare takes one statement; extra SQL: -- note\n SELECT 2")
     assert.same({ 1, n = 1 }, db:prepare("SELECT 1;"):first())
+    assert.same({ 1, n = 1 }, db:prepare("SELECT 1; -- note\n ;; /* more */ "):first())
     assert.has_error(function() db:prepare("") end)
     assert.has_error(function() db:exec() end)
     assert.has_error(function() db:busy_timeout(-1) end)

@@ -1,0 +1,829 @@
+/* aep.server: an HTTP/1.1 server mechanism on libmicrohttpd.
+ *
+ * One thread: libmicrohttpd runs in "external epoll" mode and is driven from srv:serve/srv:step,
+ * so the Lua handler is only ever called from the thread that is inside serve/step and the
+ * lua_State is never entered concurrently. Each TCP connection owns a small C struct (the MHD
+ * socket context) holding the request being received: body chunks are appended to a buffer as
+ * MHD delivers them (bounded by max_body), and the handler runs once on the final call.
+ * A `delay` suspends the connection and resumes it from the loop when due, so other connections
+ * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
+ * sent them (no copy). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "aep.h"
+
+#define SERVER_MT "aep.server.Server"
+#define DEFAULT_MAX_BODY ((lua_Integer)10 * 1024 * 1024)
+#define KEEP_BUF (256 * 1024) /* body buffer capacity kept between requests on a connection */
+
+typedef struct server server_t;
+typedef struct conn conn_t;
+
+enum { RQ_IDLE, RQ_BODY, RQ_DELAYED, RQ_DONE };
+enum { DROP_NONE, DROP_BEFORE, DROP_AFTER };
+
+struct conn {
+  server_t *srv;
+  struct MHD_Connection *mc;
+  char *raw_uri; /* request target as sent */
+  char *body;
+  size_t body_len, body_cap;
+  int state, too_large, in_list;
+  /* the answer: built by the handler, queued now or when the delay is over */
+  struct MHD_Response *resp;
+  unsigned status;
+  int drop, body_ref;
+  const char *out;      /* response body (inside the ref'd string) for drop="after" */
+  size_t out_len;
+  double due;
+  conn_t *prev, *next; /* list of delayed connections */
+};
+
+struct server {
+  struct MHD_Daemon *d;
+  lua_State *L; /* the thread inside serve/step/close: the only one MHD callbacks may use */
+  int handler;  /* stack index of the handler in L while serving */
+  size_t max_body;
+  char host[64], url[128];
+  int port, tls, running, stop, close_pending, closed, closing, starting;
+  char *tls_cert, *tls_key;
+  conn_t *delayed;
+  char errmsg[256];
+};
+
+/* Set by our SIGINT/SIGTERM handler while serve() runs (signal handlers need a global). */
+static volatile sig_atomic_t server_signal = 0;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ---- per-request state ------------------------------------------------------------------ */
+
+static void delayed_unlink(conn_t *c) {
+  server_t *s = c->srv;
+  if (!c->in_list) return;
+  c->in_list = 0;
+  if (c->prev) c->prev->next = c->next;
+  else s->delayed = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
+
+/* Forget the current request: release its response and body ref, keep the buffers. */
+static void conn_reset(conn_t *c) {
+  delayed_unlink(c);
+  if (c->resp) MHD_destroy_response(c->resp);
+  c->resp = NULL;
+  if (c->body_ref != LUA_NOREF && c->srv->L) luaL_unref(c->srv->L, LUA_REGISTRYINDEX, c->body_ref);
+  c->body_ref = LUA_NOREF;
+  c->out = NULL;
+  c->out_len = 0;
+  c->drop = DROP_NONE;
+  c->status = 0;
+  c->too_large = 0;
+  c->body_len = 0;
+  if (c->body_cap > KEEP_BUF) {
+    free(c->body);
+    c->body = NULL;
+    c->body_cap = 0;
+  }
+  c->state = RQ_IDLE;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  server_t *s = cls;
+  conn_t *c = *socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    if ((c = calloc(1, sizeof *c)) == NULL) return; /* the access handler refuses it */
+    c->srv = s;
+    c->mc = mc;
+    c->body_ref = LUA_NOREF;
+    *socket_context = c;
+  } else if (c) {
+    conn_reset(c);
+    free(c->body);
+    free(c->raw_uri);
+    free(c);
+    *socket_context = NULL;
+  }
+}
+
+static conn_t *conn_of(struct MHD_Connection *mc) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* Called once per request with the target as sent; its result becomes *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc) {
+  conn_t *c = conn_of(mc);
+  char *u;
+  (void)cls;
+  if (c == NULL) return NULL;
+  conn_reset(c);
+  if ((u = strdup(uri)) != NULL) {
+    free(c->raw_uri);
+    c->raw_uri = u;
+  }
+  return c;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  conn_t *c = *con_cls;
+  (void)cls, (void)mc, (void)toe;
+  if (c) conn_reset(c);
+}
+
+static void on_log(void *cls, const char *fmt, va_list ap) {
+  server_t *s = cls;
+  if (s->starting && s->errmsg[0] == '\0') {
+    size_t n;
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    n = strlen(s->errmsg);
+    while (n > 0 && (s->errmsg[n - 1] == '\n' || s->errmsg[n - 1] == '.')) s->errmsg[--n] = '\0';
+  } else if (getenv("AEP_DEBUG")) {
+    fputs("aep.server: ", stderr);
+    vfprintf(stderr, fmt, ap);
+  }
+}
+
+/* ---- answers ---------------------------------------------------------------------------- */
+
+static enum MHD_Result queue_json(conn_t *c, unsigned status, const char *title, const char *detail) {
+  size_t n = strlen(detail), i, j = 0;
+  char *out = malloc(n * 6 + strlen(title) + 64);
+  struct MHD_Response *r;
+  enum MHD_Result ret;
+  if (out == NULL) return MHD_NO;
+  j += (size_t)sprintf(out, "{\"title\":\"%s\",\"status\":%u,\"detail\":\"", title, status);
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)detail[i];
+    if (ch == '"' || ch == '\\') {
+      out[j++] = '\\';
+      out[j++] = (char)ch;
+    } else if (ch < 0x20) {
+      j += (size_t)sprintf(out + j, "\\u%04x", ch);
+    } else {
+      out[j++] = (char)ch;
+    }
+  }
+  memcpy(out + j, "\"}", 3);
+  j += 2;
+  r = MHD_create_response_from_buffer(j, out, MHD_RESPMEM_MUST_FREE);
+  if (r == NULL) {
+    free(out);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  ret = MHD_queue_response(c->mc, status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result queue_too_large(conn_t *c) {
+  char detail[96];
+  snprintf(detail, sizeof detail, "request body exceeds %zu bytes", c->srv->max_body);
+  c->state = RQ_DONE;
+  return queue_json(c, 413, "Payload Too Large", detail);
+}
+
+/* drop="after": announce the whole body, send half of it, then fail so MHD closes the socket. */
+static ssize_t read_half(void *cls, uint64_t pos, char *buf, size_t max) {
+  conn_t *c = cls;
+  size_t half = c->out_len / 2, n;
+  if (pos >= half) return MHD_CONTENT_READER_END_WITH_ERROR;
+  n = half - (size_t)pos < max ? half - (size_t)pos : max;
+  memcpy(buf, c->out + pos, n);
+  return (ssize_t)n;
+}
+
+/* Queue the answer prepared in c (or drop the connection). */
+static enum MHD_Result answer(conn_t *c) {
+  enum MHD_Result ret;
+  c->state = RQ_DONE;
+  if (c->drop == DROP_BEFORE || c->resp == NULL) return MHD_NO;
+  ret = MHD_queue_response(c->mc, c->status, c->resp);
+  MHD_destroy_response(c->resp);
+  c->resp = NULL;
+  return ret;
+}
+
+/* ---- calling the handler ---------------------------------------------------------------- */
+
+typedef struct {
+  conn_t *c;
+  const char *url, *method;
+  double delay;
+} call_t;
+
+typedef struct {
+  const char *k, *v;
+  size_t klen, vlen;
+} kv_t;
+
+typedef struct {
+  kv_t *a;
+  int n, max;
+} kvs_t;
+
+static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *k, size_t klen,
+                                  const char *v, size_t vlen) {
+  kvs_t *kv = cls;
+  (void)kind;
+  if (kv->n < kv->max) {
+    kv->a[kv->n].k = k;
+    kv->a[kv->n].klen = klen;
+    kv->a[kv->n].v = v ? v : "";
+    kv->a[kv->n].vlen = v ? vlen : 0;
+    kv->n++;
+  }
+  return MHD_YES;
+}
+
+/* Copy MHD's values of one kind into a scratch userdata left on the stack (no Lua runs inside
+ * MHD's iterator). */
+static kvs_t get_values(lua_State *L, struct MHD_Connection *mc, enum MHD_ValueKind kind) {
+  kvs_t kv = {NULL, 0, 0};
+  int n = MHD_get_connection_values_n(mc, kind, NULL, NULL);
+  kv.max = n > 0 ? n : 0;
+  kv.a = lua_newuserdatauv(L, (size_t)kv.max * sizeof *kv.a + 1, 0);
+  if (n > 0) MHD_get_connection_values_n(mc, kind, collect_kv, &kv);
+  return kv;
+}
+
+static void push_request(lua_State *L, call_t *call) {
+  conn_t *c = call->c;
+  const union MHD_ConnectionInfo *ci;
+  const char *raw = c->raw_uri ? c->raw_uri : call->url, *q = strchr(raw, '?');
+  kvs_t kv;
+  int i, qi;
+  lua_createtable(L, 0, 11);
+  lua_pushstring(L, call->method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, call->url);
+  lua_setfield(L, -2, "path");
+  lua_pushlstring(L, raw, q ? (size_t)(q - raw) : strlen(raw));
+  lua_setfield(L, -2, "raw_path");
+  lua_pushstring(L, q ? q + 1 : "");
+  lua_setfield(L, -2, "raw_query");
+
+  lua_newtable(L);
+  qi = lua_gettop(L); /* query: last value wins */
+  lua_newtable(L);    /* query_all: every value */
+  kv = get_values(L, c->mc, MHD_GET_ARGUMENT_KIND);
+  for (i = 0; i < kv.n; i++) {
+    lua_pushlstring(L, kv.a[i].k, kv.a[i].klen); /* qi+3 */
+    lua_pushlstring(L, kv.a[i].v, kv.a[i].vlen); /* qi+4 */
+    lua_pushvalue(L, qi + 3);
+    lua_pushvalue(L, qi + 4);
+    lua_rawset(L, qi);
+    lua_pushvalue(L, qi + 3);
+    if (lua_rawget(L, qi + 1) != LUA_TTABLE) { /* qi+5 */
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, qi + 3);
+      lua_pushvalue(L, qi + 5);
+      lua_rawset(L, qi + 1);
+    }
+    lua_pushvalue(L, qi + 4);
+    lua_rawseti(L, qi + 5, (lua_Integer)lua_rawlen(L, qi + 5) + 1);
+    lua_settop(L, qi + 2);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, qi - 1, "query_all");
+  lua_setfield(L, qi - 1, "query");
+
+  lua_newtable(L); /* headers: lower-cased names, repeats joined with ", " */
+  qi = lua_gettop(L);
+  kv = get_values(L, c->mc, MHD_HEADER_KIND);
+  for (i = 0; i < kv.n; i++) {
+    luaL_Buffer b;
+    size_t j;
+    luaL_buffinit(L, &b);
+    for (j = 0; j < kv.a[i].klen; j++) {
+      char ch = kv.a[i].k[j];
+      luaL_addchar(&b, (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch));
+    }
+    luaL_pushresult(&b);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, qi) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, kv.a[i].v, kv.a[i].vlen);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, kv.a[i].v, kv.a[i].vlen);
+    }
+    lua_rawset(L, qi);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, qi - 1, "headers");
+
+  lua_pushlstring(L, c->body ? c->body : "", c->body_len);
+  lua_setfield(L, -2, "body");
+  ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr) {
+    char ip[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (ci->client_addr->sa_family == AF_INET) {
+      const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ci->client_addr;
+      inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+      port = ntohs(a->sin_port);
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)ci->client_addr;
+      inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+      port = ntohs(a->sin6_port);
+    }
+    lua_pushstring(L, ip);
+    lua_setfield(L, -2, "remote");
+    lua_pushinteger(L, port);
+    lua_setfield(L, -2, "remote_port");
+  }
+}
+
+static void add_headers(lua_State *L, int idx, conn_t *c) {
+  if (lua_isnil(L, idx)) return;
+  if (!lua_istable(L, idx)) luaL_error(L, "server: response headers must be a table");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int vi = lua_gettop(L), j, n = 1;
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "server: header names must be strings");
+    k = lua_tostring(L, -2);
+    if (lua_istable(L, vi)) n = (int)lua_rawlen(L, vi);
+    for (j = 1; j <= n; j++) {
+      const char *v;
+      if (lua_istable(L, vi)) lua_rawgeti(L, vi, j);
+      else lua_pushvalue(L, vi);
+      if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "server: header '%s' must be a string or a number", k);
+      v = lua_tostring(L, -1);
+      if (strpbrk(k, "\r\n: ") || strpbrk(v, "\r\n"))
+        luaL_error(L, "server: bad response header '%s'", k);
+      /* MHD sets Content-Length itself and refuses a second one: ignore it */
+      if (strcasecmp(k, "content-length") != 0 && MHD_add_response_header(c->resp, k, v) != MHD_YES)
+        luaL_error(L, "server: cannot set response header '%s'", k);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Protected: build the request, call the handler, turn its result into c->resp. Args: call
+ * (light userdata), handler. */
+static int call_handler(lua_State *L) {
+  call_t *call = lua_touserdata(L, 1);
+  conn_t *c = call->c;
+  int hidx, bidx, nres;
+  lua_Integer status = 200;
+  size_t blen = 0;
+  const char *body;
+  lua_settop(L, 2);
+  push_request(L, call);
+  lua_call(L, 1, LUA_MULTRET);
+  nres = lua_gettop(L) - 1;
+  if (nres >= 1 && lua_istable(L, 2)) {
+    const char *drop;
+    lua_getfield(L, 2, "status");
+    lua_getfield(L, 2, "headers");
+    lua_getfield(L, 2, "body");
+    lua_getfield(L, 2, "delay");
+    lua_getfield(L, 2, "drop");
+    if (!lua_isnil(L, -5)) {
+      int ok;
+      status = lua_tointegerx(L, -5, &ok);
+      if (!ok) luaL_error(L, "server: 'status' must be an integer");
+    }
+    if (!lua_isnil(L, -2)) {
+      if (!lua_isnumber(L, -2) || lua_tonumber(L, -2) < 0) luaL_error(L, "server: 'delay' must be a number >= 0");
+      call->delay = lua_tonumber(L, -2);
+    }
+    drop = lua_tostring(L, -1);
+    if (drop && strcmp(drop, "before") == 0) c->drop = DROP_BEFORE;
+    else if (drop && strcmp(drop, "after") == 0) c->drop = DROP_AFTER;
+    else if (!lua_isnil(L, -1)) luaL_error(L, "server: 'drop' must be \"before\" or \"after\"");
+    lua_pop(L, 2);
+    hidx = lua_gettop(L) - 1;
+    bidx = lua_gettop(L);
+  } else if (nres >= 1 && lua_type(L, 2) == LUA_TNUMBER) {
+    int ok;
+    lua_settop(L, 4);
+    status = lua_tointegerx(L, 2, &ok);
+    if (!ok) luaL_error(L, "server: status must be an integer");
+    hidx = 3;
+    bidx = 4;
+  } else {
+    return luaL_error(L, "server: handler must return status, headers, body or a response table (got %s)",
+                      nres >= 1 ? luaL_typename(L, 2) : "nothing");
+  }
+  if (status < 100 || status > 999) luaL_error(L, "server: bad status %I", status);
+  c->status = (unsigned)status;
+  if (!lua_isnil(L, bidx) && !lua_isstring(L, bidx)) luaL_error(L, "server: body must be a string");
+  body = lua_isnil(L, bidx) ? "" : lua_tolstring(L, bidx, &blen);
+  if (c->drop == DROP_BEFORE) return 0;
+  lua_pushvalue(L, bidx);
+  c->body_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* nil gives LUA_REFNIL: nothing to keep */
+  c->out = body;
+  c->out_len = blen;
+  if (c->drop == DROP_AFTER)
+    c->resp = MHD_create_response_from_callback(blen ? blen : 2, 4096, read_half, c, NULL);
+  else
+    c->resp = MHD_create_response_from_buffer(blen, (void *)body, MHD_RESPMEM_PERSISTENT);
+  if (c->resp == NULL) luaL_error(L, "server: cannot create response");
+  add_headers(L, hidx, c);
+  return 0;
+}
+
+static enum MHD_Result run_handler(conn_t *c, const char *url, const char *method) {
+  server_t *s = c->srv;
+  lua_State *L = s->L;
+  int top = lua_gettop(L), rc;
+  call_t call;
+  call.c = c;
+  call.url = url;
+  call.method = method;
+  call.delay = 0;
+  if (!lua_checkstack(L, 8)) return MHD_NO;
+  lua_pushcfunction(L, call_handler);
+  lua_pushlightuserdata(L, &call);
+  lua_pushvalue(L, s->handler);
+  rc = lua_pcall(L, 2, 0, 0);
+  if (rc != LUA_OK) {
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(error object is not a string)";
+    enum MHD_Result ret;
+    if (c->resp) MHD_destroy_response(c->resp);
+    c->resp = NULL;
+    if (c->body_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, c->body_ref);
+    c->body_ref = LUA_NOREF;
+    c->drop = DROP_NONE;
+    c->state = RQ_DONE;
+    ret = queue_json(c, 500, "Internal Server Error", msg ? msg : "?");
+    lua_settop(L, top);
+    return ret;
+  }
+  lua_settop(L, top);
+  if (call.delay > 0) {
+    c->state = RQ_DELAYED;
+    c->in_list = 1;
+    c->due = now_s() + call.delay;
+    c->prev = NULL;
+    c->next = s->delayed;
+    if (s->delayed) s->delayed->prev = c;
+    s->delayed = c;
+    MHD_suspend_connection(c->mc);
+    return MHD_YES;
+  }
+  return answer(c);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+  server_t *s = cls;
+  conn_t *c = *con_cls;
+  (void)version;
+  if (c == NULL || s->closing) return MHD_NO;
+  switch (c->state) {
+    case RQ_IDLE: { /* headers only */
+      const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+      c->state = RQ_BODY;
+      if (cl) {
+        unsigned long long n = strtoull(cl, NULL, 10);
+        if (n > s->max_body) {
+          c->too_large = 1;
+          return queue_too_large(c); /* answer early: MHD will not read the body */
+        }
+        if (n > c->body_cap) {
+          char *p = realloc(c->body, (size_t)n);
+          if (p == NULL) return MHD_NO;
+          c->body = p;
+          c->body_cap = (size_t)n;
+        }
+      }
+      return MHD_YES;
+    }
+    case RQ_BODY:
+      if (*upload_size > 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (c->too_large) return MHD_YES;
+        if (c->body_len + n > s->max_body) { /* chunked: discard the rest, answer 413 at the end */
+          c->too_large = 1;
+          return MHD_YES;
+        }
+        if (c->body_len + n > c->body_cap) {
+          size_t cap = c->body_cap ? c->body_cap : 16384;
+          char *p;
+          while (cap < c->body_len + n) cap *= 2;
+          if (cap > s->max_body) cap = s->max_body;
+          if ((p = realloc(c->body, cap)) == NULL) return MHD_NO;
+          c->body = p;
+          c->body_cap = cap;
+        }
+        memcpy(c->body + c->body_len, upload, n);
+        c->body_len += n;
+        return MHD_YES;
+      }
+      if (c->too_large) return queue_too_large(c);
+      return run_handler(c, url, method);
+    case RQ_DELAYED: /* resumed */
+      return answer(c);
+    default: /* answered early (413): MHD discards the rest */
+      *upload_size = 0;
+      return MHD_YES;
+  }
+}
+
+/* ---- the loop --------------------------------------------------------------------------- */
+
+static server_t *check_server(lua_State *L) {
+  server_t *s = luaL_checkudata(L, 1, SERVER_MT);
+  if (s->closed) luaL_error(L, "server: server is closed");
+  return s;
+}
+
+/* Resume the connections whose delay is over; returns seconds until the next one is due (or -1). */
+static double resume_due(server_t *s) {
+  double now = now_s(), next = -1;
+  conn_t *c = s->delayed, *n;
+  for (; c; c = n) {
+    n = c->next;
+    if (c->due <= now || s->closing) {
+      delayed_unlink(c);
+      MHD_resume_connection(c->mc); /* on_request answers it */
+      next = 0;
+    } else if (next < 0 || c->due - now < next) {
+      next = c->due - now;
+    }
+  }
+  return next;
+}
+
+/* One iteration: wait up to timeout seconds (<0: no limit) for activity, then let MHD work. */
+static void server_iterate(server_t *s, double timeout, const sigset_t *unblock) {
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+  MHD_UNSIGNED_LONG_LONG mto;
+  double due = resume_due(s);
+  struct pollfd pfd;
+  struct timespec ts, *tsp = NULL;
+  if (due >= 0 && (timeout < 0 || due < timeout)) timeout = due;
+  if (MHD_get_timeout(s->d, &mto) == MHD_YES && (timeout < 0 || mto / 1000.0 < timeout)) timeout = mto / 1000.0;
+  if (timeout >= 0) {
+    ts.tv_sec = (time_t)timeout;
+    ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
+    tsp = &ts;
+  }
+  pfd.fd = di ? di->epoll_fd : -1;
+  pfd.events = POLLIN;
+  pfd.revents = 0;
+  if (unblock == NULL || !server_signal) ppoll(&pfd, 1, tsp, unblock);
+  s->running = 1;
+  MHD_run(s->d);
+  s->running = 0;
+}
+
+static void server_release(server_t *s) {
+  if (s->closed) return;
+  s->closed = 1;
+  if (s->d) {
+    s->closing = 1;
+    resume_due(s); /* MHD must not be stopped with suspended connections */
+    MHD_run(s->d);
+    MHD_stop_daemon(s->d);
+    s->d = NULL;
+  }
+  free(s->tls_cert);
+  free(s->tls_key);
+  s->tls_cert = s->tls_key = NULL;
+}
+
+static void on_signal(int sig) { server_signal = sig; }
+
+/* srv:serve(handler) -> "signal" | "stopped" */
+static int server_serve(lua_State *L) {
+  server_t *s = check_server(L);
+  struct sigaction sa, old_int, old_term;
+  sigset_t block, old_mask;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
+  lua_settop(L, 2);
+  s->L = L;
+  s->handler = 2;
+  s->stop = 0;
+  server_signal = 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  while (!s->stop && !server_signal && !s->close_pending) {
+    /* signals are blocked except inside ppoll, so none is lost between the check and the wait */
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
+    server_iterate(s, -1, &old_mask);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+  s->handler = 0;
+  if (s->close_pending) server_release(s);
+  lua_pushstring(L, server_signal && !s->stop && !s->closed ? "signal" : "stopped");
+  server_signal = 0;
+  return 1;
+}
+
+/* srv:step(timeout_s, handler): one iteration of the loop (for tests and custom loops) */
+static int server_step(lua_State *L) {
+  server_t *s = check_server(L);
+  double timeout = luaL_checknumber(L, 2);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
+  lua_settop(L, 3);
+  s->L = L;
+  s->handler = 3;
+  server_iterate(s, timeout < 0 ? 0 : timeout, NULL);
+  s->handler = 0;
+  if (s->close_pending) server_release(s);
+  return 0;
+}
+
+/* srv:stop(): make serve return "stopped" after the current iteration */
+static int server_stop(lua_State *L) {
+  server_t *s = check_server(L);
+  s->stop = 1;
+  return 0;
+}
+
+/* srv:close(); also __gc and __close. Inside a handler the close happens when MHD returns. */
+static int server_close(lua_State *L) {
+  server_t *s = luaL_checkudata(L, 1, SERVER_MT);
+  if (s->closed) return 0;
+  if (s->running) {
+    s->close_pending = 1;
+    s->stop = 1;
+    return 0;
+  }
+  s->L = L;
+  server_release(s);
+  return 0;
+}
+
+/* srv:port() -> number */
+static int server_port(lua_State *L) {
+  lua_pushinteger(L, check_server(L)->port);
+  return 1;
+}
+
+/* srv:url() -> "http://127.0.0.1:PORT" */
+static int server_url(lua_State *L) {
+  lua_pushstring(L, check_server(L)->url);
+  return 1;
+}
+
+static int server_tostring(lua_State *L) {
+  server_t *s = luaL_checkudata(L, 1, SERVER_MT);
+  lua_pushfstring(L, "aep.server.Server (%s)", s->closed ? "closed" : s->url);
+  return 1;
+}
+
+static char *opt_pem(lua_State *L, const char *k) {
+  char *p;
+  lua_getfield(L, 1, k);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "server: '%s' must be a PEM string", k);
+  if ((p = strdup(lua_tostring(L, -1))) == NULL) luaL_error(L, "server: out of memory");
+  lua_pop(L, 1);
+  return p;
+}
+
+/* server.listen{host="127.0.0.1", port=0, tls_cert, tls_key, max_body=10MB, idle_timeout=60}
+ *   -> Server | nil, msg, code */
+static int server_listen(lua_State *L) {
+  server_t *s;
+  const char *host;
+  lua_Integer port, max_body, idle;
+  struct addrinfo hints, *ai = NULL;
+  char portstr[16];
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "host");
+  host = lua_isnil(L, -1) ? "127.0.0.1" : lua_tostring(L, -1);
+  if (host == NULL || strlen(host) >= 64) return luaL_error(L, "server: bad 'host'");
+  port = aep_opt_int_field(L, 1, "port", 0);
+  max_body = aep_opt_int_field(L, 1, "max_body", DEFAULT_MAX_BODY);
+  idle = aep_opt_int_field(L, 1, "idle_timeout", 60);
+  if (port < 0 || port > 65535) return luaL_error(L, "server: bad 'port'");
+  if (max_body < 0) return luaL_error(L, "server: bad 'max_body'");
+  if (idle < 0) return luaL_error(L, "server: bad 'idle_timeout'");
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  s->closed = 1;
+  luaL_setmetatable(L, SERVER_MT);
+  s->tls_cert = opt_pem(L, "tls_cert");
+  s->tls_key = opt_pem(L, "tls_key");
+  if (!s->tls_cert != !s->tls_key) {
+    s->closed = 0;
+    server_release(s);
+    return luaL_error(L, "server: 'tls_cert' and 'tls_key' go together");
+  }
+  s->tls = s->tls_cert != NULL;
+  s->max_body = (size_t)max_body;
+  snprintf(s->host, sizeof s->host, "%s", host);
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  snprintf(portstr, sizeof portstr, "%d", (int)port);
+  if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0) {
+    s->closed = 0;
+    server_release(s);
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot resolve '%s': %s", host, gai_strerror(rc));
+    lua_pushliteral(L, "LISTEN");
+    return 3;
+  }
+  if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  if (s->tls) flags |= MHD_USE_TLS;
+  s->starting = 1;
+  s->L = L;
+  if (s->tls)
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
+                            on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned int)idle, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
+                            MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_END);
+  else
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
+                            on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned int)idle, MHD_OPTION_END);
+  s->starting = 0;
+  freeaddrinfo(ai);
+  s->closed = 0;
+  if (s->d == NULL) {
+    const char *code = s->tls && (strstr(s->errmsg, "TLS") || strstr(s->errmsg, "certificate") ||
+                                  strstr(s->errmsg, "key")) ? "TLS" : "LISTEN";
+    lua_pushnil(L);
+    lua_pushfstring(L, "cannot listen on %s:%d: %s", host, (int)port,
+                    s->errmsg[0] ? s->errmsg : "libmicrohttpd failed to start");
+    lua_pushstring(L, code);
+    server_release(s);
+    return 3;
+  }
+  {
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    int v6 = strchr(host, ':') != NULL;
+    const char *shown = host;
+    s->port = di ? di->port : (int)port;
+    if (strcmp(host, "0.0.0.0") == 0) shown = "127.0.0.1";
+    if (strcmp(host, "::") == 0) shown = "::1";
+    snprintf(s->url, sizeof s->url, "%s://%s%s%s:%d", s->tls ? "https" : "http", v6 ? "[" : "", shown,
+             v6 ? "]" : "", s->port);
+  }
+  return 1;
+}
+
+static const luaL_Reg server_methods[] = {
+  {"port", server_port}, {"url", server_url},   {"serve", server_serve}, {"step", server_step},
+  {"stop", server_stop}, {"close", server_close}, {NULL, NULL}};
+
+static const luaL_Reg server_meta[] = {
+  {"__gc", server_close}, {"__close", server_close}, {"__tostring", server_tostring}, {NULL, NULL}};
+
+static const luaL_Reg server_funcs[] = {{"listen", server_listen}, {NULL, NULL}};
+
+int luaopen_aep_server(lua_State *L) {
+  luaL_newmetatable(L, SERVER_MT);
+  luaL_setfuncs(L, server_meta, 0);
+  luaL_newlib(L, server_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newlib(L, server_funcs);
+  return 1;
+}

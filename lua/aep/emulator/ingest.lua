@@ -1,0 +1,432 @@
+-- aep.emulator.ingest: where accepted data lands. Streaming (streaming.lua) and batch ingestion
+-- (batches.lua) both validate against a dataset's schema through M.dataset() and store every
+-- record through M.insert(), inside one store.transaction per request: what was answered 200/207
+-- is committed (SQLite WAL) before the answer goes out.
+--
+-- Tables:
+--   ingest_records     one row per record, in ingestion order (seq): the entity as JSON text, its
+--                      status ("success" or "failed" with its violations), and for records that
+--                      reach Real-Time Customer Profile their kind ('p' profile, 'e' event) and
+--                      their identities.
+--   ingest_identities  identity -> record links ((sandbox, lower-case namespace, id) -> seq), the
+--                      edges of the identity graph. The graph is walked at lookup time
+--                      (profiles.lua), so ingest stays one or two index inserts per record.
+--   ingest_batches     Catalog batches: import batches (batches.lua) and the batches streaming
+--                      writes into (one per request, dataset and outcome).
+local cjson = require "cjson"
+local cjson_safe = require "cjson.safe"
+
+local M = {}
+
+local SCHEMA = [[
+CREATE TABLE IF NOT EXISTS ingest_records (
+  seq INTEGER PRIMARY KEY,
+  sandbox TEXT NOT NULL,
+  dataset_id TEXT NOT NULL,
+  batch_id TEXT NOT NULL,
+  xaction_id TEXT NOT NULL,
+  received_ms INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  entity TEXT,
+  errors TEXT,
+  kind TEXT,
+  idents TEXT,
+  event_id TEXT,
+  event_ms INTEGER);
+CREATE INDEX IF NOT EXISTS ingest_records_dataset ON ingest_records (dataset_id, status, seq);
+CREATE INDEX IF NOT EXISTS ingest_records_batch ON ingest_records (batch_id, status);
+CREATE TABLE IF NOT EXISTS ingest_identities (
+  sandbox TEXT NOT NULL, ns TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (sandbox, ns, id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ingest_batches (
+  id TEXT PRIMARY KEY,
+  sandbox TEXT NOT NULL,
+  dataset_id TEXT NOT NULL,
+  source TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  updated INTEGER NOT NULL,
+  doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ingest_batches_dataset ON ingest_batches (sandbox, dataset_id, created);
+CREATE INDEX IF NOT EXISTS ingest_batches_sandbox ON ingest_batches (sandbox, created);
+]]
+
+local PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
+local EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
+
+local S -- prepared statements, bound to one store
+local bound_store
+
+-- ingest.setup(store): create the tables and prepare the statements (idempotent per store)
+function M.setup(store)
+  if bound_store == store then return end
+  local db = store.db
+  db:exec(SCHEMA)
+  S = {
+    insert = db:prepare("INSERT INTO ingest_records (sandbox, dataset_id, batch_id, xaction_id, " ..
+      "received_ms, status, entity, errors, kind, idents, event_id, event_ms) " ..
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    link = db:prepare("INSERT OR IGNORE INTO ingest_identities (sandbox, ns, id, seq) VALUES (?, ?, ?, ?)"),
+    batch_insert = db:prepare("INSERT INTO ingest_batches (id, sandbox, dataset_id, source, status, " ..
+      "created, updated, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    batch_update = db:prepare("UPDATE ingest_batches SET status = ?, updated = ?, doc = ? WHERE id = ?"),
+    batch_get = db:prepare("SELECT id, sandbox, dataset_id, source, status, created, updated, doc " ..
+      "FROM ingest_batches WHERE id = ?"),
+    count_ds = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ?"),
+    count_ds_status = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ? AND status = ?"),
+    page_ds = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
+      "FROM ingest_records WHERE dataset_id = ? ORDER BY seq LIMIT ? OFFSET ?"),
+    page_ds_status = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
+      "FROM ingest_records WHERE dataset_id = ? AND status = ? ORDER BY seq LIMIT ? OFFSET ?"),
+    batch_counts = db:prepare("SELECT status, count(*) FROM ingest_records WHERE batch_id = ? GROUP BY status"),
+    batch_failed = db:prepare("SELECT errors FROM ingest_records WHERE batch_id = ? AND status = 'failed' " ..
+      "ORDER BY seq LIMIT ?"),
+    -- identity graph (profiles.lua)
+    ident_seqs = db:prepare("SELECT seq FROM ingest_identities WHERE sandbox = ? AND ns = ? AND id = ?"),
+    record_by_seq = db:prepare("SELECT seq, dataset_id, received_ms, kind, idents, entity, event_id, event_ms " ..
+      "FROM ingest_records WHERE seq = ?"),
+  }
+  M.S = S
+  bound_store = store
+end
+
+-- ingest.install(app): tables only; the routes belong to streaming.lua, batches.lua, admin.lua
+function M.install(app)
+  M.setup(app.store)
+end
+
+-- ingest.reset(app): forget every record, identity link and batch (/emulator/reset)
+function M.reset(app)
+  M.setup(app.store)
+  app.store.db:exec("DELETE FROM ingest_records; DELETE FROM ingest_identities; DELETE FROM ingest_batches;")
+  M.forget_validators()
+end
+
+---------------------------------------------------------------------------------------------
+-- Ids and times
+
+local CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+local random_bytes
+do
+  local ok, crypto = pcall(require, "aep.crypto")
+  if ok and crypto.random_bytes then
+    random_bytes = crypto.random_bytes
+  else
+    random_bytes = function(n)
+      local t = {}
+      for i = 1, n do t[i] = string.char(math.random(0, 255)) end
+      return table.concat(t)
+    end
+  end
+end
+
+-- ingest.new_batch_id(now_ms) -> a 26-character, time-ordered id ("01E8043CY305K2MTV5ANH9G1GC",
+-- the shape Catalog shows for streaming batches)
+function M.new_batch_id(now_ms)
+  local out = {}
+  local t = math.floor(now_ms)
+  for i = 10, 1, -1 do
+    local d = t % 32
+    out[i] = CROCKFORD:sub(d + 1, d + 1)
+    t = t // 32
+  end
+  local r = random_bytes(16)
+  for i = 1, 16 do
+    local d = r:byte(i) % 32
+    out[10 + i] = CROCKFORD:sub(d + 1, d + 1)
+  end
+  return table.concat(out)
+end
+
+-- ingest.iso(ms) -> "2018-08-28T20:57:24Z"
+function M.iso(ms)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor((ms or 0) / 1000))
+end
+
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = (153 * mp + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- ingest.parse_time(v) -> epoch ms | nil  (ISO-8601 date-time with Z or an offset, or epoch ms)
+function M.parse_time(v)
+  if type(v) == "number" then return math.floor(v) end
+  if type(v) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, rest = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(.*)$")
+  if not y then
+    y, mo, d = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+    if not y then return nil end
+    return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400000
+  end
+  local frac = 0
+  local f = rest:match("^%.(%d+)")
+  if f then
+    frac = math.floor(tonumber("0." .. f) * 1000 + 0.5)
+    rest = rest:sub(#f + 2)
+  end
+  local offset = 0
+  if rest == "Z" or rest == "z" or rest == "" then
+    offset = 0
+  else
+    local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    offset = (tonumber(oh) * 60 + tonumber(om)) * 60
+    if sign == "-" then offset = -offset end
+  end
+  local secs = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset
+  return secs * 1000 + frac
+end
+
+---------------------------------------------------------------------------------------------
+-- Datasets: what a record needs to be validated and to reach Profile
+
+local validators = {} -- [sandbox .. "\0" .. schema_id] = { key = freshness key, fn = validator }
+
+-- ingest.forget_validators(): drop every compiled validator (schema changes, reset)
+function M.forget_validators()
+  for k in pairs(validators) do validators[k] = nil end
+end
+
+local function has_value(list, wanted)
+  if type(list) ~= "table" then return false end
+  for _, v in ipairs(list) do
+    if v == wanted then return true end
+  end
+  return false
+end
+
+local function split_path(path)
+  local segs = {}
+  for seg in tostring(path):gmatch("[^/]+") do segs[#segs + 1] = seg end
+  return segs
+end
+
+local function schema_class(full)
+  local class = full["meta:class"]
+  if class then return class end
+  for _, e in ipairs(full["meta:extends"] or {}) do
+    if e == PROFILE_CLASS or e == EVENT_CLASS then return e end
+  end
+  return nil
+end
+
+-- The validator for a schema, compiled once and kept until the schema or its identity
+-- descriptors change (the registry answers with the same cached table until then, and
+-- registry.version() when it has one).
+local function validator_for(ctx, sandbox, schema_id, full, pid)
+  local xdm = require "aep.xdm"
+  local registry = require "aep.emulator.registry"
+  local key = full
+  if registry.version then key = registry.version(ctx, schema_id) or full end
+  local pkey = pid and (pid.path .. "\0" .. tostring(pid.namespace)) or ""
+  local ckey = sandbox .. "\0" .. schema_id
+  local c = validators[ckey]
+  if c and c.key == key and c.pkey == pkey then return c.fn end
+  local fn = xdm.compile(full, { primary_identity = pid })
+  validators[ckey] = { key = key, pkey = pkey, fn = fn }
+  return fn
+end
+
+-- ingest.dataset(ctx, sandbox, dataset_id) -> info | nil, "not_found" | "no_schema"
+-- info = { id, sandbox, schema_id, dataset, validate = fn(entity) -> true | false, violations,
+--          kind = "p" | "e" | nil (reaches Profile as a profile record or an event),
+--          pid_path = {segments} | nil, pid_ns = "Email" | nil }
+function M.dataset(ctx, sandbox, dataset_id)
+  if type(dataset_id) ~= "string" or dataset_id == "" then return nil, "not_found" end
+  local catalog = require "aep.emulator.catalog"
+  local registry = require "aep.emulator.registry"
+  local sctx = ctx
+  if ctx.sandbox ~= sandbox then
+    sctx = setmetatable({ sandbox = sandbox }, { __index = ctx })
+  end
+  local ds = catalog.get_dataset(sctx, dataset_id)
+  if not ds then return nil, "not_found" end
+  local schema_id = ds.schemaRef and ds.schemaRef.id
+  if not schema_id then return nil, "no_schema" end
+  local full = registry.resolve_schema(sctx, schema_id)
+  if not full then return nil, "no_schema" end
+  local pid = registry.primary_identity(sctx, schema_id)
+  local info = {
+    id = dataset_id, sandbox = sandbox, schema_id = schema_id, dataset = ds,
+    validate = validator_for(sctx, sandbox, schema_id, full, pid),
+  }
+  local tags = ds.tags or {}
+  local union = has_value(full["meta:immutableTags"], "union")
+  if not union and registry.raw_schema then
+    local raw = registry.raw_schema(sctx, schema_id)
+    union = raw and has_value(raw["meta:immutableTags"], "union")
+  end
+  if union and has_value(tags.unifiedProfile, "enabled:true") then
+    local class = schema_class(full)
+    if class == PROFILE_CLASS then info.kind = "p" elseif class == EVENT_CLASS then info.kind = "e" end
+  end
+  if pid then
+    info.pid_path = split_path(pid.path)
+    info.pid_ns = pid.namespace
+  end
+  return info
+end
+
+---------------------------------------------------------------------------------------------
+-- Writing
+
+-- The identities a record carries: its primary identity field (descriptor) and its identityMap.
+-- Returns an array of { ns, id, primary } (namespace codes as written), or nil.
+local function identities_of(info, entity)
+  local out, seen = nil, nil
+  local function add(ns, id, primary)
+    if type(id) == "number" then id = string.format("%.17g", id):gsub("%.0$", "") end
+    if type(ns) ~= "string" or type(id) ~= "string" or ns == "" or id == "" then return end
+    local k = ns:lower() .. "\0" .. id
+    out = out or {}
+    seen = seen or {}
+    local i = seen[k]
+    if i then
+      if primary then out[i][3] = true end
+      return
+    end
+    out[#out + 1] = { ns, id, primary and true or false }
+    seen[k] = #out
+  end
+  if info.pid_path then
+    local v = entity
+    for _, seg in ipairs(info.pid_path) do
+      if type(v) ~= "table" then v = nil; break end
+      v = v[seg]
+    end
+    if v ~= nil then add(info.pid_ns, v, true) end
+  end
+  local map = entity.identityMap
+  if type(map) == "table" then
+    for ns, list in pairs(map) do
+      if type(list) == "table" then
+        for _, item in ipairs(list) do
+          if type(item) == "table" then add(ns, item.id, item.primary == true) end
+        end
+      end
+    end
+  end
+  return out
+end
+M.identities_of = identities_of
+
+-- ingest.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
+-- Stores one record (call inside store.transaction). entity: the decoded xdmEntity (or nil);
+-- entity_json: its JSON text when the caller has it; violations: array (failed records only).
+-- Successful records of Profile-enabled datasets get their identity links.
+function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
+  if entity_json == nil and entity ~= nil then entity_json = cjson.encode(entity) end
+  local kind, idents, idents_json, event_id, event_ms
+  if status == "success" and info.kind and type(entity) == "table" then
+    idents = identities_of(info, entity)
+    if idents then
+      kind = info.kind
+      idents_json = cjson.encode(idents)
+      if kind == "e" then
+        local id = entity._id
+        if type(id) == "number" then id = string.format("%.17g", id) end
+        event_id = id
+        event_ms = M.parse_time(entity.timestamp)
+      end
+    end
+  end
+  S.insert:run(info.sandbox, info.id, batch_id, xaction_id, received_ms, status, entity_json,
+    violations and cjson.encode(violations) or nil, kind, idents_json, event_id, event_ms)
+  if idents then
+    local seq = bound_store.db:last_insert_rowid()
+    local link, sandbox = S.link, info.sandbox
+    for i = 1, #idents do
+      local ident = idents[i]
+      link:run(sandbox, ident[1]:lower(), ident[2], seq)
+    end
+  end
+end
+
+-- ingest.new_batch(ctx, info, source, status, now_ms, doc) -> id   (call inside a transaction)
+-- doc: the Catalog fields kept as they are (inputFormat, tags, createdClient, ...).
+function M.new_batch(info, source, status, now_ms, doc, id)
+  id = id or M.new_batch_id(now_ms)
+  S.batch_insert:run(id, info.sandbox, info.id, source, status, now_ms, now_ms, cjson.encode(doc or {}))
+  return id
+end
+
+-- ingest.get_batch(id) -> row {id, sandbox, dataset_id, source, status, created, updated, doc} | nil
+function M.get_batch(id)
+  local row = S.batch_get:first(id)
+  if not row then return nil end
+  return { id = row[1], sandbox = row[2], dataset_id = row[3], source = row[4], status = row[5],
+           created = row[6], updated = row[7], doc = cjson_safe.decode(row[8]) or {} }
+end
+
+-- ingest.update_batch(id, status, now_ms, doc)
+function M.update_batch(id, status, now_ms, doc)
+  S.batch_update:run(status, now_ms, cjson.encode(doc), id)
+end
+
+-- ingest.batch_counts(id) -> { success = n, failed = n }
+function M.batch_counts(id)
+  local out = { success = 0, failed = 0 }
+  for row in S.batch_counts:rows(id) do out[row[1]] = row[2] end
+  return out
+end
+
+-- ingest.batch_failures(id, limit) -> array of violation arrays of the batch's failed records
+function M.batch_failures(id, limit)
+  local out = {}
+  for row in S.batch_failed:rows(id, limit or 1000) do
+    out[#out + 1] = row[1] and cjson_safe.decode(row[1]) or {}
+  end
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- Reading: /emulator/datasets/:id/records
+
+local function count_of(stmt, ...)
+  local row = stmt:first(...)
+  return row and row[1] or 0
+end
+
+-- ingest.records(ctx, dataset_id, opts) -> { records = { {xactionId, receivedTimeMs, entity,
+--   status, batchId [, errors]} ... }, count = total matching }
+-- opts: limit (default 100), offset (default 0), status ("success" | "failed"). Records come in
+-- ingestion order. Profile lag does not apply here: this is the data lake's view.
+function M.records(ctx, dataset_id, opts)
+  M.setup(ctx.store)
+  opts = opts or {}
+  local limit = math.tointeger(tonumber(opts.limit)) or 100
+  local offset = math.tointeger(tonumber(opts.offset)) or 0
+  if limit < 0 then limit = 0 end
+  if offset < 0 then offset = 0 end
+  local status = opts.status
+  if status == "" then status = nil end
+  local total, stmt, args
+  if status then
+    total = count_of(S.count_ds_status, dataset_id, status)
+    stmt, args = S.page_ds_status, { dataset_id, status, limit, offset }
+  else
+    total = count_of(S.count_ds, dataset_id)
+    stmt, args = S.page_ds, { dataset_id, limit, offset }
+  end
+  local out = {}
+  for row in stmt:rows(table.unpack(args)) do
+    local rec = {
+      xactionId = row[2],
+      receivedTimeMs = row[3],
+      status = row[4],
+      entity = row[5] and cjson_safe.decode(row[5]) or nil,
+      batchId = row[7],
+    }
+    if row[6] then rec.errors = cjson_safe.decode(row[6]) end
+    out[#out + 1] = rec
+  end
+  return { records = out, count = total }
+end
+
+return M

@@ -1,0 +1,271 @@
+-- aep.emulator.streaming: the Data Collection Service (DCS) inlets (aep-api-facts.md §8).
+--   POST /collection/:inletId          one message; ?syncValidation=true (or the older
+--                                      ?synchronousValidation=true) validates before answering
+--   POST /collection/batch/:inletId    {"messages":[...]} -> 207, one result per message
+-- (also under /data/foundation/import/collection/..., as Adobe's Data Ingestion collection posts).
+--
+-- What happens to a message, as in AEP:
+--   * envelope checks (schemaRef in header and xdmMeta, org, dataset, schema, flow): a bad
+--     envelope is rejected on the wire (400, or a 400 entry in the 207) and nothing is stored;
+--   * xdmEntity validated with aep.xdm against the dataset's schema (primary identity included);
+--     with sync validation an invalid entity answers AEP's 400 and is dropped; without it the
+--     message is accepted (200/207 with an xactionId) and lands, with its violations, in a
+--     failed batch of the dataset (Catalog batch status "failed"; /emulator/datasets/:id/records
+--     ?status=failed);
+--   * everything accepted in one request is committed in one SQLite transaction before the
+--     answer goes out.
+-- The body is decoded once; per request each dataset is looked up once; validators are compiled
+-- once per schema version (ingest.dataset).
+local cjson = require "cjson"
+local cjson_safe = require "cjson.safe"
+local ingest = require "aep.emulator.ingest"
+
+local M = {}
+
+-- "Total request payload over 1 MB" answers 413 (§8.4). 1 MB read as 1 MiB, the larger reading,
+-- so that a client batching to 1,000,000 bytes or to 1,048,576 bytes is never refused.
+M.MAX_BODY = 1048576
+
+local DCS_TYPE = "http://ns.adobe.com/adobecloud/problem/data-collection-service/inlet"
+local AUTH_TYPE = "https://ns.adobe.com/adobecloud/problem/data-collection-service-authorization"
+local JSON = { ["Content-Type"] = "application/json" }
+
+-- Envelope rejections. The first two are Adobe's own words (retrieve-failed-batches.md appendix,
+-- streaming-multiple-messages.md); the others follow their form for checks AEP documents
+-- without quoting the message.
+M.REASONS = {
+  unknown_format = "Message has unknown xdm format",
+  wrong_org = "Message has an absent or wrong ims org in the header",
+  schema_mismatch = "Message has unknown xdm format: header schemaRef does not match xdmMeta schemaRef",
+  no_dataset = "Message has an absent dataset id in the header",
+  unknown_dataset = "Message has an unknown dataset id [%s]",
+  dataset_schema = "Message schema [%s] does not match the schema [%s] of dataset [%s]",
+  no_flow = "Message has an absent flow id in the header",
+  unknown_flow = "Message has an unknown flow id [%s]",
+}
+local R = M.REASONS
+
+local function prefix(inlet_id, org_id)
+  return "inletId: [" .. tostring(inlet_id) .. "] imsOrgId: [" .. tostring(org_id or "") .. "] "
+end
+
+local function dcs_problem(status, title, message)
+  return status, JSON, cjson.encode { type = DCS_TYPE, status = status, title = title,
+                                      report = { message = message } }
+end
+
+-- DCS request ids have the form "1565638336649:1750:244" (receivedTimeMs:node:counter); an
+-- accepted message of a batch is "<batchId>:<index>".
+local node_id, counter
+local function dcs_id(now_ms)
+  if not node_id then
+    local ok, host = pcall(require, "aep.host")
+    node_id = (ok and host.getpid and host.getpid() or math.random(1, 9999)) % 10000
+    counter = 0
+  end
+  counter = counter + 1
+  return string.format("%d:%d:%d", now_ms, node_id, counter)
+end
+
+-- Before the body is read: size, inlet, token. -> inlet | nil, status, headers, body
+local function admit(req, ctx)
+  local inlet_id = req.params.inletId
+  local size = #(req.body or "")
+  if size > M.MAX_BODY then
+    return nil, dcs_problem(413, "Payload Too Large", string.format(
+      "inletId: [%s] Request payload of %d bytes exceeds the limit of %d bytes", inlet_id, size, M.MAX_BODY))
+  end
+  local flows = require "aep.emulator.flows"
+  local inlet = flows.find_inlet(inlet_id)
+  if not inlet then
+    -- Unknown inlet: 400 in DCS's problem shape. AEP documents no 404 for /collection (§8.3's
+    -- status table: 400 covers "malformed request, missing fields, unknown XDM format"; the
+    -- streaming-ingestion OpenAPI lists 200/400/401/403/413/429/500/501/503 only), so an inlet id
+    -- that names nothing is answered like any other bad request to DCS.
+    return nil, dcs_problem(400, "Invalid inlet", "inletId: [" .. tostring(inlet_id) .. "] Inlet not found")
+  end
+  if inlet.authentication_required then
+    local auth = require "aep.emulator.auth"
+    local rec, why = auth.verify_bearer(ctx.app, req.headers["authorization"])
+    if rec and rec.org_id and inlet.org_id and rec.org_id ~= inlet.org_id then rec, why = nil, "invalid" end
+    if not rec then
+      -- §8.3: authenticated inlet without a valid token -> 401, status as a string.
+      return nil, 401, JSON, cjson.encode {
+        type = AUTH_TYPE, status = "401", title = "Authorization",
+        report = { message = "[" .. tostring(inlet_id) .. "] Ims service token is " ..
+                             (why == "missing" and "empty" or "invalid") } }
+    end
+  end
+  return inlet
+end
+
+-- The sync-validation flag as the client spelled it -> key, enabled
+local function sync_flag(query)
+  query = query or {}
+  if query.syncValidation ~= nil then return "syncValidation", query.syncValidation == "true" end
+  if query.synchronousValidation ~= nil then
+    return "synchronousValidation", query.synchronousValidation == "true"
+  end
+  return "syncValidation", false
+end
+
+local function contains(list, v)
+  for _, x in ipairs(list or {}) do if x == v then return true end end
+  return false
+end
+
+-- Envelope checks -> info (the dataset's ingest info) | nil, reason
+-- infos: per-request memo of dataset lookups (dataset id -> info | false).
+local function check_envelope(ctx, inlet, msg, req, infos)
+  if type(msg) ~= "table" then return nil, R.unknown_format end
+  local header, body = msg.header, msg.body
+  if type(header) ~= "table" or type(body) ~= "table" then return nil, R.unknown_format end
+  local org = header.imsOrgId
+  -- §8.2: absent imsOrgId is filled in by DCS; a present one must be the inlet's org.
+  if org ~= nil and org ~= inlet.org_id then return nil, R.wrong_org end
+  local ref, meta = header.schemaRef, body.xdmMeta
+  local mref = type(meta) == "table" and meta.schemaRef or nil
+  if type(ref) ~= "table" or type(ref.id) ~= "string" or type(mref) ~= "table" or type(mref.id) ~= "string" then
+    return nil, R.unknown_format
+  end
+  if mref.id ~= ref.id then return nil, R.schema_mismatch end
+  local ds_id = header.datasetId
+  if type(ds_id) ~= "string" or ds_id == "" then return nil, R.no_dataset end
+  local info = infos[ds_id]
+  if info == nil then
+    info = ingest.dataset(ctx, inlet.sandbox, ds_id) or false
+    infos[ds_id] = info
+  end
+  if not info then return nil, string.format(R.unknown_dataset, ds_id) end
+  if info.schema_id ~= ref.id then
+    return nil, string.format(R.dataset_schema, ref.id, info.schema_id, ds_id)
+  end
+  -- §8.2/§11 #3: flowId is required for inlets of a Flow Service connection with dataflows;
+  -- legacy edge inlets (no dataflow) accept messages without one. x-adobe-flow-id may also come
+  -- as a header or query parameter (§8.1).
+  local flows = inlet.flow_ids
+  if flows and #flows > 0 then
+    local flow = header.flowId or req.headers["x-adobe-flow-id"] or (req.query and req.query["x-adobe-flow-id"])
+    if flow == nil or flow == "" then return nil, R.no_flow end
+    if not contains(flows, flow) then return nil, string.format(R.unknown_flow, tostring(flow)) end
+  end
+  return info
+end
+
+local MISSING_ENTITY = { message = "Payload body is missing xdmEntity" }
+
+-- -> ok, violations
+local function validate(info, msg)
+  local entity = msg.body.xdmEntity
+  if type(entity) ~= "table" then return false, { MISSING_ENTITY } end
+  return info.validate(entity)
+end
+
+local function now_ms(ctx)
+  return math.floor((ctx.now or os.time()) * 1000)
+end
+
+local function store_of(ctx)
+  local store = ctx.store or ctx.app.store
+  ingest.setup(store)
+  return store
+end
+
+-- POST /collection/:inletId
+function M.collect(req, ctx)
+  local inlet, status, headers, body = admit(req, ctx)
+  if not inlet then return status, headers, body end
+  local inlet_id = req.params.inletId
+  local pre = prefix(inlet_id, inlet.org_id)
+  local msg, err = cjson_safe.decode(req.body or "")
+  if type(msg) ~= "table" then
+    return dcs_problem(400, "Invalid XDM Message Format",
+      pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
+  end
+  local key, sync = sync_flag(req.query)
+  local info, reason = check_envelope(ctx, inlet, msg, req, {})
+  if not info then return dcs_problem(400, "Invalid XDM Message Format", pre .. reason) end
+  local ok, violations = validate(info, msg)
+  if sync and not ok then
+    local xdm = require "aep.xdm"
+    return 400, JSON, cjson.encode(xdm.streaming_400(inlet_id, inlet.org_id, violations))
+  end
+  local t = now_ms(ctx)
+  local xaction = dcs_id(t)
+  local store = store_of(ctx)
+  local entity = msg.body.xdmEntity
+  if type(entity) ~= "table" then entity = nil end
+  store.transaction(function()
+    local batch = ingest.new_batch(info, "streaming", ok and "success" or "failed", t, { inputFormat = { format = "json" } })
+    ingest.insert(info, batch, xaction, t, ok and "success" or "failed", entity, nil, (not ok) and violations or nil)
+  end)
+  return 200, JSON, cjson.encode {
+    inletId = inlet_id, xactionId = xaction, receivedTimeMs = t,
+    [key] = sync and { status = "pass" } or { skipped = true },
+  }
+end
+
+-- POST /collection/batch/:inletId   (sync validation is not available here, §8.1: the flag is
+-- ignored and every message is handled as in asynchronous mode)
+function M.collect_batch(req, ctx)
+  local inlet, status, headers, body = admit(req, ctx)
+  if not inlet then return status, headers, body end
+  local inlet_id = req.params.inletId
+  local pre = prefix(inlet_id, inlet.org_id)
+  local doc, err = cjson_safe.decode(req.body or "")
+  if type(doc) ~= "table" then
+    return dcs_problem(400, "Invalid XDM Message Format",
+      pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
+  end
+  local messages = doc.messages
+  if type(messages) ~= "table" or messages[1] == nil then
+    return dcs_problem(400, "Invalid XDM Message Format", pre .. "Batch has no messages")
+  end
+  local t = now_ms(ctx)
+  local batch_id = dcs_id(t)
+  local infos, responses, accepted, n = {}, {}, {}, 0
+  for i = 1, #messages do
+    local msg = messages[i]
+    local info, reason = check_envelope(ctx, inlet, msg, req, infos)
+    if not info then
+      responses[i] = { statusCode = 400, message = pre .. reason }
+    else
+      local xaction = batch_id .. ":" .. (i - 1)
+      responses[i] = { xactionId = xaction }
+      local ok, violations = validate(info, msg)
+      n = n + 1
+      accepted[n] = { info, xaction, ok, violations, msg.body.xdmEntity }
+    end
+  end
+  if n > 0 then
+    local store = store_of(ctx)
+    store.transaction(function()
+      local batches = {}
+      for k = 1, n do
+        local a = accepted[k]
+        local info, ok = a[1], a[3]
+        local bkey = info.id .. (ok and "\0s" or "\0f")
+        local b = batches[bkey]
+        if not b then
+          b = ingest.new_batch(info, "streaming", ok and "success" or "failed", t, { inputFormat = { format = "json" } })
+          batches[bkey] = b
+        end
+        local entity = a[5]
+        if type(entity) ~= "table" then entity = nil end
+        ingest.insert(info, b, a[2], t, ok and "success" or "failed", entity, nil, (not ok) and a[4] or nil)
+      end
+    end)
+  end
+  return 207, JSON, cjson.encode { inletId = inlet_id, batchId = batch_id, receivedTimeMs = t, responses = responses }
+end
+
+-- streaming.install(app)
+function M.install(app)
+  ingest.setup(app.store)
+  for _, base in ipairs { "/collection", "/data/foundation/import/collection" } do
+    app:route("POST", base .. "/batch/:inletId", M.collect_batch, { auth = "inlet" })
+    app:route("POST", base .. "/:inletId", M.collect, { auth = "inlet" })
+  end
+end
+
+return M

@@ -429,21 +429,22 @@ end
 ---------------------------------------------------------------------------------------------
 -- Handlers
 
+-- -> value | nil, answer (a response in the router's table form)
 local function json_body(req)
   if req.json_body then return req:json_body() end
   local v, err = json.decode(req.body or "")
-  if v == nil then return nil, errors.bad_json("import", err) end
+  if v == nil then
+    local s, h, b = errors.bad_json("import", err)
+    return nil, { s, h, b, status = s, headers = h, body = b }
+  end
   return v
 end
 
 -- POST /data/foundation/import/batches
 function M.create(req, ctx)
   ready(ctx)
-  local body, e1, e2, e3 = json_body(req)
-  if body == nil then
-    if type(e1) == "number" then return e1, e2, e3 end
-    return problem(400, "Bad Request", "Invalid JSON in the request body", "INGEST-1000-400")
-  end
+  local body, answer = json_body(req)
+  if body == nil then return answer end
   if type(body) ~= "table" then
     return problem(400, "Bad Request", "The request body must be a JSON object", "INGEST-1000-400")
   end

@@ -26,7 +26,6 @@
 --        (the POST lookup answers unknown identities inside its 200 with the documented empty
 --        entity: entity {}, sources [""], lastModifiedAt "1970-01-01T00:00:00Z")
 --   422  an identity graph with more than 50 identities: "Too many related identities"
-local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
@@ -467,17 +466,13 @@ end
 -- POST /data/core/ups/access/entities
 function M.post(req, ctx)
   setup(ctx)
-  local body, err
+  local body, answer
   if req.json_body then
-    local s, h, b
-    body, s, h, b = req:json_body()
-    if body == nil then
-      if type(s) == "number" then return s, h, b end
-      return bad_request("Invalid JSON in the request body")
-    end
+    body, answer = req:json_body()
+    if body == nil then return answer end
   else
-    body, err = json.decode(req.body or "")
-    if body == nil then return bad_request(err) end
+    body, answer = json.decode(req.body or "")
+    if body == nil then return bad_request(answer) end
   end
   if type(body) ~= "table" then return bad_request("The request body must be a JSON object") end
   local schema = type(body.schema) == "table" and body.schema.name or nil

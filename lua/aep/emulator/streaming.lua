@@ -221,6 +221,7 @@ function M.collect_batch(req, ctx)
   if type(messages) ~= "table" or messages[1] == nil then
     return dcs_problem(400, "Invalid XDM Message Format", pre .. "Batch has no messages")
   end
+  ctx.message_count = #messages
   local t = now_ms(ctx)
   local batch_id = dcs_id(t)
   local infos, responses, accepted, n = {}, {}, {}, 0

@@ -1,0 +1,83 @@
+-- aep emulator: a local, stateful AEP (IMS, Schema Registry, Identity, Catalog, Flow Service,
+-- streaming, batch ingestion, Profile) on one port. See docs/EMULATOR-INTERNALS.md.
+local cli = require "aep.cli"
+
+local spec = {
+  { "port", "integer", default = 8080, help = "TCP port (0: any free port)" },
+  { "host", "string", default = "127.0.0.1", help = "address to listen on" },
+  { "data-dir", "string", default = ".aep-emulator", metavar = "DIR", help = "state (SQLite) and environment.json" },
+  { "seed", "integer", help = "seed for injected faults (deterministic runs)" },
+  { "tls-cert", "string", metavar = "FILE", help = "PEM certificate: serve HTTPS on the same port" },
+  { "tls-key", "string", metavar = "FILE", help = "PEM private key for --tls-cert" },
+  { "profile-lag", "number", default = 0, metavar = "SECONDS", help = "delay before ingested data shows in Profile" },
+  { "faults", "string", metavar = "SPEC", help = "injected faults, see below" },
+  { "tenant", "string", metavar = "NAME", help = "tenant id of a new org (default: generated)" },
+  cli.common.verbose,
+}
+
+local usage = [[
+usage: aep emulator [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--seed N]
+                    [--tls-cert FILE --tls-key FILE] [--profile-lag SECONDS]
+                    [--faults SPEC] [--tenant NAME]
+
+Serves a local, stateful Adobe Experience Platform on one port: IMS (/ims/token/v3,
+/ims/exchange/jwt), Schema Registry, Identity namespaces, Catalog, Flow Service, the legacy
+inlet and event-type APIs, streaming (/collection/...), batch ingestion and Profile access.
+On first start it creates an org and writes its credentials as a Postman environment to
+DIR/environment.json (mode 0600; kept across restarts, URLs refreshed). State lives in
+DIR/emulator.db (SQLite, WAL): what was answered survives kill -9.
+
+Flags:
+]] .. cli.flags_help(spec) .. [[
+
+
+Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N}):
+  SPEC     := RULE[;RULE...]     RULE := SELECTOR:KNOB=VALUE[,KNOB=VALUE...]
+  SELECTOR := a route group: ims schemas identity catalog flows ups streaming batches profile
+              | a path prefix such as /collection/batch | * (every route but /emulator/)
+              the most specific selector wins knob by knob (prefix > group > *)
+  KNOB     := 429=P 500=P 503=P    answer that status instead (429/503 with Retry-After)
+              drop_before=P        close the connection, request not processed
+              drop_after=P         process and commit, then close without an answer
+              latency=P            answer `delay` seconds late
+              expire_token=P       the request's token expires now (401, mint a new one)
+              retry_after=S delay=S     (defaults 1 s)
+              token_ttl=S  (* only)  new tokens die after S seconds, whatever expires_in says
+  P is a probability in [0, 1]; draws are deterministic under --seed.
+  Example: --faults 'streaming:429=0.1,503=0.05,drop_after=0.01,latency=0.02;*:500=0.01'
+
+Emulator endpoints (no auth): GET /emulator/health, GET /emulator/state, POST /emulator/reset,
+GET /emulator/datasets/ID/records, GET /emulator/requests?since=SEQ, GET|PUT /emulator/faults.
+
+Prints, in order: "aep emulator: environment file FILE", "aep emulator: listening on URL",
+"aep emulator: ready". SIGINT/SIGTERM: clean shutdown, exit 0.
+
+Examples:
+  aep emulator --port 0 --data-dir /tmp/aep-emu
+  aep emulator --tenant exchangeinternal --seed 7 --faults 'streaming:503=0.05'
+]]
+
+local function run(args)
+  local opts = cli.parse(args, spec)
+  if opts.tenant and not require("aep.emulator.org").valid_tenant(opts.tenant) then
+    cli.usage_error("--tenant must be lowercase letters and digits, starting with a letter")
+  end
+  if opts.port < 0 or opts.port > 65535 then cli.usage_error("--port must be 0..65535") end
+  if opts.profile_lag < 0 then cli.usage_error("--profile-lag must not be negative") end
+  if (opts.tls_cert == nil) ~= (opts.tls_key == nil) then
+    cli.usage_error("--tls-cert and --tls-key go together")
+  end
+  if opts.faults then
+    local ok, err = require("aep.emulator.faults").parse(opts.faults)
+    if not ok then cli.usage_error("--faults: " .. err) end
+  end
+  local emulator = require "aep.emulator"
+  return emulator.start(opts, function(app)
+    io.stdout:write("aep emulator: environment file ", app.env_file, "\n")
+    io.stdout:write("aep emulator: listening on ", app.urls.base, "\n")
+    io.stdout:write("aep emulator: ready\n")
+    io.stdout:flush()
+  end)
+end
+
+return { summary = "run a local, stateful AEP (the default target of every workflow)", usage = usage, run = run }

@@ -1,0 +1,328 @@
+-- aep.emulator: the local AEP. emulator.start(opts) opens the store, creates or loads the org,
+-- listens, writes the environment file, installs every service module and serves.
+-- The request path is kept cheap: one route-tree walk, one token-table lookup, no per-request JSON
+-- of the org, faults decided from a per-group cache, a ring buffer for the request log.
+local json = require "aep.json"
+local host = require "aep.host"
+local router_mod = require "aep.emulator.router"
+local store_mod = require "aep.emulator.store"
+local org_mod = require "aep.emulator.org"
+local errors = require "aep.emulator.errors"
+local faults_mod = require "aep.emulator.faults"
+local auth = require "aep.emulator.auth"
+
+local M = {}
+
+-- Service modules, installed in this order. Data-plane modules (owned by emudata) are optional:
+-- a module that is not there yet is skipped; one that fails to load is an error.
+M.MODULES = {
+  "aep.emulator.auth", "aep.emulator.schemas", "aep.emulator.identity", "aep.emulator.catalog",
+  "aep.emulator.flows", "aep.emulator.admin",
+  "aep.emulator.ingest", "aep.emulator.streaming", "aep.emulator.batches", "aep.emulator.profiles",
+}
+M.OPTIONAL = { ["aep.emulator.ingest"] = true, ["aep.emulator.streaming"] = true,
+               ["aep.emulator.batches"] = true, ["aep.emulator.profiles"] = true }
+
+M.REQUEST_LOG_SIZE = 100000
+
+local function require_optional(name)
+  local ok, mod = pcall(require, name)
+  if ok then return mod end
+  if tostring(mod):find("module '" .. name .. "' not found", 1, true) then return nil end
+  error(mod, 0)
+end
+M.require_optional = require_optional
+
+-- ---------------------------------------------------------------------------------------------
+-- Requests
+
+local JSON_CT = "application/json"
+
+local req_methods = {}
+local REQ_MT = { __index = req_methods }
+
+-- req:json_body() -> value | nil, response   (response: a 400 in the route's service shape,
+-- in the router's table form, so a handler can `return err` as it is)
+function req_methods.json_body(req)
+  local cached = rawget(req, "_json")
+  if cached ~= nil then return cached end
+  local body = req.body
+  local value, err
+  if body == nil or body:match("^%s*$") then
+    err = "the request body is empty"
+  else
+    value, err = json.decode(body)
+  end
+  if value == nil then
+    local service = req.route and req.route.group
+    local status, headers, b = errors.bad_json(service, err)
+    return nil, { status, headers, b, status = status, headers = headers, body = b }
+  end
+  rawset(req, "_json", value)
+  return value
+end
+
+local function wants_json_ct(ct)
+  if not ct then return false end
+  ct = ct:lower()
+  return ct:find("json", 1, true) ~= nil
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- The request log: a ring of the last REQUEST_LOG_SIZE requests.
+
+local function new_log(size)
+  local L = { size = size, seq = 0, ring = {} }
+  function L.add(entry)
+    L.seq = L.seq + 1
+    entry.seq = L.seq
+    L.ring[(L.seq - 1) % size + 1] = entry
+  end
+  -- L.since(seq, opts) -> entries with seq > since (oldest first), up to opts.limit
+  function L.query(since, opts)
+    local first = math.max(since + 1, L.seq - size + 1, 1)
+    local out, n = {}, 0
+    local limit = opts.limit or size
+    for s = first, L.seq do
+      local e = L.ring[(s - 1) % size + 1]
+      if (not opts.since_time or e.time >= opts.since_time)
+         and (not opts.prefix or e.path:sub(1, #opts.prefix) == opts.prefix)
+         and (not opts.method or e.method == opts.method) then
+        n = n + 1
+        out[n] = e
+        if n >= limit then break end
+      end
+    end
+    return out
+  end
+  function L.clear() L.ring = {}; L.seq = 0 end
+  return L
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- App
+
+local App = {}
+App.__index = App
+
+-- app:route(method, pattern, handler, opts) -- opts.auth = "platform" | "none" | "inlet";
+-- opts.body = "json" (POST/PUT/PATCH need a JSON Content-Type); opts.group overrides the fault group.
+function App:route(method, pattern, handler, opts)
+  opts = opts or {}
+  local route = self.router:add(method, pattern, handler, opts)
+  route.group = opts.group or faults_mod.group_of(pattern)
+  route.auth = opts.auth or "platform"
+  route.check_ct = opts.body == "json" and (method == "POST" or method == "PUT" or method == "PATCH")
+  return route
+end
+
+local function response(status, headers, body, delay, drop)
+  return { status, headers, body, status = status, headers = headers, body = body, delay = delay, drop = drop }
+end
+
+local function encode_body(status, headers, body)
+  headers = headers or {}
+  if type(body) == "table" then
+    body = json.encode(body)
+    if not headers["Content-Type"] and not headers["content-type"] then
+      local h = {}
+      for k, v in pairs(headers) do h[k] = v end
+      h["Content-Type"] = JSON_CT
+      headers = h
+    end
+  end
+  return status, headers, body or ""
+end
+
+local function fault_answer(d)
+  local status = tonumber(d.outcome)
+  local titles = { [429] = "Too Many Requests", [500] = "Internal Server Error", [503] = "Service Unavailable" }
+  local _, headers, body = errors.problem(status, titles[status], "Injected fault (aep emulator --faults)",
+    "http://ns.adobe.com/aep/errors/EMULATOR-FAULT-" .. status)
+  headers = { ["Content-Type"] = headers["Content-Type"] }
+  if status ~= 500 then headers["Retry-After"] = tostring(math.floor(d.retry_after + 0.5)) end
+  return status, headers, body
+end
+
+-- app:handle(req) -> response table for aep.server
+function App:handle(req)
+  local t0 = host.now()
+  local method = req.method
+  local raw = req.raw_path or req.path
+  local route, params = self.router:match(method, raw)
+  local log_path = router_mod.normalize(req.path or raw)
+  local status, headers, body, delay, drop
+  local ctx
+  if not route then
+    if params then
+      status, headers, body = errors.method_not_allowed(params)
+    else
+      status, headers, body = errors.not_found("No route for " .. method .. " " .. log_path)
+    end
+  else
+    setmetatable(req, REQ_MT)
+    req.params = params
+    req.route = route
+    local d = self.faults.decide(route.group, log_path)
+    if d and d.outcome == "drop_before" then
+      self.log.add { time = t0, method = method, path = log_path, status = 0, messages = 0,
+                     fault = "drop_before", ms = 0 }
+      return response(0, {}, "", nil, "before")
+    end
+    if d and d.outcome and d.outcome ~= "drop_after" then
+      status, headers, body = fault_answer(d)
+    else
+      local h = req.headers
+      ctx = { app = self, store = self.store, org = self.org, config = self.config,
+              sandbox = h["x-sandbox-name"] or "prod", now = t0, route = route }
+      if ctx.sandbox == "" then ctx.sandbox = "prod" end
+      if route.auth == "platform" then
+        local rec
+        status, headers, body = auth.check_platform(self, req, d and d.expire_token)
+        if not status then ctx.token = headers; headers = nil end
+      elseif d and d.expire_token then
+        local rec = auth.verify_bearer(self, req.headers["authorization"])
+        if rec then auth.expire(rec) end
+      end
+      if not status and route.check_ct and not wants_json_ct(req.headers["content-type"]) then
+        status, headers, body = errors.content_type()
+      end
+      if not status then
+        local ok, s, hh, bb = pcall(route.handler, req, ctx)
+        if not ok then
+          io.stderr:write("aep emulator: ", method, " ", log_path, ": ", tostring(s), "\n")
+          status, headers, body = errors.problem(500, "Internal Server Error", tostring(s))
+        elseif type(s) == "table" then
+          status, headers, body = s.status or s[1], s.headers or s[2], s.body or s[3]
+          delay, drop = s.delay, s.drop
+        else
+          status, headers, body = s, hh, bb
+        end
+      end
+    end
+    if d then
+      if d.delay then delay = (delay or 0) + d.delay end
+      if d.outcome == "drop_after" then drop = "after" end
+    end
+  end
+  status, headers, body = encode_body(status, headers, body)
+  if not (method == "GET" and log_path == "/emulator/requests") then
+    local messages = ctx and ctx.message_count
+    if messages == nil then
+      messages = 0
+      if route and route.auth == "inlet" then
+        local j = rawget(req, "_json")
+        messages = (type(j) == "table" and type(j.messages) == "table") and #j.messages or 1
+      end
+    end
+    self.log.add { time = t0, method = method, path = log_path, status = status, messages = messages,
+                   ms = math.floor((host.now() - t0) * 1e6) / 1e3, fault = drop and ("drop_" .. drop) or nil,
+                   sandbox = ctx and ctx.sandbox }
+  end
+  return response(status, headers, body, delay, drop)
+end
+
+-- app:reset(): forget every resource and record (the org, its credentials and tokens stay)
+function App:reset()
+  self.store.transaction(function()
+    self.store.reset()
+    for _, mod in ipairs(self.modules) do
+      if type(mod.reset) == "function" then mod.reset(self) end
+    end
+  end)
+  self.log.clear()
+end
+
+-- app:module(name) -> installed module table | nil  (e.g. app:module("ingest"))
+function App:module(name)
+  return self.by_name[name]
+end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- emulator.create(opts) -> app | nil, message
+-- opts: port, host, data_dir, seed, tls_cert, tls_key (file paths), profile_lag, faults, tenant
+function M.create(opts)
+  local server = require "aep.server"
+  local data_dir = opts.data_dir
+  local ok, err = host.mkdir(data_dir, tonumber("700", 8))
+  if not ok then return nil, "cannot create data directory " .. data_dir .. ": " .. tostring(err) end
+  local store, serr = store_mod.open(data_dir .. "/emulator.db")
+  if not store then return nil, "cannot open the store: " .. tostring(serr) end
+  local org, _, warning = org_mod.load_or_create(store, { tenant = opts.tenant })
+  if warning then io.stderr:write("aep emulator: warning: ", warning, "\n") end
+
+  local faults, ferr = faults_mod.new(opts.seed or math.floor(host.now() * 1000) % 2147483647, opts.faults)
+  if not faults then return nil, "--faults: " .. ferr end
+
+  local listen = { host = opts.host or "127.0.0.1", port = opts.port or 8080, max_body = opts.max_body }
+  if opts.tls_cert or opts.tls_key then
+    if not (opts.tls_cert and opts.tls_key) then return nil, "--tls-cert and --tls-key go together" end
+    local cert, e1 = read_file(opts.tls_cert)
+    if not cert then return nil, "cannot read --tls-cert: " .. tostring(e1) end
+    local key, e2 = read_file(opts.tls_key)
+    if not key then return nil, "cannot read --tls-key: " .. tostring(e2) end
+    listen.tls_cert, listen.tls_key = cert, key
+  end
+  local srv, lerr = server.listen(listen)
+  if not srv then return nil, "cannot listen on " .. listen.host .. ":" .. tostring(listen.port) .. ": " .. tostring(lerr) end
+
+  local port = srv:port()
+  local url_host = listen.host
+  if url_host == "0.0.0.0" or url_host == "::" or url_host == "" then url_host = "127.0.0.1" end
+  if url_host:find(":", 1, true) then url_host = "[" .. url_host .. "]" end
+  local scheme = listen.tls_cert and "https" or "http"
+  local app = setmetatable({
+    server = srv, store = store, org = org, faults = faults, router = router_mod.new(),
+    config = opts, data_dir = data_dir, env_file = data_dir .. "/environment.json",
+    urls = { base = scheme .. "://" .. url_host .. ":" .. port, host = url_host .. ":" .. port },
+    log = new_log(opts.request_log_size or M.REQUEST_LOG_SIZE),
+    modules = {}, by_name = {}, started = host.now(),
+  }, App)
+
+  local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)
+  if not wok then return nil, "cannot write " .. app.env_file .. ": " .. tostring(werr) end
+
+  for _, name in ipairs(M.MODULES) do
+    local mod = M.OPTIONAL[name] and require_optional(name) or require(name)
+    if mod then
+      if type(mod.install) == "function" then mod.install(app) end
+      app.modules[#app.modules + 1] = mod
+      app.by_name[name:match("[^.]+$")] = mod
+    end
+  end
+  return app
+end
+
+-- app:serve() -> "signal" | "stopped"
+function App:serve()
+  local handle = function(req) return self:handle(req) end
+  local why = self.server:serve(handle)
+  return why
+end
+
+function App:close()
+  if self.server then self.server:close() end
+  if self.store then self.store.close() end
+end
+
+-- emulator.start(opts, on_ready) -> exit status. on_ready(app) is called once listening.
+function M.start(opts, on_ready)
+  local app, err = M.create(opts)
+  if not app then
+    io.stderr:write("aep emulator: ", err, "\n")
+    return 1
+  end
+  if on_ready then on_ready(app) end
+  app:serve()
+  app:close()
+  return 0
+end
+
+return M

@@ -154,7 +154,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 
 static void on_log(void *cls, const char *fmt, va_list ap) {
   server_t *s = cls;
-  if (s->starting && s->errmsg[0] == '\0') {
+  if (s->starting) { /* keep the last start-up message: it says why the start failed */
     size_t n;
     vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
     n = strlen(s->errmsg);
@@ -771,17 +771,17 @@ static int server_listen(lua_State *L) {
   s->starting = 1;
   s->L = L;
   if (s->tls)
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
-                            on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_CONNECTION_TIMEOUT,
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+                            s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned int)idle, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
                             MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_END);
   else
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_URI_LOG_CALLBACK,
-                            on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_CONNECTION_TIMEOUT,
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+                            s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned int)idle, MHD_OPTION_END);
   s->starting = 0;
   freeaddrinfo(ai);

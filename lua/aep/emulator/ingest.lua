@@ -256,13 +256,18 @@ function M.dataset(ctx, sandbox, dataset_id)
     id = dataset_id, sandbox = sandbox, schema_id = schema_id, dataset = ds,
     validate = validator_for(sctx, sandbox, schema_id, full, pid),
   }
-  local tags = ds.tags or {}
   local union = has_value(full["meta:immutableTags"], "union")
-  if not union and registry.raw_schema then
-    local raw = registry.raw_schema(sctx, schema_id)
-    union = raw and has_value(raw["meta:immutableTags"], "union")
+  if not union and registry.tenant then
+    local raw = registry.tenant(sandbox, "schema", schema_id)
+    union = raw and has_value(raw["meta:immutableTags"], "union") or false
   end
-  if union and has_value(tags.unifiedProfile, "enabled:true") then
+  local profile_enabled
+  if catalog.profile_enabled then
+    profile_enabled = catalog.profile_enabled(ds)
+  else
+    profile_enabled = has_value((ds.tags or {}).unifiedProfile, "enabled:true")
+  end
+  if union and profile_enabled then
     local class = schema_class(full)
     if class == PROFILE_CLASS then info.kind = "p" elseif class == EVENT_CLASS then info.kind = "e" end
   end

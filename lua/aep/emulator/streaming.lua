@@ -42,6 +42,7 @@ M.REASONS = {
   dataset_schema = "Message schema [%s] does not match the schema [%s] of dataset [%s]",
   no_flow = "Message has an absent flow id in the header",
   unknown_flow = "Message has an unknown flow id [%s]",
+  flow_dataset = "Message dataset [%s] is not the target of flow [%s]",
 }
 local R = M.REASONS
 
@@ -148,6 +149,10 @@ local function check_envelope(ctx, inlet, msg, req, infos)
     local flow = header.flowId or req.headers["x-adobe-flow-id"] or (req.query and req.query["x-adobe-flow-id"])
     if flow == nil or flow == "" then return nil, R.no_flow end
     if not contains(flows, flow) then return nil, string.format(R.unknown_flow, tostring(flow)) end
+    local f = inlet.flows and inlet.flows[flow]
+    if f and f.dataset_ids and #f.dataset_ids > 0 and not contains(f.dataset_ids, ds_id) then
+      return nil, string.format(R.flow_dataset, ds_id, tostring(flow))
+    end
   end
   return info
 end

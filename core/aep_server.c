@@ -617,14 +617,16 @@ static void server_release(server_t *s) {
 
 static void on_signal(int sig) { server_signal = sig; }
 
-/* srv:serve(handler) -> "signal" | "stopped" */
+/* srv:serve(handler[, ready]) -> "signal" | "stopped". ready() is called once the SIGINT/SIGTERM
+ * handlers are in place: print "ready" lines there, so a signal sent on seeing them is caught. */
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
   sigset_t block, old_mask;
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
-  lua_settop(L, 2);
+  lua_settop(L, 3);
   s->L = L;
   s->handler = 2;
   s->stop = 0;
@@ -637,6 +639,16 @@ static int server_serve(lua_State *L) {
   sigemptyset(&block);
   sigaddset(&block, SIGINT);
   sigaddset(&block, SIGTERM);
+  if (!lua_isnil(L, 3)) {
+    lua_pushvalue(L, 3);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+      sigaction(SIGINT, &old_int, NULL);
+      sigaction(SIGTERM, &old_term, NULL);
+      s->handler = 0;
+      return lua_error(L);
+    }
+    lua_settop(L, 3);
+  }
   while (!s->stop && !server_signal && !s->close_pending) {
     /* signals are blocked except inside ppoll, so none is lost between the check and the wait */
     sigprocmask(SIG_BLOCK, &block, &old_mask);

@@ -66,9 +66,11 @@ local function handler(req)
   })
 end
 
-io.stdout:write("listening on ", srv:url(), "\n")
-io.stdout:flush()
-local how = srv:serve(handler)
+-- print the ready line from serve's ready callback: by then SIGINT/SIGTERM are caught
+local how = srv:serve(handler, function()
+  io.stdout:write("listening on ", srv:url(), "\n")
+  io.stdout:flush()
+end)
 srv:close()
 io.stdout:write("test_server: ", how, "\n")
 io.stdout:flush()

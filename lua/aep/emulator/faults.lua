@@ -36,6 +36,7 @@ M.GROUPS = {
   { "/data/core/edge", "flows" },
   { "/data/core/ups/config", "ups" },
   { "/data/core/ups/access", "profile" },
+  { "/data/foundation/import/collection", "streaming" },
   { "/data/foundation/import", "batches" },
   { "/collection", "streaming" },
   { "/emulator", "emulator" },

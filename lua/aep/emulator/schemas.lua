@@ -35,8 +35,12 @@ end
 local SINGLE_KINDS = { xed = true, ["xed-full"] = true, ["xed-notext"] = true, ["xed-full-notext"] = true,
                        ["xed-full-desc"] = true, ["xed-deprecatefield"] = true }
 
+local function pack_err(status, headers, body)
+  return { status, headers, body, status = status, headers = headers, body = body }
+end
+
 local function accept_error(detail)
-  return errors.xdm("XDM-1006-400", "Bad Request", detail)
+  return pack_err(errors.xdm("XDM-1006-400", "Bad Request", detail))
 end
 
 -- list_accept(req) -> "xed-id" | "xed" | nil, error response...
@@ -56,11 +60,11 @@ local function single_accept(req)
     return nil, accept_error("An Accept header such as application/vnd.adobe.xed+json; version=1 is required")
   end
   if not a.version then
-    return nil, errors.xdm("XDM-1007-400", "Bad Request",
-      "The Accept header must carry a version, e.g. application/vnd.adobe.xed+json; version=1")
+    return nil, pack_err(errors.xdm("XDM-1007-400", "Bad Request",
+      "The Accept header must carry a version, e.g. application/vnd.adobe.xed+json; version=1"))
   end
   if a.version:match("^(%d+)") ~= "1" then
-    return nil, errors.xdm("XDM-1008-400", "Bad Request", "Unknown major version " .. a.version)
+    return nil, pack_err(errors.xdm("XDM-1008-400", "Bad Request", "Unknown major version " .. a.version))
   end
   return a.kind
 end
@@ -75,7 +79,6 @@ local function strip_text(v)
   return out
 end
 
-local function pack_err(status, headers, body) return { status, headers, body, status = status, headers = headers, body = body } end
 
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
@@ -154,7 +157,7 @@ local function has_identity(ctx, doc, full)
   end
   local props = full and full.properties or {}
   if props.identityMap or props["xdm:identityMap"] then return true end
-  return registry.primary_identity(ctx, doc["$id"]) ~= nil
+  return doc["$id"] ~= nil and registry.primary_identity(ctx, doc["$id"]) ~= nil
 end
 
 local function has_union(doc)

@@ -177,7 +177,6 @@ function App:handle(req)
               sandbox = h["x-sandbox-name"] or "prod", now = t0, route = route }
       if ctx.sandbox == "" then ctx.sandbox = "prod" end
       if route.auth == "platform" then
-        local rec
         status, headers, body = auth.check_platform(self, req, d and d.expire_token)
         if not status then ctx.token = headers; headers = nil end
       elseif d and d.expire_token then
@@ -300,11 +299,11 @@ function M.create(opts)
   return app
 end
 
--- app:serve() -> "signal" | "stopped"
-function App:serve()
+-- app:serve([ready]) -> "signal" | "stopped". ready() runs once SIGINT/SIGTERM are caught, so a
+-- signal sent on seeing the ready line ends the server cleanly.
+function App:serve(ready)
   local handle = function(req) return self:handle(req) end
-  local why = self.server:serve(handle)
-  return why
+  return self.server:serve(handle, ready)
 end
 
 function App:close()
@@ -319,8 +318,7 @@ function M.start(opts, on_ready)
     io.stderr:write("aep emulator: ", err, "\n")
     return 1
   end
-  if on_ready then on_ready(app) end
-  app:serve()
+  app:serve(on_ready and function() on_ready(app) end)
   app:close()
   return 0
 end

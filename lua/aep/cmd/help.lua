@@ -2,13 +2,16 @@
 local cli = require "aep.cli"
 
 local usage = [[
-usage: aep help [COMMAND]
+usage: aep help [COMMAND] [--man]
 
 Lists aep's commands with a one-line summary, or shows COMMAND's usage.
+--man writes the whole manual (every command's usage) as a man page (troff);
+the build installs it as aep.1.
 
 Examples:
   aep help
   aep help stream
+  aep help --man | man -l -
 ]]
 
 local exit_codes = [[
@@ -20,8 +23,42 @@ Exit codes:
   130  interrupted (Ctrl-C)
 ]]
 
+-- Escape text for troff: backslashes, and lines starting with a dot or quote.
+local function roff(text)
+  text = text:gsub("\\", "\\e")
+  text = text:gsub("\n([.'])", "\n\\&%1")
+  return text
+end
+
+local function manual()
+  local out = {}
+  local host = require "aep.host"
+  out[#out + 1] = '.TH AEP 1 "" "aep ' .. host.versions().aep .. '" "User Commands"'
+  out[#out + 1] = ".SH NAME\naep \\- stream customer data into Adobe Experience Platform"
+  out[#out + 1] = ".SH SYNOPSIS\n.B aep\nCOMMAND [flags]\n.br\n.B aep\n[options] [script [args]]"
+  out[#out + 1] = ".SH DESCRIPTION\naep is a small, scriptable runtime (a C host embedding Lua 5.4) that runs " ..
+    "Adobe's real-time import workflow, streams files of records into AEP, validates mappings " ..
+    "offline and emulates AEP locally. Without a command it runs Lua scripts like the lua interpreter."
+  out[#out + 1] = ".SH COMMANDS"
+  for _, n in ipairs(cli.commands()) do
+    local cmd = cli.load(n)
+    out[#out + 1] = ".SS " .. n
+    out[#out + 1] = ".nf\n" .. roff((cmd.usage or ""):gsub("\n*$", "")) .. "\n.fi"
+  end
+  out[#out + 1] = ".SH EXIT STATUS\n.nf\n" .. roff(exit_codes:gsub("^Exit codes:\n", ""):gsub("\n*$", "")) .. "\n.fi"
+  out[#out + 1] = ".SH ENVIRONMENT\n.TP\nAEP_LUA_PATH\nLua module path searched before the modules built " ..
+    "into aep (;; stands for the default path).\n.TP\nAEP_DEBUG\nSet to 1 to add tracebacks to errors.\n" ..
+    ".TP\nAEP_*\nConfiguration values; see aep config.\n.TP\nNO_COLOR\nNo colour in output.\n" ..
+    ".TP\nXDG_STATE_HOME\nWhere the REPL keeps its history (aep/history)."
+  return table.concat(out, "\n") .. "\n"
+end
+
 local function run(args)
-  local _, positional = cli.parse(args, {})
+  local opts, positional = cli.parse(args, { { "man", "boolean" } })
+  if opts.man then
+    io.stdout:write(manual())
+    return 0
+  end
   local name = positional[1]
   if name then
     local cmd = cli.load(name)

@@ -577,8 +577,10 @@ static double resume_due(server_t *s) {
   return next;
 }
 
-/* One iteration: wait up to timeout seconds (<0: no limit) for activity, then let MHD work. */
-static void server_iterate(server_t *s, double timeout, const sigset_t *unblock) {
+/* One iteration: wait up to timeout seconds (<0: no limit) for activity, then let MHD work.
+ * With catch_signals, SIGINT/SIGTERM are blocked except inside ppoll, so one arriving between the
+ * check of server_signal and the wait still ends the wait. */
+static void server_iterate(server_t *s, double timeout, int catch_signals) {
   const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
   MHD_UNSIGNED_LONG_LONG mto;
   double due = resume_due(s);
@@ -594,7 +596,17 @@ static void server_iterate(server_t *s, double timeout, const sigset_t *unblock)
   pfd.fd = di ? di->epoll_fd : -1;
   pfd.events = POLLIN;
   pfd.revents = 0;
-  if (unblock == NULL || !server_signal) ppoll(&pfd, 1, tsp, unblock);
+  if (catch_signals) {
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    if (!server_signal) ppoll(&pfd, 1, tsp, &old);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+  } else {
+    ppoll(&pfd, 1, tsp, NULL);
+  }
   s->running = 1;
   MHD_run(s->d);
   s->running = 0;
@@ -615,14 +627,22 @@ static void server_release(server_t *s) {
   s->tls_cert = s->tls_key = NULL;
 }
 
-static void on_signal(int sig) { server_signal = sig; }
+/* The first SIGINT/SIGTERM ends serve() after the current iteration; a second one (say, a handler
+ * stuck in a loop) kills as if we had not caught it. */
+static void on_signal(int sig) {
+  if (server_signal) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  server_signal = sig;
+}
 
 /* srv:serve(handler[, ready]) -> "signal" | "stopped". ready() is called once the SIGINT/SIGTERM
  * handlers are in place: print "ready" lines there, so a signal sent on seeing them is caught. */
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
-  sigset_t block, old_mask;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
@@ -633,12 +653,10 @@ static int server_serve(lua_State *L) {
   server_signal = 0;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART; /* the handler's own I/O is not disturbed; ppoll is never restarted */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
-  sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
   if (!lua_isnil(L, 3)) {
     lua_pushvalue(L, 3);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -649,12 +667,7 @@ static int server_serve(lua_State *L) {
     }
     lua_settop(L, 3);
   }
-  while (!s->stop && !server_signal && !s->close_pending) {
-    /* signals are blocked except inside ppoll, so none is lost between the check and the wait */
-    sigprocmask(SIG_BLOCK, &block, &old_mask);
-    server_iterate(s, -1, &old_mask);
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
-  }
+  while (!s->stop && !server_signal && !s->close_pending) server_iterate(s, -1, 1);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;
@@ -673,7 +686,7 @@ static int server_step(lua_State *L) {
   lua_settop(L, 3);
   s->L = L;
   s->handler = 3;
-  server_iterate(s, timeout < 0 ? 0 : timeout, NULL);
+  server_iterate(s, timeout < 0 ? 0 : timeout, 0);
   s->handler = 0;
   if (s->close_pending) server_release(s);
   return 0;

@@ -152,7 +152,7 @@ function App:handle(req)
   local route, params = self.router:match(method, raw)
   local log_path = router_mod.normalize(req.path or raw)
   local status, headers, body, delay, drop
-  local ctx
+  local ctx, fault_outcome
   if not route then
     if params then
       status, headers, body = errors.method_not_allowed(params)
@@ -167,9 +167,11 @@ function App:handle(req)
     if d and d.outcome == "drop_before" then
       self.log.add { time = t0, method = method, path = log_path, status = 0, messages = 0,
                      fault = "drop_before", ms = 0 }
-      return response(0, {}, "", nil, "before")
+      return response(503, {}, "", nil, "before") -- never sent: the connection is closed
     end
+    if d and d.expire_token then fault_outcome = "expire_token" end
     if d and d.outcome and d.outcome ~= "drop_after" then
+      fault_outcome = d.outcome
       status, headers, body = fault_answer(d)
     else
       local h = req.headers
@@ -205,6 +207,7 @@ function App:handle(req)
     end
   end
   status, headers, body = encode_body(status, headers, body)
+  local fault_name = drop and ("drop_" .. drop) or (route and fault_outcome) or nil
   if not (method == "GET" and log_path == "/emulator/requests") then
     local messages = ctx and ctx.message_count
     if messages == nil then
@@ -215,8 +218,8 @@ function App:handle(req)
       end
     end
     self.log.add { time = t0, method = method, path = log_path, status = status, messages = messages,
-                   ms = math.floor((host.now() - t0) * 1e6) / 1e3, fault = drop and ("drop_" .. drop) or nil,
-                   sandbox = ctx and ctx.sandbox }
+                   ms = math.floor((host.now() - t0) * 1e6) / 1e3, delay = delay,
+                   fault = fault_name, sandbox = ctx and ctx.sandbox }
   end
   return response(status, headers, body, delay, drop)
 end

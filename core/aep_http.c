@@ -468,7 +468,9 @@ static client_t *client_of(lua_State *L) {
   return c;
 }
 
-/* http.request(opts) -> resp | nil, err, code */
+/* http.request(opts) -> resp | nil, err, code
+ * opts.headers: {Name = "v" | number | {"v1", "v2"} | false}; false removes a header curl would
+ * add itself (Accept, User-Agent...). No Content-Type is sent unless given; Expect is blank. */
 static int http_request(lua_State *L) {
   client_t *c = client_of(L);
   xfer_t *x = &c->x;

@@ -199,7 +199,7 @@ describe("aep.server", function()
       local body = cjson.decode(out:match('(%b{})'))
       assert.are.equal("Internal Server Error", body.title)
       assert.are.equal(500, body.status)
-      assert.are.equal("tests/lua/support/test_server.lua:51: boom", body.detail)
+      assert.truthy(body.detail:match("^tests/lua/support/test_server%.lua:%d+: boom$"))
     end)
 
     it("keeps connections alive: several requests on one connection", function()

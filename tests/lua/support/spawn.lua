@@ -2,7 +2,7 @@
 --
 --   local spawn = require "support.spawn"
 --   local child = spawn.spawn({spawn.aep, "tests/lua/support/test_server.lua"}, "^listening on (%S+)")
---   child.url     -- first capture of the ready pattern (if any)
+--   child.url     -- first capture of the ready pattern, else the URL of a "listening on URL" line
 --   child.pid     -- the child's pid (the shell execs the command, so it is the command's pid)
 --   child.lines   -- stdout lines read so far, ready line included
 --   child:kill("TERM"); child:wait()   -- wait() -> true | false, "exit"|"signal", code
@@ -35,12 +35,12 @@ function Child:read_line()
   return line
 end
 
--- child:kill([sig="TERM"]) -> true | nil, msg
+-- child:kill([sig="TERM"]) -> true | nil, msg   (sig: a name such as "INT", or a number)
 function Child:kill(sig)
   sig = sig or "TERM"
   if self.done then return nil, "already waited for" end
-  if host_ok then return host.kill(self.pid, sig) end
-  local ok = os.execute("kill -" .. sig .. " " .. self.pid .. " 2>/dev/null")
+  if host_ok and type(sig) == "string" then return host.kill(self.pid, sig) end
+  local ok = os.execute("kill -" .. tostring(sig) .. " " .. self.pid .. " 2>/dev/null")
   return ok or nil, "kill failed"
 end
 
@@ -81,7 +81,7 @@ function M.spawn(argv, ready_pattern, opts)
       if not line then
         local _, how, code = child:wait()
         error(("spawn: %s ended (%s %s) before printing a line matching %q; output:\n%s")
-          :format(argv[#argv] or "?", tostring(how), tostring(code), ready_pattern,
+          :format(table.concat(argv, " "), tostring(how), tostring(code), ready_pattern,
                   table.concat(child.lines, "\n")), 2)
       end
       local capture = line:match(ready_pattern)
@@ -89,6 +89,11 @@ function M.spawn(argv, ready_pattern, opts)
         child.ready_line = line
         if ready_pattern:find("(", 1, true) then child.url = capture end
         break
+      end
+    end
+    if not child.url then -- e.g. a "ready" line after a "listening on URL" line
+      for _, l in ipairs(child.lines) do
+        child.url = child.url or l:match("listening on (%a+://%S+)")
       end
     end
   end

@@ -37,6 +37,7 @@ M.KEYS = {
   { name = "CACERT", flag = "cacert", help = "CA bundle (PEM) to verify TLS with" },
   { name = "INSECURE", flag = "insecure", boolean = true, help = "do not verify TLS certificates (warns)" },
   { name = "IDENTITY_GATEWAY", flag = "identity-gateway", help = "regional Identity Service base URL (default: the gateway)" },
+  { name = "IMS_URL", hidden = true, help = "IMS base URL with scheme (the emulator writes it beside IMS)" },
   { name = "ACCESS_TOKEN", secret = true, hidden = true, help = "a token obtained elsewhere (not needed)" },
   { name = "JWT_TOKEN", secret = true, hidden = true, help = "a signed JWT (not needed)" },
 }
@@ -55,7 +56,7 @@ local ALIASES = {
   SANDBOX = "SANDBOX_NAME", SANDBOXNAME = "SANDBOX_NAME",
   GATEWAY = "PLATFORM_GATEWAY", PLATFORM_URL = "PLATFORM_GATEWAY",
   SCOPE = "SCOPES", METASCOPE = "META_SCOPE", META_SCOPES = "META_SCOPE",
-  IMS_HOST = "IMS", IMS_URL = "IMS",
+  IMS_HOST = "IMS",
   PATHTOKEY = "PRIVATE_KEY_FILE", PATH_TO_KEY = "PRIVATE_KEY_FILE", KEY_FILE = "PRIVATE_KEY_FILE",
   CA_CERT = "CACERT", CAINFO = "CACERT",
 }
@@ -392,6 +393,11 @@ function Config:ims_url()
   v = strip_slash(tostring(v))
   local scheme, rest = split_url(v)
   if scheme then return scheme .. "://" .. rest end
+  local full = self:get("IMS_URL")
+  if full then
+    local fs, frest = split_url(strip_slash(tostring(full)))
+    if fs and frest == rest then return fs .. "://" .. rest end
+  end
   local g = self:get("PLATFORM_GATEWAY")
   if g then
     local gs, grest = split_url(strip_slash(tostring(g)))

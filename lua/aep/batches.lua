@@ -1,0 +1,88 @@
+-- aep.batches: batch ingestion (/data/foundation/import/batches): create a batch, upload files,
+-- complete it, and wait for Catalog to say how it ended.
+--
+--   local id = batches.create(c, dataset_id [, {format = "json", multiline = true}])
+--   batches.upload(c, id, dataset_id, "profiles.json", data)
+--   batches.complete(c, id)
+--   local batch = batches.wait(c, id, {timeout = 600, interval = 1})   -- .status "success"|"failed"
+local platform = require "aep.platform"
+local catalog = require "aep.catalog"
+local log = require "aep.log"
+
+local M = {}
+
+M.BASE = "/data/foundation/import/batches"
+M.FINAL = { success = true, failed = true, failure = true, aborted = true, abandoned = true, inactive = true }
+
+local enc = platform.urlencode
+
+-- batches.create(c, dataset_id [, opts]) -> batch id
+function M.create(c, dataset_id, opts)
+  opts = opts or {}
+  local doc = c:post(M.BASE, { json = {
+    datasetId = dataset_id,
+    inputFormat = { format = opts.format or "json", isMultiLineJson = opts.multiline ~= false },
+  } }).json
+  if type(doc) ~= "table" or not doc.id then
+    error(platform.error({ kind = "aep", code = "BAD_ANSWER", message = "batch created without an id" }), 0)
+  end
+  return doc.id
+end
+
+-- batches.upload(c, batch_id, dataset_id, file_name, data) -> true (PUT: safe to repeat)
+function M.upload(c, batch_id, dataset_id, file_name, data)
+  c:put(M.BASE .. "/" .. enc(batch_id) .. "/datasets/" .. enc(dataset_id) .. "/files/" .. enc(file_name), {
+    body = data, content_type = "application/octet-stream", timeout = 300 })
+  return true
+end
+
+-- batches.complete(c, batch_id) -> true
+function M.complete(c, batch_id)
+  c:post(M.BASE .. "/" .. enc(batch_id), { query = { action = "COMPLETE" }, body = "", content_type = "application/json" })
+  return true
+end
+
+-- batches.status(c, batch_id) -> batch (Catalog view) | nil
+function M.status(c, batch_id)
+  return catalog.get_batch(c, batch_id)
+end
+
+-- batches.wait(c, batch_id [, opts]) -> batch in a final state (success, failed, ...)
+-- Polls Catalog with a growing interval, up to opts.timeout seconds (default 600); raises code
+-- TIMEOUT with the last status when the bound passes.
+function M.wait(c, batch_id, opts)
+  opts = opts or {}
+  local timeout = opts.timeout or 600
+  local interval = opts.interval or 1
+  local max_interval = opts.max_interval or 15
+  local start = c.now()
+  local last
+  while true do
+    last = M.status(c, batch_id)
+    local st = last and tostring(last.status or ""):lower()
+    if st and M.FINAL[st] then return last end
+    if c.now() - start >= timeout then
+      error(platform.error({ kind = "timeout", code = "TIMEOUT",
+        message = string.format("batch %s still '%s' after %d s", batch_id, tostring(st), timeout) }), 0)
+    end
+    log.debug("batch %s is %s; checking again in %.1f s", batch_id, tostring(st), interval)
+    c.sleep(interval)
+    interval = math.min(max_interval, interval * 1.5)
+  end
+end
+
+-- batches.errors(batch) -> array of human-readable error lines from a failed batch
+function M.errors(batch)
+  local out = {}
+  if type(batch) ~= "table" then return out end
+  for _, e in ipairs(type(batch.errors) == "table" and batch.errors or {}) do
+    if type(e) == "table" then
+      out[#out + 1] = table.concat({ tostring(e.code or ""), tostring(e.description or e.message or "") }, " "):gsub("^%s+", "")
+    else
+      out[#out + 1] = tostring(e)
+    end
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,192 @@
+-- aep run: run a workflow script (scripts/NAME.lua, or a path) against AEP or a local emulator.
+local cli = require "aep.cli"
+local log = require "aep.log"
+local config = require "aep.config"
+local platform = require "aep.platform"
+local workflow = require "aep.workflow"
+local manifest_mod = require "aep.run.manifest"
+
+local M = {}
+
+local spec = {
+  cli.common.verbose, cli.common.quiet, cli.common.env,
+  { "run-name", "string", metavar = "NAME", help = "prefix of every title, as the collection's UNIQUE_ID (default: UNIQUE_ID of the --env file, AEP_RUN_NAME, or \"aep\")" },
+  { "manifest", "string", metavar = "FILE", help = "run manifest (default: $XDG_STATE_HOME/aep/runs/<run>-<sandbox>-<org>.json)" },
+  { "emulator", "boolean", help = "start a local emulator and run against it (--no-emulator: never start one; default: start one only when nothing is configured)" },
+  { "emulator-dir", "string", metavar = "DIR", help = "data directory of the emulator aep starts (default: $XDG_STATE_HOME/aep/emulator)" },
+  { "legacy-inlet", "boolean", help = "stream through the legacy edge inlet + event types (the collection's path) instead of a Flow Service connection" },
+  { "batch-import", "boolean", help = "realtime-import: also run batch-import" },
+  { "verify", "boolean", help = "lookup: check every person of the source data (realtime-import: on; --no-verify to skip)" },
+  { "person", "string", metavar = "EMAIL", help = "lookup: whose profile to show (default: PROFILE_ID, else the first sample person with events)" },
+  { "profiles", "string", metavar = "FILE", help = "profile records (default data/AEP_loyalty_profiles.json)" },
+  { "events", "string", metavar = "FILE", help = "event records (default data/AEP_loyalty_events.json)" },
+  { "profile-mapping", "string", metavar = "FILE", help = "profile mapping (default mappings/loyalty_profile.lua)" },
+  { "event-mapping", "string", metavar = "FILE", help = "event mapping (default mappings/loyalty_event.lua)" },
+  { "wait", "number", metavar = "SECONDS", help = "bound on waiting for Profile / batch status (default 900 / 600)" },
+  { "batch-size", "integer", metavar = "N", help = "messages per streaming batch request (default 500; 1 MB at most)" },
+  { "retries", "integer", metavar = "N", help = "attempts per request that is safe to repeat (default 5)" },
+  { "set", "list", metavar = "KEY=VALUE", help = "a workflow variable (e.g. PROFILE_ID=a@b.com); repeatable" },
+  { "list", "boolean", help = "list the workflow scripts and exit" },
+}
+for _, s in ipairs(config.flag_spec()) do spec[#spec + 1] = s end
+
+M.usage = [[
+usage: aep run NAME... [flags]
+
+Runs the workflow script scripts/NAME.lua (or a path to a .lua file); several names run in order
+in one run. The scripts reimplement Adobe's "Real-time import" Postman collection:
+  auth             IMS token and tenant id                        (folder 0)
+  schemas          field groups, schemas, identity descriptors     (folders 1a/1b)
+  datasets         Profile-enabled datasets                        (folders 2a/2b)
+  streaming        streaming connection, stream the samples        (folders 3a/3b)
+  batch-import     batch ingestion of the samples                  (folders 4a/4b)
+  lookup           profile and events read back, --verify          (folders 5a/5b)
+  list             what the sandbox holds                          (folder X)
+  teardown         delete exactly what this workflow created
+  realtime-import  the whole flow, ending with a sample person's profile
+
+Configuration: flags, then AEP_* environment variables, then --env FILE (a Postman environment
+as the Developer Console exports it or as `aep emulator` writes it, a directory holding an
+environment.json, or a plain JSON config), then a local emulator. With nothing configured,
+`aep run` starts `aep emulator` itself and stops it at the end (--emulator forces that,
+--no-emulator forbids it). To use an emulator that is already running: --env DATA_DIR.
+`aep config` shows the effective configuration.
+
+What a run creates and learns is kept in a run manifest (JSON), so scripts can run separately
+and teardown deletes exactly that. Every step finds what an earlier run created (by title,
+prefixed with --run-name) before creating anything: running again is safe, and is how a failed
+run resumes.
+
+Exit status: 0 done; 2 done, but records were rejected or profiles did not match; 1 failed;
+64 usage error.
+
+Flags:
+]] .. cli.flags_help(spec) .. "\n"
+
+local function state_dir()
+  local s = os.getenv("XDG_STATE_HOME")
+  if not s or s == "" then s = (os.getenv("HOME") or "/tmp") .. "/.local/state" end
+  return s .. "/aep"
+end
+
+local function default_manifest(run_name, cfg)
+  local org = tostring(cfg:get("IMS_ORG") or "noorg")
+  local ok, crypto = pcall(require, "aep.crypto")
+  local tag = ok and crypto.sha256_hex(org):sub(1, 8) or org:gsub("[^%w]", ""):sub(1, 12)
+  local safe = run_name == "" and "default" or run_name:gsub("[^%w%-_.]", "_")
+  local sandbox = tostring(cfg:get("SANDBOX_NAME") or "prod"):gsub("[^%w%-_.]", "_")
+  return state_dir() .. "/runs/" .. safe .. "-" .. sandbox .. "-" .. tag .. ".json"
+end
+
+local function parse_sets(list)
+  local vars = {}
+  for _, kv in ipairs(list or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then cli.usage_error("--set needs KEY=VALUE, got '" .. kv .. "'") end
+    vars[k] = v
+  end
+  return vars
+end
+
+local function is_interrupt(e)
+  return type(e) == "string" and e:match("interrupted$") ~= nil
+end
+
+local function report_error(err, names, opts)
+  if platform.is_error(err) then
+    local text = tostring(err)
+    if err.step then
+      local first, rest = text:match("^step '(.-)': (.*)$")
+      if first then
+        log.error("step '%s' failed:\n  %s", first, rest:gsub("\n", "\n  "))
+      else
+        log.error("%s", text)
+      end
+    else
+      log.error("%s", text)
+    end
+    if err.kind == "config" then return end
+    local cmd = "aep run " .. table.concat(names, " ")
+    if opts.run_name then cmd = cmd .. " --run-name " .. opts.run_name end
+    if opts.manifest then cmd = cmd .. " --manifest " .. opts.manifest end
+    if opts.env then cmd = cmd .. " --env " .. opts.env end
+    log.error("to resume, run `%s` again: what was done is found, not redone", cmd)
+  else
+    log.error("%s", tostring(err))
+  end
+end
+
+-- run.run(args) -> exit status
+function M.run(args)
+  local opts, names = cli.parse(args, spec)
+  if opts.verbose then log.set_verbose(true) end
+  if opts.quiet then log.set_quiet(true) end
+  if opts.list then
+    for _, n in ipairs(workflow.list_scripts()) do log.print("%s", n) end
+    return cli.EXIT.OK
+  end
+  if #names == 0 then cli.usage_error("which workflow? e.g. `aep run realtime-import` (--list shows them)") end
+  if opts.emulator and opts.env then cli.usage_error("--emulator and --env exclude each other") end
+  local vars = parse_sets(opts.set)
+
+  local emu
+  local ok, result = xpcall(function()
+    local cfg = config.load({ flags = opts })
+    local start_emulator = opts.emulator == true or (opts.emulator == nil and not cfg:has_credentials())
+    if start_emulator then
+      local dir = opts.emulator_dir or require("aep.run.emulator").default_dir()
+      log.info("== emulator: starting `aep emulator` (data in %s)", dir)
+      emu = require("aep.run.emulator").start({ data_dir = dir })
+      cfg:add_emulator_layer(emu.env_file)
+      log.info("%-9s %-18s %s  %s", "ok", "emulator", emu.url or "?", "pid " .. tostring(emu.pid))
+      for _, name in ipairs({ "PLATFORM_GATEWAY", "IMS", "API_KEY", "CLIENT_SECRET", "IMS_ORG" }) do
+        local _, src = cfg:get(name)
+        if src and (src.kind == "env" or src.kind == "flag") then
+          log.warn("%s from %s overrides the emulator's", name, tostring(src.where))
+        end
+      end
+    end
+    cfg:check()
+    local client = platform.new(cfg, { max_attempts = opts.retries })
+    for k, v in pairs(cfg.extra or {}) do if vars[k] == nil then vars[k] = v end end
+    local run_name = opts.run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
+    local mpath = opts.manifest or default_manifest(run_name, cfg)
+    local target = cfg:target()
+    local m, merr = manifest_mod.load(mpath, run_name, target)
+    if not m then error(config.error(merr), 0) end
+    local prev = m.doc.target or {}
+    if m.existed and ((prev.org and prev.org ~= target.org) or (prev.sandbox and prev.sandbox ~= target.sandbox)) then
+      error(config.error(string.format("run manifest %s belongs to org %s, sandbox %s; this configuration targets org %s, sandbox %s (use another --manifest)",
+        mpath, tostring(prev.org), tostring(prev.sandbox), tostring(target.org), tostring(target.sandbox))), 0)
+    end
+    m.doc.target = target
+    m.doc.run_name = run_name
+    local wf = workflow.new({ cfg = cfg, client = client, run_name = run_name, manifest = m, options = opts, vars = vars })
+    log.info("run '%s' on %s, sandbox %s (manifest %s)", run_name, tostring(target.gateway), tostring(target.sandbox), mpath)
+    for _, name in ipairs(names) do wf:run_script(name) end
+    local c = wf.counts
+    local summary = string.format("done: %d created, %d found", c.created, c.found)
+    if c.deleted > 0 then summary = summary .. string.format(", %d deleted", c.deleted) end
+    if wf.exit_code ~= 0 then
+      summary = summary .. "; incomplete: " .. table.concat(wf.incomplete_reasons or {}, "; ")
+    end
+    log.info("%s", summary)
+    return wf.exit_code
+  end, function(e)
+    if log.is_verbose() and type(e) == "string" and not is_interrupt(e) then return debug.traceback(e, 2) end
+    return e
+  end)
+  if emu then
+    emu:stop()
+    log.info("%-9s %-18s %s", "ok", "emulator", "stopped")
+  end
+  if not ok then
+    if is_interrupt(result) then error(result, 0) end
+    if type(result) == "table" and result.usage_error then error(result, 0) end
+    report_error(result, names, opts)
+    return cli.EXIT.ERROR
+  end
+  return result
+end
+
+return M

@@ -1,0 +1,174 @@
+-- scripts/lookup.lua — collection folders 5a/5b "Profile lookup" (R25-R26).
+-- Reads a person's merged profile and their experience events from Real-Time Customer Profile
+-- by email identity. AEP makes ingested data visible only after a delay (p95 under 15 minutes),
+-- so the lookup polls with a bounded wait (--wait SECONDS, default 900) instead of trusting one GET.
+--
+-- The person: --person EMAIL, else the PROFILE_ID variable (--set PROFILE_ID=... or the --env
+-- file, as in the collection), else the first sample profile that has events.
+-- --verify: check every person of the source data: the profile read back carries the source's
+-- name, loyalty level and points, and as many events as the source has for them (exit status 2
+-- on any mismatch).
+local wf = ...
+local profile = require "aep.profile"
+local platform = require "aep.platform"
+local json = require "aep.json"
+
+local c = wf.client
+local tkey = "_" .. wf:tenant()
+local wait_bound = tonumber(wf.options.wait) or 900
+
+wf:heading("lookup: Real-Time Customer Profile")
+
+local profiles = wf:mapped("profile")
+local events = wf:mapped("event")
+
+local function loyalty_of(entity)
+  return type(entity) == "table" and type(entity[tkey]) == "table" and entity[tkey] or {}
+end
+
+-- Source truth: per person (loyaltyID), the profile entity and the events.
+local people, order, expected_events = {}, {}, {}
+for _, e in ipairs(profiles.entities) do
+  local id = e and loyalty_of(e).loyaltyID
+  if id and not people[id] then
+    people[id] = e
+    order[#order + 1] = id
+  end
+end
+for _, e in ipairs(events.entities) do
+  local id = e and loyalty_of(e).loyaltyID
+  if id then
+    expected_events[id] = expected_events[id] or {}
+    local seen = false
+    for _, x in ipairs(expected_events[id]) do if x._id == e._id then seen = true end end
+    if not seen then table.insert(expected_events[id], e) end
+  end
+end
+
+local function num(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  return v
+end
+
+local function show_num(v)
+  v = num(v)
+  if math.type(v) == "integer" then return string.format("%d", v) end
+  return tostring(v)
+end
+
+local person = wf.options.person or wf:var("PROFILE_ID")
+if not person then
+  for _, id in ipairs(order) do
+    if expected_events[id] then person = id; break end
+  end
+  person = person or order[1]
+end
+if not person then
+  error(platform.error({ kind = "workflow", code = "NO_PERSON", message = "no person to look up: the profile source has no loyaltyID; use --person EMAIL" }), 0)
+end
+
+local started = c.now()
+local function remaining()
+  return math.max(0, wait_bound - (c.now() - started))
+end
+
+-- Wait until the profile is visible and, when we know how many events to expect, until they are.
+local function read_person(id, want_events)
+  local rec = profile.wait(c, function() return profile.get(c, { id = id, ns = "email" }) end,
+    { timeout = remaining(), what = "the profile of " .. id })
+  local evs = {}
+  if want_events and want_events > 0 then
+    evs = profile.wait(c, function()
+      local got = profile.events(c, { id = id, ns = "email" })
+      if #got >= want_events then return got end
+      return nil
+    end, { timeout = remaining(), what = want_events .. " events of " .. id })
+  else
+    evs = profile.events(c, { id = id, ns = "email" })
+  end
+  return rec, evs
+end
+
+local function ts_text(ch)
+  local e = ch.entity or {}
+  if type(e.timestamp) == "string" then return e.timestamp end
+  local ms = tonumber(ch.timestamp)
+  if ms then return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(ms / 1000)) end
+  return "?"
+end
+
+-- The person's profile, as read back.
+local rec, evs = wf:step("lookup: profile of " .. person, function()
+  local want = expected_events[person] and #expected_events[person] or 0
+  return read_person(person, want)
+end)
+local entity = rec.entity or {}
+local name = type(entity.person) == "table" and type(entity.person.name) == "table" and entity.person.name or {}
+local loyalty = loyalty_of(entity)
+local full_name = table.concat({ name.firstName or "", name.middleName ~= "" and name.middleName or nil, name.lastName or "" }, " ")
+  :gsub("%s+", " "):gsub("^%s+", ""):gsub("%s+$", "")
+wf:line("ok", "profile", person, rec.entityId)
+wf:line("", "  name", full_name ~= "" and full_name or "(none)")
+wf:line("", "  loyalty level", tostring(loyalty.loyaltyLevel or "(none)"))
+wf:line("", "  loyalty points", loyalty.totalLoyaltyPoints ~= nil and show_num(loyalty.totalLoyaltyPoints) or "(none)")
+wf:line("", "  events", tostring(#evs))
+for _, ch in ipairs(evs) do
+  local e = ch.entity or {}
+  local l = loyalty_of(e)
+  wf:line("", "", string.format("%s  %s  +%s points, total %s, %s  (_id %s)", ts_text(ch), tostring(e.eventType or "?"),
+    show_num(l.pointsEarned or 0), show_num(l.totalPoints or "?"), tostring(l.loyaltyLevel or "?"), tostring(ch.entityId or e._id)))
+end
+wf.manifest:set("PROFILE_ID", person)
+wf:save()
+
+if not wf.options.verify then
+  return { person = person, profile = rec, events = evs }
+end
+
+-- Every person of the source data, checked against what Profile reads back.
+local checked, event_total, mismatches = 0, 0, {}
+wf:step("lookup: verify every profile", function()
+  for _, id in ipairs(order) do
+    local src = people[id]
+    local want = expected_events[id] and #expected_events[id] or 0
+    local ok, got, got_events = pcall(read_person, id, want)
+    if not ok then
+      if platform.is_error(got) and got.code == "TIMEOUT" then
+        mismatches[#mismatches + 1] = id .. ": " .. got.message
+        goto continue
+      end
+      error(got, 0)
+    end
+    do
+      local ge = got.entity or {}
+      local gl, sl = loyalty_of(ge), loyalty_of(src)
+      local function check(what, a, b)
+        if num(a) ~= num(b) then
+          mismatches[#mismatches + 1] = string.format("%s: %s is %s, the source says %s", id, what, tostring(num(a)), tostring(num(b)))
+        end
+      end
+      check("loyaltyLevel", gl.loyaltyLevel, sl.loyaltyLevel)
+      check("totalLoyaltyPoints", gl.totalLoyaltyPoints, sl.totalLoyaltyPoints)
+      local gn = type(ge.person) == "table" and type(ge.person.name) == "table" and ge.person.name or {}
+      local sn = type(src.person) == "table" and type(src.person.name) == "table" and src.person.name or {}
+      check("firstName", gn.firstName, sn.firstName)
+      check("lastName", gn.lastName, sn.lastName)
+      if #got_events ~= want then
+        mismatches[#mismatches + 1] = string.format("%s: %d events read back, the source has %d", id, #got_events, want)
+      end
+      checked = checked + 1
+      event_total = event_total + #got_events
+    end
+    ::continue::
+  end
+end)
+if #mismatches == 0 then
+  wf:line("ok", "verified", string.format("%d profiles and %d events read back match the source data", checked, event_total))
+else
+  for i, msg in ipairs(mismatches) do
+    if i > 20 then wf:line("", "", string.format("... and %d more", #mismatches - 20)); break end
+    wf:line("mismatch", "profile", msg)
+  end
+  wf:incomplete(#mismatches .. " profile mismatches")
+end
+return { person = person, profile = rec, events = evs, verified = checked, mismatches = mismatches }

@@ -1,0 +1,43 @@
+-- scripts/teardown.lua — deletes exactly what this workflow created, as its run manifest
+-- recorded it, newest first (dataflows before connections, datasets before schemas,
+-- descriptors before schemas, schemas before field groups). Resources a run only found (made by
+-- someone else) are left alone. Deleting the datasets also deletes the data they hold; identity
+-- namespaces are never created (Email is standard), and AEP cannot delete them anyway.
+local wf = ...
+local workflow = require "aep.workflow"
+local platform = require "aep.platform"
+
+local c = wf.client
+local m = wf.manifest
+wf:heading("teardown: delete what this workflow created")
+
+local resources = m:resources()
+local todo = {}
+for i = #resources, 1, -1 do todo[#todo + 1] = resources[i] end
+if #todo == 0 then
+  wf:line("ok", "nothing", "the run manifest " .. m.path .. " records no resources")
+end
+
+for _, r in ipairs(todo) do
+  local label = workflow.KIND_LABEL[r.kind] or r.kind
+  if not r.created then
+    wf:line("kept", label, tostring(r.title), r.id)
+    m:forget(r.var)
+  else
+    local del = workflow.DELETERS[r.kind]
+    if not del then
+      error(platform.error({ kind = "workflow", code = "UNKNOWN_KIND", message = "cannot delete a resource of kind " .. tostring(r.kind) }), 0)
+    end
+    wf:step("teardown: delete " .. label .. " '" .. tostring(r.title) .. "'", function() del(c, r.id) end)
+    wf:line("deleted", label, tostring(r.title), r.id)
+    wf.counts.deleted = wf.counts.deleted + 1
+    m:forget(r.var)
+  end
+  wf:save()
+end
+
+for _, var in ipairs({ "INLET_ID", "INLET_URL", "INLET_SOURCE_ID", "BATCH_ID_PROFILE", "BATCH_ID_EVENT",
+                       "STREAMED_PROFILE", "STREAMED_EVENT" }) do
+  m:set(var, nil)
+end
+wf:save()

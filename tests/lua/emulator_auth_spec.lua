@@ -177,6 +177,25 @@ describe("aep emulator auth", function()
     end)
   end)
 
+  it("serves HTTPS on the same port with --tls-cert/--tls-key", function()
+    local keys = assert(crypto.generate_rsa { bits = 2048, cn = "localhost", san = { "DNS:localhost", "IP:127.0.0.1" } })
+    local dir = emu.data_dir .. "/tls"
+    assert(host.mkdir(dir))
+    assert(host.write_file(dir .. "/cert.pem", keys.certificate))
+    assert(host.write_file(dir .. "/key.pem", keys.private_key, tonumber("600", 8)))
+    local tls = emulator.start { "--tls-cert", dir .. "/cert.pem", "--tls-key", dir .. "/key.pem" }
+    assert.matches("^https://127%.0%.0%.1:%d+$", tls.url)
+    assert.equals(tls.url, tls.env.PLATFORM_GATEWAY)
+    local resp = assert(http.request { url = tls.url .. "/emulator/health", cainfo = dir .. "/cert.pem" })
+    assert.equals(200, resp.status)
+    resp = assert(http.request { method = "POST", url = tls.url .. "/ims/token/v3", cainfo = dir .. "/cert.pem",
+      headers = { ["Content-Type"] = "application/x-www-form-urlencoded" },
+      body = form { grant_type = "client_credentials", client_id = tls.env.API_KEY,
+                    client_secret = tls.env.CLIENT_SECRET, scope = tls.env.SCOPES } })
+    assert.equals(200, resp.status)
+    tls.cleanup()
+  end)
+
   describe("Platform gateway checks", function()
     local api
     setup(function() api = fixtures.client(emu) end)

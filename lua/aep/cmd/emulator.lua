@@ -5,7 +5,7 @@ local cli = require "aep.cli"
 local spec = {
   { "port", "integer", default = 8080, help = "TCP port (0: any free port)" },
   { "host", "string", default = "127.0.0.1", help = "address to listen on" },
-  { "data-dir", "string", default = ".aep-emulator", metavar = "DIR", help = "state (SQLite) and environment.json" },
+  { "data-dir", "string", metavar = "DIR", help = "state (SQLite) and environment.json (default $XDG_STATE_HOME/aep/emulator, as `aep run`)" },
   { "seed", "integer", help = "seed for injected faults (deterministic runs)" },
   { "tls-cert", "string", metavar = "FILE", help = "PEM certificate: serve HTTPS on the same port" },
   { "tls-key", "string", metavar = "FILE", help = "PEM private key for --tls-cert" },
@@ -70,6 +70,11 @@ local function run(args)
   if opts.faults then
     local ok, err = require("aep.emulator.faults").parse(opts.faults)
     if not ok then cli.usage_error("--faults: " .. err) end
+  end
+  if not opts.data_dir then
+    local state = os.getenv("XDG_STATE_HOME")
+    if not state or state == "" then state = (os.getenv("HOME") or "/tmp") .. "/.local/state" end
+    opts.data_dir = state .. "/aep/emulator"
   end
   local emulator = require "aep.emulator"
   return emulator.start(opts, function(app)

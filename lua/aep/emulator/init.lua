@@ -253,10 +253,17 @@ end
 function M.create(opts)
   local server = require "aep.server"
   local data_dir = opts.data_dir
-  local ok, err = host.mkdir(data_dir, tonumber("700", 8))
+  local ok, err = true, nil
+  local prefix = data_dir:sub(1, 1) == "/" and "" or "."
+  for part in data_dir:gmatch("[^/]+") do
+    prefix = prefix .. "/" .. part
+    ok, err = host.mkdir(prefix, tonumber("700", 8))
+    if not ok then break end
+  end
   if not ok then return nil, "cannot create data directory " .. data_dir .. ": " .. tostring(err) end
   local store, serr = store_mod.open(data_dir .. "/emulator.db")
   if not store then return nil, "cannot open the store: " .. tostring(serr) end
+  host.chmod(data_dir .. "/emulator.db", tonumber("600", 8)) -- it holds the org's secret and key
   local org, _, warning = org_mod.load_or_create(store, { tenant = opts.tenant })
   if warning then io.stderr:write("aep emulator: warning: ", warning, "\n") end
 

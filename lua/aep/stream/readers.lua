@@ -1,0 +1,374 @@
+-- aep.stream.readers: input records for `aep stream`, one at a time, never the whole file.
+--
+--   local r = readers.open(path | "-", {format = "jsonl"|"json"|"csv"|"rejects" | nil})
+--   while true do
+--     local ok, value, text, lineno = r:next()
+--     if ok == nil then break end          -- end of input (value = message if it ended on an error)
+--     if ok then use(value)                 -- value: the decoded record (a table)
+--     else reject(value) end                -- value: why this record cannot be read
+--   end
+--
+-- One call of r:next() is one input position, good or bad, so positions are stable between runs
+-- (checkpoints and reject files refer to them). Blank lines are not records. `text` is the
+-- record's original text (a JSON Lines line, a JSON array element, a CSV row); r:record_json(text)
+-- turns it into JSON for the reject file. Replaying a reject file (format "rejects", or a JSON
+-- Lines file whose first line is a reject entry) reads each entry's original record; r.origin is
+-- then the position the record had in its first input.
+--
+-- Formats follow the file name (.jsonl/.ndjson, .json, .csv, each optionally .gz; gzip is detected
+-- from the content, not the name) unless opts.format says; stdin defaults to JSON Lines.
+local lines = require "aep.lines"
+local cjson = require "cjson"
+local cjson_safe = require "cjson.safe"
+local host = require "aep.host"
+
+local M = {}
+
+-- An input record longer than this is not read at all (AEP takes at most 1 MB per request; the
+-- margin lets a mapping shrink large records).
+M.MAX_RECORD = 16 * 1024 * 1024
+
+local decode = cjson_safe.decode
+local utf8_len = utf8.len
+local byte, find, sub = string.byte, string.find, string.sub
+
+M.FORMATS = { jsonl = true, json = true, csv = true, rejects = true }
+
+-- readers.detect(path [, format]) -> format | nil, err
+function M.detect(path, format)
+  if format then
+    format = format:lower()
+    if format == "ndjson" or format == "jsonlines" then format = "jsonl" end
+    if not M.FORMATS[format] then
+      return nil, "unknown input format '" .. format .. "' (jsonl, json, csv or rejects)"
+    end
+    return format
+  end
+  if path == "-" then return "jsonl" end
+  local name = path:lower():gsub("%.gz$", ""):gsub("%.gzip$", "")
+  if name:match("%.jsonl$") or name:match("%.ndjson$") then return "jsonl" end
+  if name:match("%.json$") then return "json" end
+  if name:match("%.csv$") then return "csv" end
+  return nil, "cannot tell the format of " .. path .. " from its name: use --format jsonl|json|csv"
+end
+
+-- Replace each byte that is not part of valid UTF-8 by U+FFFD (the reject file stays valid JSON).
+local function scrub_utf8(s)
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local len, bad = utf8_len(s, i)
+    if len then out[#out + 1] = sub(s, i); break end
+    out[#out + 1] = sub(s, i, bad - 1)
+    out[#out + 1] = "\239\191\189"
+    i = bad + 1
+  end
+  return table.concat(out)
+end
+M.scrub_utf8 = scrub_utf8
+
+local function bad_utf8_reason(text, bad)
+  return string.format("invalid UTF-8 at byte %d of the record", bad)
+end
+
+-- JSON text of a record that may be malformed: as is when it decodes, else a JSON string.
+local function json_text_or_string(text)
+  if text == nil then return "null" end
+  if utf8_len(text) == nil then return cjson.encode(scrub_utf8(text)) end
+  if decode(text) ~= nil then return text end
+  return cjson.encode(text)
+end
+M.json_text_or_string = json_text_or_string
+
+local function check_object(v)
+  return type(v) == "table" and (next(v) == nil or v[1] == nil)
+end
+
+local Reader = {}
+Reader.__index = Reader
+
+-- reader:progress() -> bytes consumed, total bytes | nil (stdin)
+function Reader:progress()
+  return self.src:raw_tell(), self.size
+end
+
+-- reader:record_json(text) -> JSON text of the original record, for the reject file
+function Reader:record_json(text)
+  return json_text_or_string(text)
+end
+
+function Reader:close()
+  self.src:close()
+end
+
+-- JSON Lines -------------------------------------------------------------------------------------
+
+local function replay_next(self, entry, text, lineno)
+  if type(entry) ~= "table" or entry.aep_reject == nil then
+    self.origin = nil
+    return false, "not a reject entry (replay input must come from --reject-file)", text, lineno
+  end
+  self.origin = entry.position
+  local rec = entry.record
+  if type(rec) == "string" then
+    -- the record could not be read the first time; it may have been fixed in the reject file
+    local v, err = decode(rec)
+    if v == nil then return false, "invalid JSON: " .. tostring(err), rec, entry.line or lineno end
+    rec = v
+    text = rec
+  end
+  if not check_object(rec) then
+    return false, "the record is not a JSON object", json_text_or_string(type(rec) == "string" and rec or cjson.encode(rec)), entry.line or lineno
+  end
+  return true, rec, cjson.encode(rec), entry.line or lineno
+end
+
+local function jsonl_next(self)
+  local src = self.src
+  while true do
+    local line, lineno, code = src:line()
+    if line == nil then
+      if lineno == nil then return nil end
+      if code == "TOO_LARGE" then
+        return false, "the record is longer than " .. M.MAX_RECORD .. " bytes (AEP takes at most 1 MB per request)", nil, src:lineno()
+      end
+      return nil, lineno
+    end
+    local b = byte(line, 1)
+    if b == 123 or (b and find(line, "%S")) then -- '{' or any non-blank line
+      local ok, bad = utf8_len(line)
+      if not ok then
+        return false, bad_utf8_reason(line, bad), line, lineno
+      end
+      local v, err = decode(line)
+      if v == nil then
+        return false, "invalid JSON at line " .. lineno .. ": " .. tostring(err), line, lineno
+      end
+      if self.replay then return replay_next(self, v, line, lineno) end
+      if self.first then
+        self.first = false
+        if type(v) == "table" and v.aep_reject ~= nil then
+          self.replay = true
+          return replay_next(self, v, line, lineno)
+        end
+      end
+      if not check_object(v) then
+        return false, "the record is not a JSON object", line, lineno
+      end
+      return true, v, line, lineno
+    end
+  end
+end
+
+-- reader:skip() -> true | nil at the end: consume one position without decoding (resume)
+local function jsonl_skip(self)
+  local src = self.src
+  while true do
+    local line, lineno = src:line()
+    if line == nil then
+      if lineno == nil then return nil end
+      return true
+    end
+    if byte(line, 1) == 123 or find(line, "%S") then return true end
+  end
+end
+
+-- JSON array -------------------------------------------------------------------------------------
+
+local function array_next(self)
+  if self.done then return nil end
+  local text, lineno, code = self.src:array_item()
+  if text == nil then
+    self.done = true
+    if lineno == nil then return nil end
+    if code == "READ" then return nil, lineno end
+    -- a structural error: the rest of the file cannot be split reliably, so it is one reject
+    return false, lineno .. " (the rest of the input was not read)", nil, self.src:lineno()
+  end
+  local ok, bad = utf8_len(text)
+  if not ok then return false, bad_utf8_reason(text, bad), text, lineno end
+  local v, err = decode(text)
+  if v == nil then
+    return false, "invalid JSON in the array element at line " .. lineno .. ": " .. tostring(err), text, lineno
+  end
+  if not check_object(v) then return false, "the record is not a JSON object", text, lineno end
+  return true, v, text, lineno
+end
+
+local function array_skip(self)
+  if self.done then return nil end
+  local text, lineno = self.src:array_item()
+  if text == nil then
+    self.done = true
+    if lineno == nil then return nil end
+    return true
+  end
+  return true
+end
+
+-- CSV (RFC 4180) ---------------------------------------------------------------------------------
+
+-- Split one CSV record (possibly several physical lines joined by "\n"). Returns the fields array
+-- or nil, "unterminated" when a quoted field is still open at the end.
+local function csv_fields(text)
+  local fields, n = {}, 0
+  if not find(text, '"', 1, true) then
+    local pos = 1
+    while true do
+      local c = find(text, ",", pos, true)
+      n = n + 1
+      if not c then fields[n] = sub(text, pos); break end
+      fields[n] = sub(text, pos, c - 1)
+      pos = c + 1
+    end
+    return fields
+  end
+  local pos, len = 1, #text
+  while true do
+    n = n + 1
+    if byte(text, pos) == 34 then -- a quoted field
+      local parts, i = {}, pos + 1
+      while true do
+        local q = find(text, '"', i, true)
+        if not q then return nil, "unterminated" end
+        parts[#parts + 1] = sub(text, i, q - 1)
+        if byte(text, q + 1) == 34 then -- "" is a quote
+          parts[#parts + 1] = '"'
+          i = q + 2
+        else
+          pos = q + 1
+          break
+        end
+      end
+      fields[n] = table.concat(parts)
+      if pos > len then break end
+      if byte(text, pos) ~= 44 then
+        return nil, string.format("unexpected character after a quoted field (field %d)", n)
+      end
+      pos = pos + 1
+      if pos > len then n = n + 1; fields[n] = ""; break end
+    else
+      local c = find(text, ",", pos, true)
+      local field = c and sub(text, pos, c - 1) or sub(text, pos)
+      if find(field, '"', 1, true) then
+        return nil, string.format("a quote inside an unquoted field (field %d)", n)
+      end
+      fields[n] = field
+      if not c then break end
+      pos = c + 1
+      if pos > len then n = n + 1; fields[n] = ""; break end
+    end
+  end
+  return fields
+end
+M.csv_fields = csv_fields
+
+-- Read one CSV record: physical lines joined while a quoted field is open.
+-- -> fields, text, lineno | nil (EOF) | false, reason, text, lineno | nil, read error
+local function csv_read(self)
+  local src = self.src
+  local line, lineno, code
+  repeat
+    line, lineno, code = src:line()
+    if line == nil then
+      if lineno == nil then return nil end
+      if code == "TOO_LARGE" then
+        return false, "the row is longer than " .. M.MAX_RECORD .. " bytes", nil, src:lineno()
+      end
+      return nil, lineno
+    end
+  until line ~= ""
+  local text = line
+  while true do
+    local fields, err = csv_fields(text)
+    if fields then return fields, text, lineno end
+    if err ~= "unterminated" then return false, "malformed CSV at line " .. lineno .. ": " .. err, text, lineno end
+    local more, _, mcode = src:line()
+    if more == nil then
+      if mcode and mcode ~= "TOO_LARGE" then return nil, _ end
+      return false, "malformed CSV at line " .. lineno .. ": a quoted field is not closed", text, lineno
+    end
+    text = text .. "\n" .. more
+    if #text > M.MAX_RECORD then
+      return false, "malformed CSV at line " .. lineno .. ": a quoted field is not closed", nil, lineno
+    end
+  end
+end
+
+local function csv_header(self)
+  local fields, text, lineno = csv_read(self)
+  if fields == nil then return nil, text or "the CSV input is empty: a header row is needed" end
+  if fields == false then return nil, "CSV header: " .. tostring(text) end
+  if fields[1] then fields[1] = fields[1]:gsub("^\239\187\191", "") end
+  local seen = {}
+  for i, name in ipairs(fields) do
+    if name == "" then return nil, "CSV header: column " .. i .. " has no name" end
+    if seen[name] then return nil, "CSV header: column '" .. name .. "' appears twice" end
+    seen[name] = true
+  end
+  self.header = fields
+  self.ncols = #fields
+  return true
+end
+
+local function csv_next(self)
+  local fields, text, lineno, bad_lineno = csv_read(self)
+  if fields == nil then return nil, text end
+  if fields == false then return false, text, lineno, bad_lineno end -- reason, text, lineno
+  local ok, bad = utf8_len(text)
+  if not ok then return false, bad_utf8_reason(text, bad), text, lineno end
+  local header, ncols = self.header, self.ncols
+  if #fields ~= ncols then
+    return false, string.format("CSV row at line %d has %d fields, the header has %d", lineno, #fields, ncols),
+      text, lineno
+  end
+  local rec = {}
+  for i = 1, ncols do rec[header[i]] = fields[i] end
+  return true, rec, text, lineno
+end
+
+local function csv_record_json(self, text)
+  if text == nil then return "null" end
+  local fields = csv_fields(text)
+  if fields and #fields == self.ncols and utf8_len(text) then
+    local rec = {}
+    for i = 1, self.ncols do rec[self.header[i]] = fields[i] end
+    return cjson.encode(rec)
+  end
+  return cjson.encode(utf8_len(text) and text or scrub_utf8(text))
+end
+
+local function csv_skip(self)
+  local fields = csv_read(self)
+  if fields == nil then return nil end
+  return true
+end
+
+-- open -------------------------------------------------------------------------------------------
+
+-- readers.open(path, opts) -> reader | nil, err
+function M.open(path, opts)
+  opts = opts or {}
+  local format, ferr = M.detect(path, opts.format)
+  if not format then return nil, ferr end
+  local src, err = lines.open(path, { max_record = opts.max_record or M.MAX_RECORD })
+  if not src then return nil, err end
+  local self = setmetatable({ src = src, format = format, path = path, first = true }, Reader)
+  if path ~= "-" then
+    local st = host.stat(path)
+    self.size = st and st.type == "file" and st.size or nil
+  end
+  if format == "jsonl" or format == "rejects" then
+    self.next, self.skip = jsonl_next, jsonl_skip
+    if format == "rejects" then self.replay = true end
+  elseif format == "json" then
+    self.next, self.skip = array_next, array_skip
+  elseif format == "csv" then
+    self.next, self.skip = csv_next, csv_skip
+    self.record_json = csv_record_json
+    local ok, herr = csv_header(self)
+    if not ok then src:close(); return nil, herr end
+  end
+  return self
+end
+
+return M

@@ -1,0 +1,152 @@
+-- aep.stream.target: where `aep stream` sends — the dataset, its streaming inlet and dataflow, the
+-- envelope encoder — found (or created) with the client library: aep.config, aep.platform,
+-- aep.catalog, aep.flows, aep.streaming, aep.run.manifest.
+--
+--   local t = target.resolve(opts)
+--   t.dataset_id, t.schema_id, t.flow_id, t.inlet_url, t.url (batch or sync endpoint),
+--   t.headers, t.auth (session for an authenticated inlet) | nil, t.encoder, t.is_local,
+--   t.created (what was created this time, for the log)
+--
+-- With only --dataset (an id, a dataset name, or a variable of the run manifest such as
+-- DATASET_ID_PROFILE), the streaming connection and dataflow are the ones named
+-- "aep stream <dataset id>", created on first use and found afterwards. --inlet URL (with
+-- --flow-id) uses an existing inlet; with --schema too, no Platform call is made at all (a sink,
+-- a bench).
+local streaming = require "aep.streaming"
+
+local M = {}
+
+M.NAME_PREFIX = "aep stream "
+
+-- target.is_loopback(url) -> true when the URL's host is this machine (the emulator, a test sink)
+function M.is_loopback(url)
+  local hostpart = tostring(url):match("^%a[%w+.-]*://([^/?#]+)") or ""
+  hostpart = hostpart:gsub("^.*@", "")
+  local h = hostpart:match("^%[([^%]]+)%]") or hostpart:gsub(":%d+$", "")
+  h = h:lower()
+  return h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+local function client_for(cfg)
+  return require("aep.platform").new(cfg)
+end
+
+-- Find the dataset: an id, a name, or a manifest variable.
+local function find_dataset(c, ref, manifest_path)
+  local catalog = require "aep.catalog"
+  if manifest_path then
+    local manifest = require "aep.run.manifest"
+    local m = manifest.load(manifest_path)
+    local v = m and m.existed and m:get(ref)
+    if type(v) == "string" and v ~= "" then ref = v end
+  end
+  local d = catalog.get_dataset(c, ref)
+  if d then return d end
+  d = catalog.find_dataset_by_name(c, ref)
+  if d then return d end
+  error(require("aep.platform").error({ kind = "aep", code = "NOT_FOUND", status = 404,
+    message = "dataset '" .. ref .. "' not found (give its id or its name)" }), 0)
+end
+
+local function first(list)
+  return type(list) == "table" and list[1] or nil
+end
+
+-- Find or create the streaming connection + dataflow named after the dataset.
+local function connection_for(c, dataset, log)
+  local flows = require "aep.flows"
+  local name = M.NAME_PREFIX .. dataset.id
+  local created = {}
+  local flow = flows.find_by_name(c, "flows", name)
+  local base, flow_id
+  if flow then
+    flow_id = flow.id
+    local sc = first(flow.sourceConnectionIds) and flows.get(c, "sourceConnections", first(flow.sourceConnectionIds))
+    if sc and sc.baseConnectionId then base = flows.get_connection(c, sc.baseConnectionId) end
+  end
+  if not base then
+    base = flows.find_by_name(c, "connections", name)
+    if not base then
+      local id = flows.create_streaming_connection(c, { name = name, description = "created by aep stream for dataset " .. dataset.id })
+      created[#created + 1] = "streaming connection " .. id
+      base = flows.get_connection(c, id) or { id = id }
+    elseif not base.auth then
+      base = flows.get_connection(c, base.id) or base
+    end
+  end
+  if not flow_id then
+    local ref = dataset.schemaRef or {}
+    local sc = flows.create_source_connection(c, { name = name, base_connection_id = base.id })
+    local tc = flows.create_target_connection(c, { name = name, dataset_id = dataset.id, schema_id = ref.id })
+    flow_id = flows.create_flow(c, { name = name, source_id = sc, target_id = tc })
+    created[#created + 1] = "dataflow " .. flow_id
+  end
+  local inlet = flows.inlet_of(base)
+  if not inlet then
+    error(require("aep.platform").error({ kind = "aep", code = "BAD_ANSWER",
+      message = "streaming connection " .. tostring(base.id) .. " has no inlet URL" }), 0)
+  end
+  if log and #created > 0 then log.info("aep stream: created %s for dataset %s", table.concat(created, " and "), dataset.id) end
+  return inlet, flow_id, created
+end
+
+-- target.resolve(o) -> target | raises
+-- o: cfg (aep.config), dataset, inlet, flow_id, schema, org, manifest, sync (sync validation),
+-- log, client (a platform client, for tests)
+function M.resolve(o)
+  local cfg = o.cfg
+  local t = { created = {} }
+  local c = o.client
+  local function client()
+    c = c or client_for(cfg)
+    return c
+  end
+  local info
+  if o.inlet then
+    t.inlet_url = o.inlet
+    t.flow_id = o.flow_id
+    t.authenticated = o.authenticated or false
+    if o.schema then
+      info = { dataset_id = o.dataset, schema_id = o.schema, content_type = streaming.CONTENT_TYPE,
+               ims_org = o.org or (cfg and cfg:get("IMS_ORG")), flow_id = o.flow_id }
+    else
+      local dataset = find_dataset(client(), o.dataset, o.manifest)
+      info = streaming.dataset_info(client(), dataset, { flow_id = o.flow_id, ims_org = o.org })
+    end
+  else
+    local dataset = find_dataset(client(), o.dataset, o.manifest)
+    local inlet, flow_id, created = connection_for(client(), dataset, o.log)
+    t.inlet_url, t.flow_id, t.created = inlet.inlet_url, o.flow_id or flow_id, created
+    t.authenticated = inlet.authenticated
+    info = streaming.dataset_info(client(), dataset, { flow_id = t.flow_id, ims_org = o.org })
+  end
+  t.info = info
+  t.dataset_id, t.schema_id = info.dataset_id, info.schema_id
+  if not t.schema_id then
+    error(require("aep.platform").error({ kind = "aep", code = "BAD_ANSWER",
+      message = "dataset " .. tostring(t.dataset_id) .. " has no schemaRef" }), 0)
+  end
+  t.tenant = tostring(t.schema_id):match("^https?://ns%.adobe%.com/([^/]+)/")
+  if t.tenant == "xdm" then t.tenant = nil end
+  t.encoder = streaming.envelope_encoder(info)
+  t.is_local = M.is_loopback(t.inlet_url)
+  if o.sync then
+    t.url = t.inlet_url .. (t.inlet_url:find("?", 1, true) and "&" or "?") .. "syncValidation=true"
+  else
+    t.url = streaming.batch_url(t.inlet_url)
+  end
+  local h = { ["Content-Type"] = "application/json" }
+  if t.flow_id then h["x-adobe-flow-id"] = t.flow_id end
+  local sandbox = cfg and cfg:get("SANDBOX_NAME")
+  if sandbox then h["x-sandbox-name"] = sandbox end
+  if t.authenticated then
+    h["x-api-key"] = cfg and cfg:get("API_KEY")
+    h["x-gw-ims-org-id"] = cfg and cfg:get("IMS_ORG")
+    t.auth = client():auth()
+  end
+  t.headers = h
+  t.client = c
+  return t
+end
+
+return M

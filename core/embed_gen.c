@@ -11,8 +11,9 @@ static void die(const char *what, const char *path) {
 }
 
 static long emit_file(FILE *out, const char *root, const char *rel, int index) {
-  char full[4096];
-  snprintf(full, sizeof full, "%s/%s", root, rel);
+  char full[8192];
+  int len = snprintf(full, sizeof full, "%s/%s", root, rel);
+  if (len < 0 || (size_t)len >= sizeof full) die("path too long", rel);
   FILE *in = fopen(full, "rb");
   if (!in) die("cannot open", full);
   fprintf(out, "static const unsigned char file_%d[] = {", index);

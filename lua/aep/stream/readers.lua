@@ -107,7 +107,8 @@ local function replay_next(self, entry, text, lineno)
     self.origin = nil
     return false, "not a reject entry (replay input must come from --reject-file)", text, lineno
   end
-  self.origin = entry.position
+  local origin = entry.origin ~= nil and entry.origin or entry.position
+  self.origin = math.tointeger(origin) or origin
   local rec = entry.record
   if type(rec) == "string" then
     -- the record could not be read the first time; it may have been fixed in the reject file

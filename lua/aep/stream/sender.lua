@@ -180,6 +180,7 @@ function Sender:_on_207(b, resp)
       again_unsure[#again_unsure + 1] = i
     else
       local code = tonumber(r.statusCode)
+      code = code and (math.tointeger(code) or code)
       if r.xactionId ~= nil and (code == nil or code < 300) then
         self:_accept(b, i, r.xactionId)
       elseif code and (M.RETRY_CLEAN[code] or M.RETRY_UNSURE[code]) then

@@ -1,0 +1,257 @@
+-- aep stream readers (lua/aep/stream/readers.lua over core/aep_lines.c): JSON Lines, JSON arrays
+-- of any layout, CSV (RFC 4180), gzip, stdin, reject-file replay; positions stable under skip().
+local readers = require "aep.stream.readers"
+local lines = require "aep.lines"
+local cjson = require "cjson"
+local run = require "tests.lua.support.run"
+
+local dir = run.tmpdir()
+local n = 0
+local function file(content, ext)
+  n = n + 1
+  local path = dir .. "/in" .. n .. (ext or ".jsonl")
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+local function gzip(path)
+  assert(os.execute("gzip -kf " .. path))
+  return path .. ".gz"
+end
+
+-- read everything: list of {ok, value (decoded as JSON text or reason), text, line}
+local function all(path, opts)
+  local r = assert(readers.open(path, opts))
+  local out = {}
+  while true do
+    local ok, v, text, line = r:next()
+    if ok == nil then
+      out.ended = v
+      break
+    end
+    out[#out + 1] = { ok = ok, value = ok and cjson.encode(v) or v, text = text, line = line, origin = r.origin }
+  end
+  r:close()
+  return out
+end
+
+describe("aep.lines", function()
+  it("reads lines without their \\n and \\r\\n, plain or gzip, and counts them", function()
+    local p = file('a\r\nbb\n\nlast')
+    for _, path in ipairs({ p, gzip(p) }) do
+      local r = assert(lines.open(path))
+      assert.same({ "a", 1 }, { r:line() })
+      assert.same({ "bb", 2 }, { r:line() })
+      assert.same({ "", 3 }, { r:line() })
+      assert.same({ "last", 4 }, { r:line() })
+      assert.is_nil(r:line())
+      assert.equal(11, r:tell())
+      r:close()
+      assert.has_error(function() r:line() end, "lines: attempt to use a closed reader")
+    end
+  end)
+
+  it("skips a line longer than max_record and goes on", function()
+    local p = file(string.rep("x", 5000) .. "\nok\n")
+    local r = assert(lines.open(p, { max_record = 1000 }))
+    local v, msg, code = r:line()
+    assert.is_nil(v)
+    assert.equal("TOO_LARGE", code)
+    assert.equal("line 1 is longer than 1000 bytes", msg)
+    assert.same({ "ok", 2 }, { r:line() })
+  end)
+
+  it("reports a missing file as OPEN", function()
+    local r, msg, code = lines.open(dir .. "/nope.jsonl")
+    assert.is_nil(r)
+    assert.equal("OPEN", code)
+    assert.matches("No such file", msg)
+  end)
+
+  it("reads a gzip file that is corrupt as a READ error", function()
+    local p = gzip(file(string.rep('{"a":1}\n', 2000)))
+    local f = assert(io.open(p, "rb"))
+    local data = f:read("a")
+    f:close()
+    local bad = file(data:sub(1, 40) .. string.rep("\0", 30) .. data:sub(71), ".jsonl.gz")
+    local r = assert(lines.open(bad))
+    local got
+    repeat
+      local v, msg, code = r:line()
+      if v == nil then got = code end
+    until v == nil
+    assert.equal("READ", got)
+  end)
+end)
+
+describe("JSON Lines", function()
+  it("gives each record with its text and line, blank lines are not records", function()
+    local got = all(file('{"a":1}\n\n  \n{"b":"x"}\r\n'))
+    assert.equal(2, #got)
+    assert.same({ ok = true, value = '{"a":1}', text = '{"a":1}', line = 1 }, got[1])
+    assert.same({ ok = true, value = '{"b":"x"}', text = '{"b":"x"}', line = 4 }, got[2])
+  end)
+
+  it("turns a malformed line, invalid UTF-8 and a non-object into rejects and goes on", function()
+    local got = all(file('{"a":\n{"u":"\255"}\n[1,2]\n{"ok":true}\n'))
+    assert.equal(4, #got)
+    assert.is_false(got[1].ok)
+    assert.equal("invalid JSON at line 1: Expected value but found T_END at character 6", got[1].value)
+    assert.is_false(got[2].ok)
+    assert.equal("invalid UTF-8 at byte 7 of the record", got[2].value)
+    assert.equal("the record is not a JSON object", got[3].value)
+    assert.is_true(got[4].ok)
+  end)
+
+  it("reads gzip-compressed input", function()
+    local got = all(gzip(file('{"a":1}\n{"a":2}\n', ".jsonl")))
+    assert.equal(2, #got)
+    assert.equal('{"a":2}', got[2].value)
+  end)
+
+  it("reads stdin ('-')", function()
+    local r = run.aep({ "-e", [[
+      local r = require("aep.stream.readers").open("-")
+      local n = 0
+      while r:next() ~= nil do n = n + 1 end
+      print(n, r.format)]] }, { stdin = '{"a":1}\n{"a":2}\n{"a":3}\n',
+      env = { AEP_LUA_PATH = os.getenv("AEP_LUA_PATH") or "" } })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("3\tjsonl\n", r.stdout)
+  end)
+end)
+
+describe("JSON array", function()
+  it("splits elements whatever the layout, strings and escapes included", function()
+    local text = '\239\187\191 [\n  {\n    "a": "x,]}\\"y",\n    "n": {"m": [{}, [1, 2]]}\n  }\n  ,{"b":2},\n\n{"c":"[{"}]'
+    local got = all(file(text, ".json"))
+    assert.equal(3, #got)
+    assert.same({ a = 'x,]}"y', n = { m = { {}, { 1, 2 } } } }, cjson.decode(got[1].value))
+    assert.equal(2, got[1].line)
+    assert.equal('{"b":2}', got[2].value)
+    assert.equal(6, got[2].line)
+    assert.equal('{"c":"[{"}', got[3].value)
+    assert.equal(8, got[3].line)
+  end)
+
+  it("reads the samples' shape (one record per line) from gzip", function()
+    local recs = {}
+    for i = 1, 50 do recs[i] = '{"i":' .. i .. '}' end
+    local got = all(gzip(file("[" .. table.concat(recs, ",\n") .. "]\n", ".json")))
+    assert.equal(50, #got)
+    assert.equal('{"i":50}', got[50].value)
+  end)
+
+  it("takes an empty array as no records", function()
+    local got = all(file(" [ ] ", ".json"))
+    assert.equal(0, #got)
+  end)
+
+  it("rejects a malformed element and stops at a structural error with one reject", function()
+    local got = all(file('[{"a":1},{"b":tru},{"c":[1}, {"d":4}]', ".json"))
+    assert.equal(3, #got)
+    assert.is_true(got[1].ok)
+    assert.is_false(got[2].ok)
+    assert.matches("^invalid JSON in the array element at line 1: ", got[2].value)
+    assert.is_false(got[3].ok)
+    assert.equal("malformed JSON array at line 1: mismatched brackets (the rest of the input was not read)", got[3].value)
+  end)
+
+  it("says when the input is not an array", function()
+    local got = all(file('{"a":1}', ".json"))
+    assert.equal(1, #got)
+    assert.equal("malformed JSON array at line 1: expected '[' at the start (the rest of the input was not read)", got[1].value)
+  end)
+end)
+
+describe("CSV", function()
+  it("maps rows to the header, with RFC 4180 quoting (commas, doubled quotes, newlines)", function()
+    local got = all(file('\239\187\191id,name,note\r\n1,Ann,plain\r\n2,"Doe, J","he said ""hi"""\r\n3,"multi\nline",\n', ".csv"))
+    assert.equal(3, #got)
+    assert.same({ id = "1", name = "Ann", note = "plain" }, cjson.decode(got[1].value))
+    assert.same({ id = "2", name = "Doe, J", note = 'he said "hi"' }, cjson.decode(got[2].value))
+    assert.same({ id = "3", name = "multi\nline", note = "" }, cjson.decode(got[3].value))
+    assert.equal(4, got[3].line)
+  end)
+
+  it("rejects a row with too many or too few fields and goes on", function()
+    local got = all(file('a,b\n1,2,3\n4\n5,6\n', ".csv"))
+    assert.equal(3, #got)
+    assert.same({ false, "CSV row at line 2 has 3 fields, the header has 2" }, { got[1].ok, got[1].value })
+    assert.same({ false, "CSV row at line 3 has 1 fields, the header has 2" }, { got[2].ok, got[2].value })
+    assert.is_true(got[3].ok)
+  end)
+
+  it("rejects a stray quote and an unclosed quoted field", function()
+    local got = all(file('a,b\n1,x"y\n"open,2\n', ".csv"))
+    assert.equal("malformed CSV at line 2: a quote inside an unquoted field (field 2)", got[1].value)
+    assert.equal("malformed CSV at line 3: a quoted field is not closed", got[2].value)
+  end)
+
+  it("needs a header", function()
+    local r, err = readers.open(file("", ".csv"))
+    assert.is_nil(r)
+    assert.equal("the CSV input is empty: a header row is needed", err)
+    r, err = readers.open(file("a,,c\n", ".csv"))
+    assert.equal("CSV header: column 2 has no name", err)
+  end)
+
+  it("gives the reject file a JSON object for a good row and a string for a bad one", function()
+    local r = assert(readers.open(file('a,b\n1,2\n', ".csv")))
+    assert.same({ a = "1", b = "2" }, cjson.decode(r:record_json("1,2")))
+    assert.equal('"1,2,3"', r:record_json("1,2,3"))
+  end)
+end)
+
+describe("format detection", function()
+  it("follows the name, .gz included, unless told", function()
+    assert.equal("jsonl", readers.detect("x.ndjson.gz"))
+    assert.equal("json", readers.detect("x.JSON"))
+    assert.equal("csv", readers.detect("x.csv.gz"))
+    assert.equal("jsonl", readers.detect("-"))
+    assert.equal("csv", readers.detect("x.txt", "CSV"))
+    assert.same({ nil, "cannot tell the format of x.txt from its name: use --format jsonl|json|csv" }, { readers.detect("x.txt") })
+    assert.same({ nil, "unknown input format 'xml' (jsonl, json, csv or rejects)" }, { readers.detect("x", "xml") })
+  end)
+end)
+
+describe("reject file replay", function()
+  it("reads the original records back, and their first positions", function()
+    local ledger = require "aep.stream.ledger"
+    local text = ledger.reject_entry { position = 7, line = 7, input = "a.jsonl", reason = "mapping error: x",
+                                       record = '{"k":1}' }
+      .. ledger.reject_entry { position = 9, line = 9, input = "a.jsonl", reason = "invalid JSON",
+                               record = cjson.encode('{"k":2') }
+      .. ledger.reject_entry { position = 3, origin = 12, input = "r.jsonl", reason = "HTTP 400: no",
+                               record = '{"k":3}', entity = '{"e":3}', status = 400 }
+    local got = all(file(text, ".jsonl"))
+    assert.equal(3, #got)
+    assert.same({ true, '{"k":1}', 7 }, { got[1].ok, got[1].value, got[1].origin })
+    assert.is_false(got[2].ok)
+    assert.matches("^invalid JSON: ", got[2].value)
+    assert.same({ true, '{"k":3}', 12 }, { got[3].ok, got[3].value, got[3].origin })
+  end)
+end)
+
+describe("skip()", function()
+  it("moves over the same positions as next(), for every format", function()
+    local cases = {
+      { '{"a":1}\n\nbad\n{"a":2}\n', ".jsonl" },
+      { '[{"a":1},\n{"a":2}, 3, {"a":4}]', ".json" },
+      { 'a,b\n1,2\n"x\ny",3\n1,2,3\n\n4,5\n', ".csv" },
+    }
+    for _, c in ipairs(cases) do
+      local p = file(c[1], c[2])
+      local total = #all(p)
+      for k = 0, total do
+        local r = assert(readers.open(p))
+        for _ = 1, k do assert.is_true(r:skip()) end
+        local rest = 0
+        while r:next() ~= nil do rest = rest + 1 end
+        assert.equal(total - k, rest, p .. " after skipping " .. k)
+      end
+    end
+  end)
+end)

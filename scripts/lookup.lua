@@ -105,8 +105,11 @@ end)
 local entity = rec.entity or {}
 local name = type(entity.person) == "table" and type(entity.person.name) == "table" and entity.person.name or {}
 local loyalty = loyalty_of(entity)
-local full_name = table.concat({ name.firstName or "", name.middleName ~= "" and name.middleName or nil, name.lastName or "" }, " ")
-  :gsub("%s+", " "):gsub("^%s+", ""):gsub("%s+$", "")
+local parts = {}
+for _, k in ipairs({ "firstName", "middleName", "lastName" }) do
+  if type(name[k]) == "string" and name[k] ~= "" then parts[#parts + 1] = name[k] end
+end
+local full_name = table.concat(parts, " ")
 wf:line("ok", "profile", person, rec.entityId)
 wf:line("", "  name", full_name ~= "" and full_name or "(none)")
 wf:line("", "  loyalty level", tostring(loyalty.loyaltyLevel or "(none)"))

@@ -28,9 +28,13 @@ for _, r in ipairs(todo) do
     if not del then
       error(platform.error({ kind = "workflow", code = "UNKNOWN_KIND", message = "cannot delete a resource of kind " .. tostring(r.kind) }), 0)
     end
-    wf:step("teardown: delete " .. label .. " '" .. tostring(r.title) .. "'", function() del(c, r.id) end)
-    wf:line("deleted", label, tostring(r.title), r.id)
-    wf.counts.deleted = wf.counts.deleted + 1
+    local done = wf:step("teardown: delete " .. label .. " '" .. tostring(r.title) .. "'", function() return del(c, r.id) end)
+    if done == false then
+      wf:line("kept", label, tostring(r.title) .. " (the API offers no way to delete it)", r.id)
+    else
+      wf:line("deleted", label, tostring(r.title), r.id)
+      wf.counts.deleted = wf.counts.deleted + 1
+    end
     m:forget(r.var)
   end
   wf:save()

@@ -48,7 +48,7 @@ end
 -- inlet.find_by_name(c, name) -> inlet | nil
 function M.find_by_name(c, name)
   for _, it in ipairs(M.list(c)) do
-    if type(it) == "table" and it.name == name then return it end
+    if type(it) == "table" and (it.name == name or it.inletName == name) then return it end
   end
   return nil
 end
@@ -80,10 +80,11 @@ function M.find_event_type(c, id)
   return nil
 end
 
--- inlet.delete_event_type(c, id) -> true (404 included)
+-- inlet.delete_event_type(c, id) -> true (404 included) | false when the server offers no
+-- DELETE for event types (405; Adobe documents none)
 function M.delete_event_type(c, id)
-  c:delete(M.EVENT_TYPES .. "/" .. enc(id), { allow = { [404] = true } })
-  return true
+  local resp = c:delete(M.EVENT_TYPES .. "/" .. enc(id), { allow = { [404] = true, [405] = true } })
+  return resp.status ~= 405
 end
 
 return M

@@ -140,7 +140,7 @@ function M.enable_profile(c, schema_id)
   if has_union(doc) then return doc end
   return c:patch(M.BASE .. "/tenant/schemas/" .. enc(schema_id), {
     json = { { op = "add", path = "/meta:immutableTags", value = json.array({ "union" }) } },
-    accept = M.ACCEPT.raw,
+    accept = M.ACCEPT.raw, idempotent = true, -- adding the tag twice changes nothing
   }).json
 end
 

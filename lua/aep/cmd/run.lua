@@ -77,6 +77,8 @@ local function default_manifest(run_name, cfg)
   local sandbox = tostring(cfg:get("SANDBOX_NAME") or "prod"):gsub("[^%w%-_.]", "_")
   return state_dir() .. "/runs/" .. safe .. "-" .. sandbox .. "-" .. tag .. ".json"
 end
+-- run.default_manifest(run_name, cfg) -> path (aep stream resolves --dataset DATASET_ID_PROFILE with it)
+M.default_manifest = default_manifest
 
 local function parse_sets(list)
   local vars = {}
@@ -134,11 +136,17 @@ function M.run(args)
     local cfg = config.load({ flags = opts })
     local start_emulator = opts.emulator == true or (opts.emulator == nil and not cfg:has_credentials())
     if start_emulator then
-      local dir = opts.emulator_dir or require("aep.run.emulator").default_dir()
-      log.info("== emulator: starting `aep emulator` (data in %s)", dir)
-      emu = require("aep.run.emulator").start({ data_dir = dir })
+      local emulator = require "aep.run.emulator"
+      local dir = opts.emulator_dir or emulator.default_dir()
+      emu = emulator.find_running(dir)
+      if emu then
+        log.info("== emulator: using the one already running on %s (data in %s)", emu.url, dir)
+      else
+        log.info("== emulator: starting `aep emulator` (data in %s)", dir)
+        emu = emulator.start({ data_dir = dir })
+        log.info("%-9s %-18s %s  %s", "ok", "emulator", emu.url or "?", "pid " .. tostring(emu.pid))
+      end
       cfg:add_emulator_layer(emu.env_file)
-      log.info("%-9s %-18s %s  %s", "ok", "emulator", emu.url or "?", "pid " .. tostring(emu.pid))
       for _, name in ipairs({ "PLATFORM_GATEWAY", "IMS", "API_KEY", "CLIENT_SECRET", "IMS_ORG" }) do
         local _, src = cfg:get(name)
         if src and (src.kind == "env" or src.kind == "flag") then
@@ -176,7 +184,7 @@ function M.run(args)
     if log.is_verbose() and type(e) == "string" and not is_interrupt(e) then return debug.traceback(e, 2) end
     return e
   end)
-  if emu then
+  if emu and not emu.reused then
     emu:stop()
     log.info("%-9s %-18s %s", "ok", "emulator", "stopped")
   end

@@ -48,6 +48,27 @@ end
 local Child = {}
 Child.__index = Child
 
+-- emulator.find_running(data_dir) -> {url=, env_file=, reused=true} | nil
+-- An emulator already serving this data directory (started by `aep emulator` in another
+-- terminal, say): its environment file names its URL, and its /emulator/state names the same org.
+function M.find_running(dir)
+  local env_file = dir .. "/environment.json"
+  local text = read_file(env_file)
+  if not text then return nil end
+  local json = require "aep.json"
+  local env = json.decode(text)
+  if type(env) ~= "table" or type(env.values) ~= "table" then return nil end
+  local vars = {}
+  for _, v in ipairs(env.values) do if type(v) == "table" and v.key then vars[v.key] = v.value end end
+  local url = vars.PLATFORM_GATEWAY
+  if type(url) ~= "string" or not url:match("^https?://") then return nil end
+  local ok, resp = pcall(require("aep.http").request, { url = url .. "/emulator/state", timeout = 2, connect_timeout = 1 })
+  if not ok or not resp or resp.status ~= 200 then return nil end
+  local state = json.decode(resp.body)
+  if type(state) ~= "table" or type(state.org) ~= "table" or state.org.imsOrg ~= vars.IMS_ORG then return nil end
+  return setmetatable({ url = url, env_file = env_file, data_dir = dir, reused = true, stopped = true }, Child)
+end
+
 -- emulator.start(opts) -> child | raises. opts: data_dir, bin (default: this aep binary),
 -- args (extra flags, e.g. {"--profile-lag", "0"}), timeout (seconds to wait for ready)
 function M.start(opts)
@@ -56,6 +77,7 @@ function M.start(opts)
   require("aep.run.manifest").mkdir_p(dir)
   local bin = opts.bin or os.getenv("AEP_BIN") or host.executable()
   local log_path = dir .. "/emulator.log"
+  os.remove(log_path) -- a previous run's ready line must not be mistaken for this one's
   local extra = {}
   for _, a in ipairs(opts.args or {}) do extra[#extra + 1] = q(a) end
   local cmd = string.format("( exec %s emulator --port 0 --data-dir %s %s ) </dev/null >%s 2>&1 & echo $!",

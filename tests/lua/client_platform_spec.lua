@@ -334,3 +334,54 @@ describe("aep.platform against the emulator", function()
     assert.are.equal(emu.url .. "/data/foundation/catalog/dataSets", err.request.url)
   end)
 end)
+
+describe("aep.platform over HTTPS", function()
+  local emu, dir, cert_path
+
+  setup(function()
+    local crypto = require "aep.crypto"
+    local run = require "tests.lua.support.run"
+    dir = run.tmpdir()
+    local keys = assert(crypto.generate_rsa({ bits = 2048, cn = "localhost", san = { "DNS:localhost", "IP:127.0.0.1" } }))
+    cert_path = dir .. "/cert.pem"
+    local key_path = dir .. "/key.pem"
+    for path, data in pairs({ [cert_path] = keys.certificate, [key_path] = keys.private_key }) do
+      local f = assert(io.open(path, "wb"))
+      f:write(data)
+      f:close()
+    end
+    emu = emulator.start({ "--tls-cert", cert_path, "--tls-key", key_path })
+  end)
+  teardown(function()
+    emu.cleanup()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  local function stats(env)
+    local cfg = config.load({ env_file = emu.env_file, getenv = function(n) return env[n] end })
+    local c = platform.new(cfg, { sleep = function() end, max_attempts = 1, quiet_insecure = true })
+    return pcall(c.get, c, "/data/foundation/schemaregistry/stats")
+  end
+
+  it("verifies the server with --cacert, fails without it, and --insecure skips the check", function()
+    assert.truthy(emu.url:match("^https://"))
+    local ok, resp = stats({ AEP_CACERT = cert_path })
+    assert.is_true(ok, tostring(resp))
+    assert.are.equal(200, resp.status)
+    local ok2, err = stats({})
+    assert.is_false(ok2)
+    assert.are.equal("TLS", err.code)
+    local ok3, resp3 = stats({ AEP_INSECURE = "1" })
+    assert.is_true(ok3, tostring(resp3))
+    assert.are.equal(200, resp3.status)
+  end)
+
+  it("warns when TLS verification is off", function()
+    local out = {}
+    local po, pe = log.set_sinks(nil, function(s) out[#out + 1] = s end)
+    platform.new(config.load({ getenv = function(n) return ({ AEP_INSECURE = "true" })[n] end }))
+    log.set_sinks(po, pe)
+    assert.are.equal("aep: warning: TLS certificate verification is off (--insecure): use only against a test server\n",
+      table.concat(out))
+  end)
+end)

@@ -107,7 +107,7 @@ local function report_error(err, names, opts)
     else
       log.error("%s", text)
     end
-    if err.kind == "config" then return end
+    if err.kind == "config" or err.kind == "auth" then return end
     local cmd = "aep run " .. table.concat(names, " ")
     if opts.run_name then cmd = cmd .. " --run-name " .. opts.run_name end
     if opts.manifest then cmd = cmd .. " --manifest " .. opts.manifest end
@@ -129,6 +129,10 @@ function M.run(args)
   end
   if #names == 0 then cli.usage_error("which workflow? e.g. `aep run realtime-import` (--list shows them)") end
   if opts.emulator and opts.env then cli.usage_error("--emulator and --env exclude each other") end
+  for _, name in ipairs(names) do
+    local text, err = workflow.script_source(name)
+    if not text then cli.usage_error(err) end
+  end
   local vars = parse_sets(opts.set)
 
   local emu

@@ -277,6 +277,41 @@ describe("aep run (other paths)", function()
   end)
 end)
 
+describe("aep run with Profile's delay", function()
+  it("polls for the profile with a bounded wait until it shows", function()
+    local lagged = emulator.start({ "--profile-lag", "2" })
+    local ok, code, out = pcall(aep_run, { "realtime-import", "--env", lagged.env_file, "--manifest", tmp .. "/lag.json",
+      "--wait", "60" })
+    lagged.cleanup()
+    assert.is_true(ok, code)
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("verified%s+25 profiles and 20 events"), out)
+  end)
+
+  it("gives up after --wait seconds, saying what it waited for", function()
+    local lagged = emulator.start({ "--profile-lag", "3600" })
+    local ok, code, out = pcall(aep_run, { "realtime-import", "--env", lagged.env_file, "--manifest", tmp .. "/lag2.json",
+      "--wait", "0" })
+    lagged.cleanup()
+    assert.is_true(ok, code)
+    assert.are.equal(1, code, out)
+    assert.truthy(out:find("aep: step 'lookup: profile of aodowling1@examiner.com' failed:\n  TIMEOUT: the profile of aodowling1@examiner.com not visible after 0 s", 1, true), out)
+  end)
+end)
+
+describe("aep run and a running emulator", function()
+  it("uses the emulator already serving its data directory, and leaves it running", function()
+    local running = emulator.start()
+    local state = tmp .. "/reuse-state"
+    local r = run.aep({ "run", "auth", "--emulator-dir", running.data_dir }, { env = { XDG_STATE_HOME = state, HOME = tmp } })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy(r.stdout:find("== emulator: using the one already running on " .. running.url, 1, true), r.stdout)
+    assert.is_nil(r.stdout:find("stopped", 1, true))
+    assert.is_true(require("aep.run.emulator").alive(running.pid))
+    running.cleanup()
+  end)
+end)
+
 describe("aep run realtime-import on a fresh machine", function()
   it("starts an emulator itself, runs the flow, shows a profile and stops the emulator", function()
     local state = tmp .. "/state"

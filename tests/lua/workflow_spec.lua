@@ -223,6 +223,19 @@ describe("aep run (other paths)", function()
     assert.are.same({ eventType = 2 }, resources("wf3"))
   end)
 
+  it("imports the samples by batch ingestion and reads them back", function()
+    local code, out = aep_run(base_args("wf7", "wf7.json", { "auth", "schemas", "datasets", "batch-import", "lookup", "--verify" }))
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("created%s+batch%s+loyalty%-profiles%.json %(25 profiles%)"), out)
+    assert.truthy(out:find("created%s+batch%s+loyalty%-events%.json %(20 events%)"), out)
+    local _, n = out:gsub("ok%s+batch status%s+success", "")
+    assert.are.equal(2, n, out)
+    assert.truthy(out:find("verified%s+25 profiles and 20 events"), out)
+    local m = json.decode(read(tmp .. "/wf7.json"))
+    assert.are.equal("string", type(m.variables.BATCH_ID_PROFILE))
+    assert.are.equal("string", type(m.variables.BATCH_ID_EVENT))
+  end)
+
   it("renews a token that expires in the middle of a run", function()
     local ims = require "aep.ims"
     local new = ims.new

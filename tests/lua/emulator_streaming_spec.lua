@@ -17,7 +17,7 @@ describe("emulator streaming", function()
   end)
 
   teardown(function()
-    if emu then emu.stop() end
+    if emu then emu.cleanup() end
   end)
 
   local function collect(msg, query, opts)

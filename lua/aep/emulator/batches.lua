@@ -254,6 +254,30 @@ local function decode_texts(texts)
   return rows
 end
 
+local function good_rows(rows)
+  local n = 0
+  for _, r in ipairs(rows) do if not r.err then n = n + 1 end end
+  return n
+end
+
+-- The elements of a JSON array written one per line: "[" and "]" and the separating commas
+-- stripped from the line ends.
+local function array_lines(data)
+  local texts = {}
+  for line in data:gmatch("[^\n]+") do
+    local t = line:match("^%s*(.-)%s*$")
+    if #texts == 0 then t = t:gsub("^%[%s*", "") end
+    t = t:gsub(",$", "")
+    if t ~= "" then texts[#texts + 1] = t end
+  end
+  local n = #texts
+  if n > 0 then
+    texts[n] = texts[n]:gsub("%s*%]$", "")
+    if texts[n] == "" then texts[n] = nil end
+  end
+  return texts
+end
+
 -- parse_rows(data, multiline) -> array of { value = decoded } | { err = true }
 local function parse_rows(data, multiline)
   local first = data:find("%S")
@@ -265,7 +289,12 @@ local function parse_rows(data, multiline)
       for k = 1, #v do rows[k] = { value = v[k] } end
       return rows
     end
-    return decode_texts(split_values(data, first + 1, true))
+    -- A corrupt array: find its rows by structure, or line by line (the collection's layout,
+    -- one record per line), whichever reads more rows; a broken row with unbalanced brackets
+    -- would otherwise swallow the rows after it.
+    local by_structure = decode_texts(split_values(data, first + 1, true))
+    local by_line = decode_texts(array_lines(data))
+    return good_rows(by_line) > good_rows(by_structure) and by_line or by_structure
   end
   -- JSON Lines (the default): one value per line.
   local rows, texts, all_ok = {}, {}, true

@@ -46,6 +46,11 @@ local function bad_request(detail)
   return problem(400, "Bad Request", detail, "UPS-1000-400")
 end
 
+-- An answer as one value (the router's table form), for helpers that return it alongside others.
+local function answer(status, headers, body)
+  return { status, headers, body, status = status, headers = headers, body = body }
+end
+
 ---------------------------------------------------------------------------------------------
 -- XIDs
 
@@ -143,6 +148,17 @@ local function graph(ctx, ns, id)
   end
   if #records == 0 then return nil end
   table.sort(records, function(a, b) return a.seq < b.seq end)
+  -- Identities in the order records introduced them, whatever identity the walk began at.
+  identities = {}
+  for _, rec in ipairs(records) do
+    for _, ident in ipairs(rec.idents) do
+      local e = by_key[ident[1]:lower() .. "\0" .. ident[2]]
+      if not e.listed then
+        e.listed = true
+        identities[#identities + 1] = e
+      end
+    end
+  end
   -- The primary identity: flagged primary in the latest profile record (else the latest record).
   local primary_from
   for i = #records, 1, -1 do
@@ -389,16 +405,18 @@ end
 local function int_param(v, name)
   if v == nil or v == "" then return nil end
   local n = math.tointeger(tonumber(v))
-  if not n then return nil, bad_request("Invalid value for " .. name .. ": " .. tostring(v)) end
+  if not n then return nil, answer(bad_request("Invalid value for " .. name .. ": " .. tostring(v))) end
   return n
 end
 
 -- Identity of the request: (ns, id) from entityId/entityIdNS, or an XID without a namespace.
 local function identity_from(id, ns, what)
-  if id == nil or id == "" then return nil, nil, bad_request(what .. "Id is required") end
+  if id == nil or id == "" then return nil, nil, answer(bad_request(what .. "Id is required")) end
   if ns == nil or ns == "" then
     local xns, xid = M.from_xid(id)
-    if not xns then return nil, nil, bad_request(what .. "IdNS is required unless " .. what .. "Id is an XID") end
+    if not xns then
+      return nil, nil, answer(bad_request(what .. "IdNS is required unless " .. what .. "Id is an XID"))
+    end
     return xns, xid
   end
   return ns, id

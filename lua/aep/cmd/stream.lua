@@ -25,7 +25,7 @@ local SPEC = {
   { "reject-file", "string", metavar = "FILE", help = "write rejected and failed records here (JSON Lines; replayable as --input)" },
   { "checkpoint", "string", metavar = "FILE", help = "resume file: how far the input is acknowledged (same command resumes)" },
   { "report", "string", metavar = "FILE", help = "write a report: JSON, or JUnit XML when FILE ends in .xml" },
-  { "accepted-file", "string", metavar = "FILE", help = "write 'position<TAB>xactionId' for every accepted record" },
+  { "accepted-file", "string", metavar = "FILE", help = "write 'position<TAB>xactionId[<TAB>possibly-duplicated]' per accepted record" },
   { "batch-size", "integer", default = 500, metavar = "N", help = "messages per batch request (also capped at 1 MB)" },
   { "concurrency", "integer", default = 8, metavar = "N", help = "requests in flight" },
   { "rate", "string", metavar = "N", help = "requests per second (default 1000 against AEP, unlimited on loopback; 0 = unlimited)" },
@@ -36,7 +36,8 @@ local SPEC = {
   { "inlet", "string", metavar = "URL", help = "use this streaming inlet instead of finding the dataset's connection" },
   { "flow-id", "string", metavar = "ID", help = "dataflow id for the envelope (with --inlet)" },
   { "schema", "string", metavar = "ID", help = "schema id for the envelope (with --inlet: no Platform call at all)" },
-  { "manifest", "string", metavar = "FILE", help = "run manifest to resolve --dataset variables from" },
+  { "manifest", "string", metavar = "FILE", help = "run manifest to resolve --dataset variables from (default: aep run's)" },
+  { "run-name", "string", metavar = "NAME", help = "run name of that manifest (as aep run --run-name; default aep)" },
   { "tenant", "string", metavar = "NAME", help = "tenant id for the mapping's ctx.tenant (default: from the schema id)" },
   { "max-request-bytes", "integer", default = M.MAX_REQUEST_BYTES, metavar = "N", help = "request body limit" },
   { "progress-interval", "number", metavar = "SECONDS", help = "seconds between progress lines when not on a terminal (default 10)" },
@@ -117,7 +118,7 @@ function M.run(args)
 
   local ok_t, target = pcall(require("aep.stream.target").resolve, {
     cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
-    org = opts.org, manifest = opts.manifest, sync = opts.sync_validation, log = log,
+    org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })
   if not ok_t then
     if type(target) == "string" and target:match("interrupted$") then return cli.EXIT.INTERRUPTED end

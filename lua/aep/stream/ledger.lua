@@ -227,11 +227,12 @@ function Span:accept(n, dup)
   if dup then self.possibly_duplicated = self.possibly_duplicated + n end
 end
 
--- span:accepted_line(pos, xaction_id) (only when an accepted file is kept)
-function Span:accepted_line(pos, xid)
+-- span:accepted_line(pos, xaction_id [, dup]) (only when an accepted file is kept):
+-- "position<TAB>xactionId" or "position<TAB>xactionId<TAB>possibly-duplicated"
+function Span:accepted_line(pos, xid, dup)
   local a = self.acc
   if not a then a = {}; self.acc = a end
-  a[#a + 1] = pos .. "\t" .. tostring(xid) .. "\n"
+  a[#a + 1] = pos .. "\t" .. tostring(xid) .. (dup and "\tpossibly-duplicated\n" or "\n")
 end
 
 -- ledger:close_span(span, last, parts): no more records join the span; `parts` requests carry its

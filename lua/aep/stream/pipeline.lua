@@ -86,7 +86,7 @@ function M.run(o)
     sample(b.pos[i], reason)
   end
   if ledger.accepted_path then
-    sender.on_accept = function(b, i, xid) b.span:accepted_line(b.pos[i], xid) end
+    sender.on_accept = function(b, i, xid) b.span:accepted_line(b.pos[i], xid, b.dup) end
   end
 
   local function local_reject(span, pos, lineno, text, reason, entity)

@@ -68,6 +68,7 @@ end
 -- sender:submit(batch): queue a batch (batch.span must be set)
 function Sender:submit(b)
   b.attempts = b.attempts or 0
+  if self.fatal then return self:_settle_all(b, nil, "not sent: " .. self.fatal, "failed") end
   local t = self.qtail + 1
   self.queue[t] = b
   self.qtail = t

@@ -31,9 +31,18 @@ local function client_for(cfg)
   return require("aep.platform").new(cfg)
 end
 
+-- The run manifest `aep run` keeps for this target (its default path), for --dataset VARIABLE.
+local function default_manifest(cfg, run_name)
+  local ok, runcmd = pcall(require, "aep.cmd.run")
+  if not ok or type(runcmd) ~= "table" or type(runcmd.default_manifest) ~= "function" or not cfg then return nil end
+  run_name = run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
+  return runcmd.default_manifest(run_name, cfg)
+end
+
 -- Find the dataset: an id, a name, or a manifest variable.
-local function find_dataset(c, ref, manifest_path)
+local function find_dataset(c, ref, manifest_path, cfg, run_name)
   local catalog = require "aep.catalog"
+  if not manifest_path and ref:match("^[A-Z][A-Z0-9_]+$") then manifest_path = default_manifest(cfg, run_name) end
   if manifest_path then
     local manifest = require "aep.run.manifest"
     local m = manifest.load(manifest_path)
@@ -110,11 +119,11 @@ function M.resolve(o)
       info = { dataset_id = o.dataset, schema_id = o.schema, content_type = streaming.CONTENT_TYPE,
                ims_org = o.org or (cfg and cfg:get("IMS_ORG")), flow_id = o.flow_id }
     else
-      local dataset = find_dataset(client(), o.dataset, o.manifest)
+      local dataset = find_dataset(client(), o.dataset, o.manifest, cfg, o.run_name)
       info = streaming.dataset_info(client(), dataset, { flow_id = o.flow_id, ims_org = o.org })
     end
   else
-    local dataset = find_dataset(client(), o.dataset, o.manifest)
+    local dataset = find_dataset(client(), o.dataset, o.manifest, cfg, o.run_name)
     local inlet, flow_id, created = connection_for(client(), dataset, o.log)
     t.inlet_url, t.flow_id, t.created = inlet.inlet_url, o.flow_id or flow_id, created
     t.authenticated = inlet.authenticated

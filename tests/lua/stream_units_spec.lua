@@ -189,6 +189,10 @@ describe("ledger", function()
     l:close_span(s1, 5, 1)
     l:close_span(s2, 10, 1)
     l:close_span(s3, 15, 1)
+    local s4 = l:new_span(16)
+    l:close_span(s4, 20, 1)  -- queued, never sent: not in flight
+    for _, s in ipairs({ s1, s2, s3 }) do assert.is_true(l:mark_sent(s)) end
+    assert.is_false(l:mark_sent(s1))
     s1:reject(entry(2, "first"), "rejected")
     s1:accept(4)
     l:part_done(s1)
@@ -215,6 +219,7 @@ describe("ledger", function()
     for pos = 1, 17 do st[pos] = r:status(pos) or "new" end
     assert.same({ "done", "done", "done", "done", "done", "redo", "redo", "redo", "redo", "redo",
                   "done", "done", "done", "done", "done", "new", "new" }, st)
+    assert.is_nil(r:status(18))
     assert.equal(1, #read_lines(rf)) -- cut back to what the checkpoint counted
     assert.equal("first", read_lines(rf)[1].reason)
     local s = r:new_span(6)

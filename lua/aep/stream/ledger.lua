@@ -16,7 +16,8 @@
 -- length they had when the checkpoint was written, so no entry appears twice.
 --
 -- Checkpoint file (JSON, written atomically with aep.host.write_file after every change that
--- matters: before a span's first request leaves, and after spans finish):
+-- matters: before a span's first request leaves, and after spans finish; "inflight" lists the
+-- spans whose requests left and were not all answered):
 --   {"format":"aep-stream-checkpoint/1", "input":..., "dataset":..., "prefix":P,
 --    "done":[[a,b],...], "inflight":[[a,b],...], "counts":{accepted,rejected,skipped,failed,
 --    possibly_duplicated}, "reject_file":..., "reject_offset":N, "accepted_file":...,
@@ -204,7 +205,7 @@ end
 function Ledger:new_span(first)
   return setmetatable({ first = first, last = first - 1, pending = 0, accepted = 0, rejected = 0,
     skipped = 0, failed = 0, possibly_duplicated = 0, rejects = nil, acc = nil, closed = false,
-    persisted = false }, Span)
+    sent = false }, Span)
 end
 
 -- span:reject(entry_line, kind): a rejected or failed record ("rejected" | "failed")
@@ -245,8 +246,17 @@ function Ledger:close_span(span, last, parts)
     self:_complete(span)
   else
     self.open[span] = true
-    self.unsaved_spans = true
   end
+end
+
+-- ledger:mark_sent(span) -> true when the checkpoint must be written before the request leaves
+-- (the span's first request is about to go: a resumed run must treat its records as possibly
+-- delivered)
+function Ledger:mark_sent(span)
+  if span.sent then return false end
+  span.sent = true
+  self.unsaved_spans = true
+  return self.checkpoint ~= nil
 end
 
 -- ledger:part_done(span): one of the span's requests reached its final outcome
@@ -321,11 +331,6 @@ function Ledger:_complete(span)
   self.dirty = true
 end
 
--- ledger:needs_save() -> true when a span is about to be sent that the checkpoint does not list
-function Ledger:needs_save()
-  return self.unsaved_spans or self.dirty
-end
-
 -- ledger:total() -> accepted + rejected + skipped + failed
 function Ledger:total()
   local c = self.counts
@@ -348,8 +353,7 @@ function Ledger:save(complete)
   if self.checkpoint then
     local inflight = {}
     for span in pairs(self.open) do
-      inflight[#inflight + 1] = { span.first, span.last }
-      span.persisted = true
+      if span.sent then inflight[#inflight + 1] = { span.first, span.last } end
     end
     table.sort(inflight, function(x, y) return x[1] < y[1] end)
     local done = {}

@@ -336,7 +336,7 @@ function Sender:_start()
     end
     self.queue[self.qhead] = nil
     self.qhead = self.qhead + 1
-    if ledger.checkpoint and not b.span.persisted then ledger:save() end
+    if ledger:mark_sent(b.span) then ledger:save() end
     self.pool:submit(self:_request(b), b)
     self.inflight = self.inflight + 1
     self.stats.requests = self.stats.requests + 1

@@ -16,6 +16,7 @@
  * release shared by __gc, __close and :close(); using a closed handle raises). Run-time failures
  * return nil, message, code with code = rd_kafka_err2name(err) ("_TIMED_OUT", "_TRANSPORT", ...),
  * "CONFIG" for a refused configuration, or "INTERRUPTED". */
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -31,6 +32,9 @@
 
 /* Longest single wait inside a blocking call, so that Ctrl-C (aep_interrupted) is seen promptly. */
 #define SLICE_MS 100
+
+/* Set by the SIGTERM handler that kafka.trap_term() installs (a signal handler needs a global). */
+static volatile sig_atomic_t term_requested = 0;
 
 static double now_ms(void) {
   struct timespec ts;
@@ -298,7 +302,7 @@ static void push_events(lua_State *L, Consumer *c, lua_Integer *n) {
  *                     protocol="EAGER"|"COOPERATIVE", lost=bool} (the batch ends after one)
  *   errors {event="error", code, message, fatal}
  * Waits up to timeout_s for the first entry, then takes only what is already there. Returns
- * early (possibly empty) when Ctrl-C arrives. */
+ * early (possibly empty) when Ctrl-C arrives, or SIGTERM under kafka.trap_term(). */
 static int consumer_poll_batch(lua_State *L) {
   Consumer *c = check_consumer(L);
   lua_Integer max = luaL_optinteger(L, 2, 100);
@@ -306,7 +310,7 @@ static int consumer_poll_batch(lua_State *L) {
   double deadline = now_ms() + kafka_opt_ms(L, 3, 1.0);
   lua_createtable(L, max < 1024 ? (int)max : 1024, 0);
   lua_Integer n = 0;
-  while (n < max && !aep_interrupted) {
+  while (n < max && !aep_interrupted && !term_requested) {
     if (c->head) { /* a rebalance happened: hand it over now and end the batch */
       push_events(L, c, &n);
       break;
@@ -725,6 +729,33 @@ static int mock_tostring(lua_State *L) {
 
 /* ============================== Module ========================================================= */
 
+static void on_term(int sig) {
+  term_requested = 1;
+  signal(sig, SIG_DFL); /* a second SIGTERM terminates as usual */
+}
+
+/* kafka.trap_term(): from now on the first SIGTERM does not kill the process; it only sets the flag
+ * read by kafka.term_requested() and makes poll_batch return, so that a consumer can drain, commit
+ * and leave its group (how Kafka consumers are stopped by service managers). A second SIGTERM
+ * terminates as usual. */
+static int kafka_trap_term(lua_State *L) {
+  (void)L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_term;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  term_requested = 0;
+  sigaction(SIGTERM, &sa, NULL);
+  return 0;
+}
+
+/* kafka.term_requested() -> boolean (a SIGTERM arrived since kafka.trap_term()) */
+static int kafka_term_requested(lua_State *L) {
+  lua_pushboolean(L, term_requested);
+  return 1;
+}
+
 /* kafka.version() -> librdkafka's version string */
 static int kafka_version(lua_State *L) {
   lua_pushstring(L, rd_kafka_version_str());
@@ -756,6 +787,8 @@ static const luaL_Reg kafka_funcs[] = {{"consumer", kafka_consumer},
                                        {"producer", kafka_producer},
                                        {"mock_cluster", kafka_mock_cluster},
                                        {"version", kafka_version},
+                                       {"trap_term", kafka_trap_term},
+                                       {"term_requested", kafka_term_requested},
                                        {NULL, NULL}};
 
 static void new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,

@@ -10,7 +10,8 @@
 --   source:next_batch(max, timeout_s) -> array of {value, key, topic, partition, offset,
 --       timestamp, headers, replay} | nil, message, code (fatal). May be empty.
 --   source:settle(msg) or source:settle(topic, partition, offset): the message is accounted for.
---   source:commit() -> true | nil, message, code: commit each partition's settled prefix.
+--   source:commit() -> true [, "deferred"] | nil, message, code: commit each partition's settled
+--       prefix (deferred while the group rebalances).
 --   source:dead_letter(msg, reason) -> true | nil, message, code: produce the message (value and
 --       key unchanged, reason in headers) to the dead-letter topic, wait for the broker's ack,
 --       then settle it.
@@ -40,6 +41,12 @@ local M = {}
 
 local MARK = "aep1 h="
 M.MARK = MARK
+
+-- After the coordinator refuses a commit because the group is rebalancing, no commit is tried
+-- until the rebalance is over (this consumer's next assign event) or this many seconds pass: a
+-- commit that races the end of a rebalance carries a stale generation, and librdkafka answers
+-- that by dropping the whole assignment (its records are then read again).
+M.REBALANCE_HOLD = 10
 
 local Source = {}
 Source.__index = Source
@@ -140,6 +147,7 @@ function Source:_drop_pending(pred)
 end
 
 function Source:_on_assign(ev)
+  self.hold_until = nil -- the rebalance is over
   for _, tp in ipairs(ev.partitions) do
     local P = new_part(tp.topic, tp.partition)
     -- The previous owner's mark tells which offsets it may have sent without committing them.
@@ -211,7 +219,7 @@ function Source:_progress_revokes(force)
           end
         end
       end
-      local ok, err = self:_commit_parts(list)
+      local ok, err = self:_commit_parts(list, true)
       if not ok then
         log.warn("kafka: could not commit before giving up %d partition(s): %s (records after " ..
                  "the last commit will be read again)", #list, err)
@@ -226,8 +234,25 @@ function Source:_progress_revokes(force)
   end
 end
 
+-- Synchronous commit, unless the group is known to be rebalancing (see REBALANCE_HOLD); force
+-- tries anyway (giving partitions up: a failure there costs nothing more).
+function Source:_commit_entries(entries, force)
+  if not force and self.hold_until then
+    if self.clock() < self.hold_until then
+      return nil, "kafka: group rebalance in progress", "REBALANCE_IN_PROGRESS"
+    end
+    self.hold_until = nil
+  end
+  local ok, err, code = self.consumer:commit(entries, true)
+  if not ok then
+    self.counts.commit_failures = self.counts.commit_failures + 1
+    if code == "REBALANCE_IN_PROGRESS" then self.hold_until = self.clock() + M.REBALANCE_HOLD end
+  end
+  return ok, err, code
+end
+
 -- Commit the settled prefix of the given partition states (sync). Keeps the mark.
-function Source:_commit_parts(list)
+function Source:_commit_parts(list, force)
   local entries, parts = {}, {}
   for _, P in ipairs(list) do
     if P.next and P.next ~= P.committed then
@@ -237,11 +262,8 @@ function Source:_commit_parts(list)
     end
   end
   if #entries == 0 then return true end
-  local ok, err, code = self.consumer:commit(entries, true)
-  if not ok then
-    self.counts.commit_failures = self.counts.commit_failures + 1
-    return nil, err, code
-  end
+  local ok, err, code = self:_commit_entries(entries, force)
+  if not ok then return nil, err, code end
   for i, P in ipairs(parts) do P.committed = entries[i].offset end
   self.counts.committed = self.counts.committed + #entries
   return true
@@ -305,10 +327,14 @@ function Source:next_batch(max, timeout)
     end
   end
   if #entries > 0 then
-    local ok, err, code = self.consumer:commit(entries, true)
+    local ok, err, code = self:_commit_entries(entries)
     if not ok then
-      self.counts.commit_failures = self.counts.commit_failures + 1
-      self:_warn("mark:" .. tostring(code), "kafka: waiting to record progress before sending: %s", err)
+      -- Typically a group rebalance in progress: the messages wait until the mark can be
+      -- recorded. Wait as the caller allows, then try again on the next call.
+      if code ~= "REBALANCE_IN_PROGRESS" then
+        self:_warn("mark:" .. tostring(code), "kafka: waiting to record progress before sending: %s", err)
+      end
+      if (timeout or 0) > 0 then host.sleep(math.min(timeout, 0.2)) end
       return {}
     end
     for i, h in ipairs(marked) do
@@ -355,9 +381,10 @@ function Source:settle(topic, partition, offset)
   return true
 end
 
--- source:commit() -> true | nil, message, code
--- Commits, for every owned partition, the offset after its contiguous settled prefix.
-function Source:commit()
+-- source:commit() -> true [, "deferred"] | nil, message, code
+-- Commits, for every owned partition, the offset after its contiguous settled prefix. While the
+-- group rebalances the commit is deferred (true, "deferred"): the next call catches up.
+function Source:commit(force)
   self:_progress_revokes()
   local list = {}
   for _, P in pairs(self.parts) do list[#list + 1] = P end
@@ -365,7 +392,9 @@ function Source:commit()
     if a.topic ~= b.topic then return a.topic < b.topic end
     return a.partition < b.partition
   end)
-  return self:_commit_parts(list)
+  local ok, err, code = self:_commit_parts(list, force)
+  if not ok and code == "REBALANCE_IN_PROGRESS" then return true, "deferred" end
+  return ok, err, code
 end
 
 -- source:dead_letter(msg, reason) -> true | nil, message, code
@@ -427,7 +456,7 @@ function Source:close()
   if self.closed then return true end
   self.closed = true
   self:_progress_revokes(true)
-  local ok, err, code = self:commit()
+  local ok, err, code = self:commit(true)
   if not ok then log.warn("kafka: final commit failed: %s", err) end
   local cok, cerr, ccode = self.consumer:close()
   if self.producer then self.producer:close() end

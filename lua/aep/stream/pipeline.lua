@@ -69,10 +69,11 @@ function M.run(o)
   end
 
   local function progress_state()
-    local c = ledger.counts
+    local c, t = ledger.counts, ledger.this_run
     local bytes, total = reader:progress()
     return { read = result.read, accepted = c.accepted, rejected = c.rejected, failed = c.failed,
-             skipped = c.skipped, bytes = bytes, total_bytes = total }
+             skipped = c.skipped, bytes = bytes, total_bytes = total,
+             settled = t.accepted + t.rejected + t.failed + t.skipped }
   end
   result.progress_state = progress_state
 

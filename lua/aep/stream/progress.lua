@@ -43,7 +43,7 @@ function M.new(o)
 end
 
 -- progress:update(state [, force]); state = {read=, accepted=, rejected=, failed=, skipped=,
--- bytes=, total_bytes=}
+-- bytes=, total_bytes=, settled= (records of this run with their outcome)}
 function Progress:update(st, force)
   if self.quiet then return end
   local now = self.now()
@@ -52,6 +52,8 @@ function Progress:update(st, force)
   local elapsed = now - self.start
   local rate = elapsed > 0 and st.read / elapsed or 0
   local frac = st.total_bytes and st.total_bytes > 0 and st.bytes and math.min(1, st.bytes / st.total_bytes) or nil
+  -- reading runs ahead of the answers by a few batches: count what is settled, not what is read
+  if frac and st.settled and st.read > 0 then frac = frac * math.min(1, st.settled / st.read) end
   local eta = ""
   if frac and frac > 0 and frac < 1 and elapsed > 1 then
     eta = "  ETA " .. M.duration(elapsed * (1 - frac) / frac)

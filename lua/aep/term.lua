@@ -1,0 +1,136 @@
+-- aep.term: what commands and the REPL show on a terminal, and only there: colour (never when
+-- NO_COLOR is set, TERM is "dumb" or the output is a pipe or a file) and a progress line
+-- redrawn in place on stderr. Off a terminal nothing here writes escape sequences, so logs and
+-- captured output stay plain text.
+--
+-- Numbers and durations are formatted by aep.stream.progress (the progress of `aep stream`), so
+-- every command counts "1,234" and times "1:02" the same way.
+local host = require "aep.host"
+local sprogress = require "aep.stream.progress"
+
+local M = {}
+
+M.count = sprogress.count
+M.duration = sprogress.duration
+
+local FD = { [io.stdout] = 1, [io.stderr] = 2 }
+
+local function fd_of(f)
+  if type(f) == "number" then return f end
+  return FD[f] or 1
+end
+
+-- term.getenv: replaceable in tests
+M.getenv = os.getenv
+
+-- term.isatty(fd | io.stdout | io.stderr) -> boolean
+function M.isatty(f)
+  return host.isatty(fd_of(f))
+end
+
+local forced -- nil: decide per stream; true/false: a caller decided (tests, --color flags)
+
+-- term.set_color(true | false | nil): force colour on or off (nil: back to the automatic choice)
+function M.set_color(v) forced = v end
+
+-- term.color(fd | file) -> true when colour should be used on that stream: a terminal, NO_COLOR
+-- unset or empty (https://no-color.org), TERM not "dumb"
+function M.color(f)
+  if forced ~= nil then return forced end
+  local no = M.getenv("NO_COLOR")
+  if no ~= nil and no ~= "" then return false end
+  if M.getenv("TERM") == "dumb" then return false end
+  return M.isatty(f or 1)
+end
+
+local SGR = {
+  bold = "1", dim = "2", red = "31", green = "32", yellow = "33", blue = "34", magenta = "35", cyan = "36",
+}
+
+-- term.paint(file, style, text) -> text, wrapped in the style's escape codes when file is a
+-- colour terminal. style: "bold", "dim", "red", "green", "yellow", "blue", "magenta", "cyan",
+-- or several joined with "+" ("bold+red").
+function M.paint(f, style, text)
+  text = tostring(text)
+  if not style or not M.color(f) then return text end
+  local codes = {}
+  for s in style:gmatch("[^+]+") do codes[#codes + 1] = SGR[s] end
+  if #codes == 0 then return text end
+  return "\27[" .. table.concat(codes, ";") .. "m" .. text .. "\27[0m"
+end
+
+-- term.strip(text) -> text without SGR escape sequences
+function M.strip(text)
+  return (tostring(text):gsub("\27%[[%d;]*m", ""))
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- Progress
+
+local Progress = {}
+Progress.__index = Progress
+
+-- term.progress{label=, total=, quiet=, tty=, interval=, out=, now=} -> progress
+-- On a terminal: one line on stderr, redrawn at most `interval` (0.2) s apart: label, a bar and
+-- an ETA when the total is known, else a spinner, then the caller's text. Not on a terminal: one
+-- plain line every `interval` (default 10) s, as `aep stream` does in CI logs; quiet: nothing.
+-- The first line is drawn only after `delay` seconds (default 0), so quick work shows nothing.
+function M.progress(o)
+  o = o or {}
+  local self = setmetatable({}, Progress)
+  self.label = o.label or "aep"
+  self.total = o.total
+  self.quiet = o.quiet
+  if o.tty == nil then self.tty = M.isatty(2) else self.tty = o.tty end
+  self.interval = o.interval or (self.tty and 0.2 or 10)
+  self.out = o.out or function(s) io.stderr:write(s); io.stderr:flush() end
+  self.now = o.now or host.monotonic
+  self.start = self.now()
+  self.next_at = self.start + (o.delay or self.interval)
+  self.drawn = false
+  self.frame = 0
+  return self
+end
+
+local SPIN = { "|", "/", "-", "\\" }
+
+-- progress:update(done [, text [, force]]): done = units so far (of total when known)
+function Progress:update(done, text, force)
+  if self.quiet then return end
+  local now = self.now()
+  if not force and now < self.next_at then return end
+  self.next_at = now + self.interval
+  local elapsed = now - self.start
+  local frac = self.total and self.total > 0 and done and math.min(1, done / self.total) or nil
+  local eta = ""
+  if frac and frac > 0 and frac < 1 and elapsed > 1 then
+    eta = "  ETA " .. M.duration(elapsed * (1 - frac) / frac)
+  end
+  text = text or ""
+  if self.tty then
+    local head
+    if frac then
+      local width = 24
+      local fill = math.floor(frac * width + 0.5)
+      head = string.format("%3d%% [%s%s]", math.floor(frac * 100), string.rep("=", fill), string.rep(" ", width - fill))
+    else
+      self.frame = self.frame % #SPIN + 1
+      head = SPIN[self.frame] .. " " .. M.duration(elapsed)
+    end
+    self.out("\r\27[K" .. self.label .. " " .. head .. (text ~= "" and ("  " .. text) or "") .. eta)
+    self.drawn = true
+  else
+    self.out(self.label .. ": " .. text .. (frac and string.format("  (%d%%)", math.floor(frac * 100)) or "") .. eta .. "\n")
+  end
+end
+
+-- progress:finish(): clear the terminal line (idempotent)
+function Progress:finish()
+  if self.quiet then return end
+  if self.tty and self.drawn then self.out("\r\27[K") end
+  self.drawn = false
+end
+
+Progress.__close = Progress.finish
+
+return M

@@ -255,3 +255,28 @@ describe("skip()", function()
     end
   end)
 end)
+
+describe("empty arrays", function()
+  it("survive decoding (as aep.json.array) so a mapped record still sends []", function()
+    local json = require "aep.json"
+    local got = {}
+    local r = assert(readers.open(file('{"a":[],"s":"x[]y\\"[ ]","n":{"b":[ ],"c":{}},"d":[1]}\n{"plain":1}\n', ".jsonl")))
+    local ok, v = r:next()
+    assert.is_true(ok)
+    assert.is_true(r.marked)
+    r.marked = false
+    assert.equal(json.array_mt, getmetatable(v.a))
+    assert.equal(json.array_mt, getmetatable(v.n.b))
+    assert.is_nil(getmetatable(v.n.c))
+    assert.equal('x[]y"[ ]', v.s)
+    assert.same({ 1 }, v.d)
+    local text = json.encode(v)
+    assert.matches('"a":[]', text, 1, true)
+    assert.matches('"b":[]', text, 1, true)
+    assert.matches('"c":{}', text, 1, true)
+    ok, v = r:next()
+    assert.is_true(ok)
+    assert.is_false(r.marked)
+    assert.same({ plain = 1 }, v)
+  end)
+end)

@@ -498,6 +498,14 @@ describe("pipeline", function()
     assert.same({ a = 2 }, e.entity)
   end)
 
+  it("keeps a record's empty arrays empty arrays through a mapping", function()
+    local out = run_pipeline('{"ids":[],"o":{}}\n{"ids":[1]}\n', ".jsonl", { map = function(rec) return { ids = rec.ids, o = rec.o } end })
+    local body = out.pool.submitted[1].body
+    assert.matches('"ids":[]', body, 1, true)
+    assert.matches('"o":{}', body, 1, true)
+    assert.matches('"ids":[1]', body, 1, true)
+  end)
+
   it("resumes from a checkpoint without sending what was settled", function()
     local recs = {}
     for i = 1, 10 do recs[i] = '{"n":' .. i .. "}" end

@@ -18,6 +18,7 @@ local mapping = require "aep.stream.mapping"
 local M = {}
 
 local encode = cjson.encode
+local json_encode = require("aep.json").encode
 local reject_entry = ledger_mod.reject_entry
 
 -- Split messages back into the entity text: the encoder is prefix .. entity .. suffix.
@@ -99,13 +100,14 @@ function M.run(o)
   end
 
   -- the mapping and the encoding of its result, under one pcall
+  -- (marked: the record held empty arrays, kept as aep.json.array({}): aep.json writes them as [])
   local map_encode
   if map then
-    map_encode = function(rec, c)
+    map_encode = function(rec, c, marked)
       local e = map(rec, c)
       if e == nil then return nil end
       local te = type(e)
-      if te == "table" then return encode(e) end
+      if te == "table" then return marked and json_encode(e) or encode(e) end
       if te == "string" then return e end
       error("the mapping returned a " .. te .. " (expected the entity table, its JSON text, or nil to skip)", 0)
     end
@@ -178,7 +180,9 @@ function M.run(o)
           if map then
             ctx.position, ctx.line = pos, lineno
             if keep_origins then ctx.origin = reader.origin end
-            local okm, res = pcall(map_encode, v, ctx)
+            local marked = reader.marked
+            if marked then reader.marked = false end
+            local okm, res = pcall(map_encode, v, ctx, marked)
             if not okm then
               if is_interrupt(res) then error(res, 0) end
               local_reject(span, pos, lineno, text, mapping.reason(res), nil)

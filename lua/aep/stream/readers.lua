@@ -13,7 +13,8 @@
 -- record's original text (a JSON Lines line, a JSON array element, a CSV row); r:record_json(text)
 -- turns it into JSON for the reject file. Replaying a reject file (format "rejects", or a JSON
 -- Lines file whose first line is a reject entry) reads each entry's original record; r.origin is
--- then the position the record had in its first input.
+-- then the position the record had in its first input. r.marked is set (the caller clears it) when
+-- the record held empty arrays, decoded as aep.json.array({}) (see decode_keep_arrays).
 --
 -- Formats follow the file name (.jsonl/.ndjson, .json, .csv, each optionally .gz; gzip is detected
 -- from the content, not the name) unless opts.format says; stdin defaults to JSON Lines.
@@ -79,8 +80,73 @@ local function json_text_or_string(text)
 end
 M.json_text_or_string = json_text_or_string
 
+-- Empty JSON arrays. cjson (2.1.0) decodes [] and {} alike as an empty table and encodes an empty
+-- table as {}, so a record's [] would reach AEP as {} once a mapping has re-encoded it. Records
+-- whose text holds an empty array (rare: one string.find tells) are decoded on a slower path that
+-- marks each [] outside strings as aep.json.array({}); reader.marked then tells the pipeline to
+-- encode that record's entity with aep.json, which writes them back as [].
+local EMPTY = "\1aep-empty-array\1"
+local EMPTY_JSON = '["' .. EMPTY .. '"]'
+local json_array_mt = require("aep.json").array_mt
+
+local function rewrite_empty_arrays(text)
+  local out, n, pos, last = {}, 0, 1, 1
+  local in_str = false
+  while true do
+    local s = find(text, in_str and '[\\"]' or '["%[]', pos)
+    if not s then break end
+    local c = byte(text, s)
+    if c == 92 then -- backslash inside a string: skip the escaped character
+      pos = s + 2
+    elseif c == 34 then
+      in_str = not in_str
+      pos = s + 1
+    else -- '[' outside a string
+      local _, e = find(text, "^%s*%]", s + 1)
+      if e then
+        n = n + 1; out[n] = sub(text, last, s - 1)
+        n = n + 1; out[n] = EMPTY_JSON
+        last = e + 1
+        pos = e + 1
+      else
+        pos = s + 1
+      end
+    end
+  end
+  if n == 0 then return nil end
+  out[n + 1] = sub(text, last)
+  return table.concat(out)
+end
+
+local function restore_empty_arrays(v)
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      if x[1] == EMPTY and x[2] == nil then
+        v[k] = setmetatable({}, json_array_mt)
+      else
+        restore_empty_arrays(x)
+      end
+    end
+  end
+end
+
+-- decode(text) with empty arrays kept: value, err, marked
+local function decode_keep_arrays(text)
+  if not find(text, "[", 1, true) or not find(text, "%[%s*%]") then return decode(text) end
+  local rewritten = rewrite_empty_arrays(text)
+  if not rewritten then return decode(text) end
+  local v, err = decode(rewritten)
+  if v == nil then return decode(text) end -- report the error against the original text
+  if type(v) == "table" then
+    if v[1] == EMPTY and v[2] == nil then return setmetatable({}, json_array_mt), nil, true end
+    restore_empty_arrays(v)
+  end
+  return v, nil, true
+end
+M.decode_keep_arrays = decode_keep_arrays
+
 local function check_object(v)
-  return type(v) == "table" and (next(v) == nil or v[1] == nil)
+  return type(v) == "table" and (next(v) == nil or v[1] == nil) and getmetatable(v) ~= json_array_mt
 end
 
 local Reader = {}
@@ -112,15 +178,16 @@ local function replay_next(self, entry, text, lineno)
   local rec = entry.record
   if type(rec) == "string" then
     -- the record could not be read the first time; it may have been fixed in the reject file
-    local v, err = decode(rec)
+    local v, err, marked = decode_keep_arrays(rec)
     if v == nil then return false, "invalid JSON: " .. tostring(err), rec, entry.line or lineno end
+    if marked then self.marked = true end
     rec = v
     text = rec
   end
   if not check_object(rec) then
     return false, "the record is not a JSON object", json_text_or_string(type(rec) == "string" and rec or cjson.encode(rec)), entry.line or lineno
   end
-  return true, rec, cjson.encode(rec), entry.line or lineno
+  return true, rec, self.marked and require("aep.json").encode(rec) or cjson.encode(rec), entry.line or lineno
 end
 
 local function jsonl_next(self)
@@ -140,10 +207,11 @@ local function jsonl_next(self)
       if not ok then
         return false, bad_utf8_reason(line, bad), line, lineno
       end
-      local v, err = decode(line)
+      local v, err, marked = decode_keep_arrays(line)
       if v == nil then
         return false, "invalid JSON at line " .. lineno .. ": " .. tostring(err), line, lineno
       end
+      if marked then self.marked = true end
       if self.replay then return replay_next(self, v, line, lineno) end
       if self.first then
         self.first = false
@@ -187,7 +255,8 @@ local function array_next(self)
   end
   local ok, bad = utf8_len(text)
   if not ok then return false, bad_utf8_reason(text, bad), text, lineno end
-  local v, err = decode(text)
+  local v, err, marked = decode_keep_arrays(text)
+  if marked then self.marked = true end
   if v == nil then
     return false, "invalid JSON in the array element at line " .. lineno .. ": " .. tostring(err), text, lineno
   end

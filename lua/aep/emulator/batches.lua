@@ -33,10 +33,8 @@ CREATE TABLE IF NOT EXISTS ingest_batch_files (
 M.CODES = {
   summary = "INGEST-1212-400",
   parse = "INGEST-1401-400",
-  required = "INGEST-1555-400",
-  -- Not documented by Adobe: the emulator's code for the other schema violations (type, format,
-  -- enum, pattern, range, unknown fields).
-  invalid = "INGEST-1201-400",
+  required = ingest.CODES.required,
+  invalid = ingest.CODES.invalid,
   empty = "106",
   format = "INGEST-1100-400",
   dataset = "INGEST-1104-400",
@@ -105,28 +103,7 @@ end
 ---------------------------------------------------------------------------------------------
 -- Catalog view
 
--- The codes of one record's violations: the first "required" wins, else "invalid".
-local function walk_keywords(list, found)
-  for _, v in ipairs(list or {}) do
-    if type(v) == "table" then
-      if v.keyword then found[v.keyword] = true end
-      if v.causingExceptions then walk_keywords(v.causingExceptions, found) end
-    end
-  end
-  return found
-end
-
-local function violation_code(violations)
-  local found = walk_keywords(violations, {})
-  if found.required then return M.CODES.required end
-  for _, v in ipairs(violations or {}) do
-    if type(v) == "table" and type(v.message) == "string" and v.message:find("missing", 1, true)
-       and not v.keyword then
-      return M.CODES.required
-    end
-  end
-  return M.CODES.invalid
-end
+local violation_code = ingest.violation_code
 M.violation_code = violation_code
 
 -- Catalog errors for n failures: the summary, then one entry per code (recordCount).
@@ -167,21 +144,12 @@ local function catalog_view(row)
     completed = doc.completed,
   }
   if row.source == "streaming" then
-    -- Streaming batches: metrics and errors are derived from the records they hold.
-    local counts = ingest.batch_counts(row.id)
-    local input = counts.success + counts.failed
-    view.metrics = { inputRecordCount = input, outputRecordCount = counts.success,
-                     failedRecordCount = counts.failed }
+    -- Streaming batches: metrics and error counts were written with their records.
+    local m = doc.metrics or { inputRecordCount = 0, outputRecordCount = 0, failedRecordCount = 0 }
+    view.metrics = m
     view.started = view.started or row.created
     view.completed = view.completed or row.created
-    local by_code = {}
-    if counts.failed > 0 then
-      for _, v in ipairs(ingest.batch_failures(row.id, 10000)) do
-        local code = violation_code(v)
-        by_code[code] = (by_code[code] or 0) + 1
-      end
-    end
-    view.errors = error_entries(by_code, counts.failed, counts.success)
+    view.errors = error_entries(doc.codes or {}, m.failedRecordCount, m.outputRecordCount)
   else
     view.metrics = doc.metrics
     view.errors = doc.errors and json.array(doc.errors) or json.array {}

@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS ingest_records (
   event_id TEXT,
   event_ms INTEGER);
 CREATE INDEX IF NOT EXISTS ingest_records_dataset ON ingest_records (dataset_id, status, seq);
-CREATE INDEX IF NOT EXISTS ingest_records_batch ON ingest_records (batch_id, status);
 CREATE TABLE IF NOT EXISTS ingest_identities (
   sandbox TEXT NOT NULL, ns TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
   PRIMARY KEY (sandbox, ns, id, seq)) WITHOUT ROWID;
@@ -78,9 +77,6 @@ function M.setup(store)
       "FROM ingest_records WHERE dataset_id = ? ORDER BY seq LIMIT ? OFFSET ?"),
     page_ds_status = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
       "FROM ingest_records WHERE dataset_id = ? AND status = ? ORDER BY seq LIMIT ? OFFSET ?"),
-    batch_counts = db:prepare("SELECT status, count(*) FROM ingest_records WHERE batch_id = ? GROUP BY status"),
-    batch_failed = db:prepare("SELECT errors FROM ingest_records WHERE batch_id = ? AND status = 'failed' " ..
-      "ORDER BY seq LIMIT ?"),
     -- identity graph (profiles.lua)
     ident_seqs = db:prepare("SELECT seq FROM ingest_identities WHERE sandbox = ? AND ns = ? AND id = ?"),
     record_by_seq = db:prepare("SELECT seq, dataset_id, received_ms, kind, idents, entity, event_id, event_ms " ..
@@ -361,6 +357,32 @@ function M.new_batch(info, source, status, now_ms, doc, id)
   return id
 end
 
+-- ingest.write_streaming(info, ok, now_ms, list) -> batch id   (call inside a transaction)
+-- The records one streaming request brought to one dataset with one outcome, as one Catalog
+-- batch ("success" or "failed"), its metrics and error counts written with it.
+-- list: array of { xaction_id, entity (table | nil), violations (failed only) }
+function M.write_streaming(info, ok, now_ms, list)
+  local id = M.new_batch_id(now_ms)
+  local status = ok and "success" or "failed"
+  local codes
+  for i = 1, #list do
+    local r = list[i]
+    M.insert(info, id, r[1], now_ms, status, r[2], nil, r[3])
+    if not ok then
+      codes = codes or {}
+      local code = M.violation_code(r[3])
+      codes[code] = (codes[code] or 0) + 1
+    end
+  end
+  local n = #list
+  M.new_batch(info, "streaming", status, now_ms, {
+    inputFormat = { format = "json" },
+    metrics = { inputRecordCount = n, outputRecordCount = ok and n or 0, failedRecordCount = ok and 0 or n },
+    codes = codes,
+  }, id)
+  return id
+end
+
 -- ingest.get_batch(id) -> row {id, sandbox, dataset_id, source, status, created, updated, doc} | nil
 function M.get_batch(id)
   local row = S.batch_get:first(id)
@@ -374,20 +396,35 @@ function M.update_batch(id, status, now_ms, doc)
   S.batch_update:run(status, now_ms, cjson.encode(doc), id)
 end
 
--- ingest.batch_counts(id) -> { success = n, failed = n }
-function M.batch_counts(id)
-  local out = { success = 0, failed = 0 }
-  for row in S.batch_counts:rows(id) do out[row[1]] = row[2] end
-  return out
+-- Catalog error codes for schema violations (batches.lua shows them; streaming counts them).
+M.CODES = {
+  required = "INGEST-1555-400",
+  -- Not documented by Adobe: the emulator's code for the other schema violations (type, format,
+  -- enum, pattern, range, unknown fields).
+  invalid = "INGEST-1201-400",
+}
+
+local function walk_keywords(list, found)
+  for _, v in ipairs(list or {}) do
+    if type(v) == "table" then
+      if v.keyword then found[v.keyword] = true end
+      if v.causingExceptions then walk_keywords(v.causingExceptions, found) end
+    end
+  end
+  return found
 end
 
--- ingest.batch_failures(id, limit) -> array of violation arrays of the batch's failed records
-function M.batch_failures(id, limit)
-  local out = {}
-  for row in S.batch_failed:rows(id, limit or 1000) do
-    out[#out + 1] = row[1] and cjson_safe.decode(row[1]) or {}
+-- ingest.violation_code(violations) -> the Catalog code of one record's violations: a missing
+-- required field (or a missing xdmEntity) wins, anything else is "invalid".
+function M.violation_code(violations)
+  local found = walk_keywords(violations, {})
+  if found.required then return M.CODES.required end
+  for _, v in ipairs(violations or {}) do
+    if type(v) == "table" and not v.keyword and type(v.message) == "string" and v.message:find("missing", 1, true) then
+      return M.CODES.required
+    end
   end
-  return out
+  return M.CODES.invalid
 end
 
 ---------------------------------------------------------------------------------------------

@@ -201,8 +201,7 @@ function M.collect(req, ctx)
   local entity = msg.body.xdmEntity
   if type(entity) ~= "table" then entity = nil end
   store.transaction(function()
-    local batch = ingest.new_batch(info, "streaming", ok and "success" or "failed", t, { inputFormat = { format = "json" } })
-    ingest.insert(info, batch, xaction, t, ok and "success" or "failed", entity, nil, (not ok) and violations or nil)
+    ingest.write_streaming(info, ok, t, { { xaction, entity, (not ok) and violations or nil } })
   end)
   return 200, JSON, cjson.encode {
     inletId = inlet_id, xactionId = xaction, receivedTimeMs = t,
@@ -229,7 +228,8 @@ function M.collect_batch(req, ctx)
   ctx.message_count = #messages
   local t = now_ms(ctx)
   local batch_id = dcs_id(t)
-  local infos, responses, accepted, n = {}, {}, {}, 0
+  -- accepted messages grouped by dataset and outcome: one Catalog batch each
+  local infos, responses, groups, order = {}, {}, {}, {}
   for i = 1, #messages do
     local msg = messages[i]
     local info, reason = check_envelope(ctx, inlet, msg, req, infos)
@@ -239,27 +239,21 @@ function M.collect_batch(req, ctx)
       local xaction = batch_id .. ":" .. (i - 1)
       responses[i] = { xactionId = xaction }
       local ok, violations = validate(info, msg)
-      n = n + 1
-      accepted[n] = { info, xaction, ok, violations, msg.body.xdmEntity }
+      local gkey = ok and info.id or (info.id .. "\0f")
+      local g = groups[gkey]
+      if not g then
+        g = { info = info, ok = ok, list = {} }
+        groups[gkey] = g
+        order[#order + 1] = g
+      end
+      local entity = msg.body.xdmEntity
+      g.list[#g.list + 1] = { xaction, type(entity) == "table" and entity or nil, (not ok) and violations or nil }
     end
   end
-  if n > 0 then
+  if #order > 0 then
     local store = store_of(ctx)
     store.transaction(function()
-      local batches = {}
-      for k = 1, n do
-        local a = accepted[k]
-        local info, ok = a[1], a[3]
-        local bkey = info.id .. (ok and "\0s" or "\0f")
-        local b = batches[bkey]
-        if not b then
-          b = ingest.new_batch(info, "streaming", ok and "success" or "failed", t, { inputFormat = { format = "json" } })
-          batches[bkey] = b
-        end
-        local entity = a[5]
-        if type(entity) ~= "table" then entity = nil end
-        ingest.insert(info, b, a[2], t, ok and "success" or "failed", entity, nil, (not ok) and a[4] or nil)
-      end
+      for _, g in ipairs(order) do ingest.write_streaming(g.info, g.ok, t, g.list) end
     end)
   end
   return 207, JSON, cjson.encode { inletId = inlet_id, batchId = batch_id, receivedTimeMs = t, responses = responses }

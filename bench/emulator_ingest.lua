@@ -1,0 +1,176 @@
+-- bench/emulator_ingest.lua: how fast the emulator takes streamed records (issue 3, "Speed":
+-- batches of 500 sample-sized records, validated and stored, >= 20,000 records/s on one core).
+--
+--   aep bench/emulator_ingest.lua [--n 100000] [--batch 500] [--in-flight 4] [--runs 3]
+--
+-- In one run:
+--   1. starts `aep emulator --port 0` on a fresh data directory and sets up, through its API
+--      (tests/lua/support/fixtures.lua: plain HTTP), the collection's loyalty field group and
+--      Profile schema with its primary identity descriptor, a Profile-enabled dataset and an HTTP
+--      API streaming connection;
+--   2. generates N records shaped like data/AEP_loyalty_profiles.json (~350 bytes of xdmEntity,
+--      distinct emails) and encodes them, before any timing, into bodies of --batch messages;
+--   3. posts the bodies to /collection/batch/INLET with an aep.http pool (--in-flight requests
+--      at a time), checks that every answer is a 207 with one xactionId per message, and prints
+--      records/s (the median of --runs runs, each on new records). Each record is decoded, checked
+--      (envelope), validated against the schema (aep.xdm), stored with its identity links and
+--      committed to SQLite (one transaction per request) before its 207 goes out;
+--   4. baseline, same run: the same bodies posted to bench/sink.lua (reads each body, answers a
+--      canned 207), to show how much of the time is the emulator's own work.
+-- Finally it checks the dataset holds every record (/emulator/datasets/ID/records).
+-- The emulator, the sink and this client share the machine's cores; run nothing else meanwhile.
+local host = require "aep.host"
+local http = require "aep.http"
+local json = require "aep.json"
+
+local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
+package.path = ROOT .. "/tests/lua/?.lua;" .. package.path
+local fixtures = require "support.fixtures"
+
+local function opt(name, default)
+  for i = 1, #arg do
+    if arg[i] == "--" .. name then return arg[i + 1] end
+  end
+  return default
+end
+
+local N = math.tointeger(tonumber(opt("n", "100000")))
+local BATCH = math.tointeger(tonumber(opt("batch", "500")))
+local IN_FLIGHT = math.tointeger(tonumber(opt("in-flight", "4")))
+local RUNS = math.tointeger(tonumber(opt("runs", "3")))
+local AEP = os.getenv("AEP") or host.executable()
+
+local function q(s)
+  s = tostring(s)
+  if s:match("^[%w%._/%-=:,@+]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Start a child; read its stdout until a line matches ready (capturing the URL from the line
+-- matching url_pattern on the way). -> { pid, url, fh }
+local function start(cmd, url_pattern, ready)
+  local fh = assert(io.popen("echo $$; exec " .. cmd, "r"))
+  local pid = math.tointeger(tonumber(fh:read("l")))
+  local url
+  while true do
+    local line = fh:read("l")
+    if not line then error("child ended early: " .. cmd) end
+    url = url or line:match(url_pattern)
+    if line:find(ready) then break end
+  end
+  return { pid = pid, url = url, fh = fh }
+end
+
+local function stop(child)
+  host.kill(child.pid, "TERM")
+  child.fh:read("a")
+  child.fh:close()
+end
+
+-- Record i, shaped like the sample profiles (bench/gen.lua's shape, tenant key of this org).
+local levels = { "Silver", "Gold", "Platinum", "Diamond" }
+local first = { "Timi", "Alexia", "Dorree", "Nisse", "Jan", "Maria", "Kofi", "Ana", "Li", "Sven" }
+local last = { "Scrowby", "Dowling", "Corse", "Klug", "Coneley", "Silva", "Mensah", "Lopez", "Wei", "Berg" }
+local domains = { "chicagotribune.com", "examiner.com", "youtu.be", "elpais.com", "t-online.de" }
+local function entity_json(tenant, i)
+  local fi, la = first[i % 10 + 1], last[(i // 10) % 10 + 1]
+  local email = string.format("%s.%s%d@%s", fi:lower(), la:lower(), i, domains[i % 5 + 1])
+  return string.format(
+    '{"_%s":{"loyaltyID":"%s","totalLoyaltyPoints":%d,"loyaltyLevel":"%s"},' ..
+    '"person":{"name":{"firstName":"%s","lastName":"%s","middleName":""},"birthDate":"19%02d-%02d-%02d","gender":"%s"},' ..
+    '"personalEmail":{"primary":%s,"address":"%s","type":"personal","status":"active"}}',
+    tenant, email, (i * 7919) % 500000 // 50 * 50, levels[i % 4 + 1], fi, la, 40 + i % 60, 1 + i % 12, 1 + i % 28,
+    i % 2 == 0 and "male" or "female", i % 3 == 0 and "true" or "false", email)
+end
+
+-- Bodies of BATCH messages for records first..first+n-1; the envelope header encoded once.
+local function bodies(ids, first_i, n)
+  local proto = fixtures.profile_message(ids)
+  proto.body.xdmEntity = "@@ENTITY@@"
+  local template = json.encode(proto)
+  local pre, post = template:match('^(.*)"@@ENTITY@@"(.*)$')
+  local out, parts = {}, {}
+  for i = first_i, first_i + n - 1 do
+    parts[#parts + 1] = pre .. entity_json(ids.tenant, i) .. post
+    if #parts == BATCH or i == first_i + n - 1 then
+      out[#out + 1] = { body = '{"messages":[' .. table.concat(parts, ",") .. "]}", n = #parts }
+      parts = {}
+    end
+  end
+  return out
+end
+
+-- Post every body; -> seconds, records accepted
+local function post_all(url, list, check)
+  local pool = http.pool { max_in_flight = IN_FLIGHT, timeout = 120 }
+  local headers = { ["Content-Type"] = "application/json" }
+  local t0 = host.monotonic()
+  for k, b in ipairs(list) do
+    pool:submit({ method = "POST", url = url, headers = headers, body = b.body }, k)
+  end
+  local accepted = 0
+  while pool:pending() > 0 do
+    for _, c in ipairs(pool:wait(5)) do
+      local r = c.response
+      assert(r, "request failed: " .. tostring(c.error))
+      assert(r.status == 207, "expected 207, got " .. r.status .. ": " .. r.body:sub(1, 300))
+      if check then
+        local doc = assert(json.decode(r.body))
+        assert(#doc.responses == list[c.context].n, "wrong number of responses")
+        for _, x in ipairs(doc.responses) do
+          assert(x.xactionId, "rejected: " .. json.encode(x))
+        end
+      end
+      accepted = accepted + list[c.context].n
+    end
+  end
+  local dt = host.monotonic() - t0
+  pool:close()
+  return dt, accepted
+end
+
+local function median(t)
+  table.sort(t)
+  return t[(#t + 1) // 2]
+end
+
+local dir = os.tmpname()
+os.remove(dir)
+local emu = start(q(AEP) .. " emulator --port 0 --data-dir " .. q(dir) .. " 2>" .. q(dir .. ".stderr"),
+  "listening on (%S+)", "ready$")
+local ok, err = pcall(function()
+  local api = fixtures.client({ url = emu.url, env_file = dir .. "/environment.json" })
+  local ids = fixtures.loyalty(api)
+  local url = emu.url .. "/collection/batch/" .. ids.inlet_id
+  io.stdout:write(string.format("aep emulator ingest: %d records per run, batches of %d, %d in flight, %d runs\n",
+    N, BATCH, IN_FLIGHT, RUNS))
+  local rates, total, sample_bytes = {}, 0, #entity_json(ids.tenant, 1)
+  local last_list
+  for run = 1, RUNS do
+    local list = bodies(ids, (run - 1) * N + 1, N)
+    collectgarbage()
+    local dt, n = post_all(url, list, true)
+    total = total + n
+    rates[#rates + 1] = n / dt
+    io.stdout:write(string.format("  run %d: %d records in %.2f s = %.0f records/s\n", run, n, dt, n / dt))
+    last_list = list
+  end
+  local rate = median(rates)
+  local recs = fixtures.records(api, ids.profile_dataset, "?limit=1&status=success")
+  assert(recs.count == total, string.format("dataset holds %d records, expected %d", recs.count, total))
+
+  local sink = start(q(AEP) .. " " .. q(ROOT .. "/bench/sink.lua") .. " 0", "^listening on (%S+)", "^listening on")
+  local sdt, sn = post_all(sink.url .. "/collection/batch/sink", last_list, false)
+  stop(sink)
+  local sink_rate = sn / sdt
+  io.stdout:write(string.format("emulator: %.0f records/s (median of %d runs; entity %d bytes; all %d stored)\n",
+    rate, RUNS, sample_bytes, total))
+  io.stdout:write(string.format("baseline, trivial sink (bench/sink.lua), same bodies: %.0f records/s; " ..
+    "emulator / sink = %.2f\n", sink_rate, rate / sink_rate))
+end)
+stop(emu)
+os.execute("rm -rf " .. q(dir) .. " " .. q(dir .. ".stderr"))
+if not ok then
+  io.stderr:write("bench/emulator_ingest.lua: ", tostring(err), "\n")
+  os.exit(1)
+end

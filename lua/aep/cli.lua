@@ -26,7 +26,7 @@ end
 M.common = {
   verbose = { "verbose", "boolean", short = "v", help = "HTTP trace and tracebacks (secrets redacted)" },
   quiet = { "quiet", "boolean", short = "q", help = "print only errors and the final result" },
-  env = { "env", "string", help = "environment file: Postman environment or JSON config" },
+  env = { "env", "string", metavar = "FILE", help = "environment file: Postman environment or JSON config (or an emulator's data dir)" },
   json = { "json", "boolean", help = "machine-readable output" },
 }
 
@@ -159,7 +159,7 @@ function M.load(name)
 end
 
 local function print_usage(cmd, out)
-  out:write((cmd.usage or ""):gsub("\n*$", "\n"))
+  out:write(((cmd.usage or ""):gsub("\n*$", "\n")))
 end
 
 -- Run cmd.run(args) turning usage errors into "aep: message" + usage (exit 64).

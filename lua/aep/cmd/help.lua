@@ -1,12 +1,18 @@
 -- aep help [COMMAND]: the list of commands, or one command's usage.
 local cli = require "aep.cli"
 
+local spec = { { "man", "boolean", help = "write the whole manual as a man page (troff) on stdout" } }
+
 local usage = [[
 usage: aep help [COMMAND] [--man]
 
-Lists aep's commands with a one-line summary, or shows COMMAND's usage.
---man writes the whole manual (every command's usage) as a man page (troff);
-the build installs it as aep.1.
+Lists aep's commands with a one-line summary, the flags every command shares and the exit
+codes, or shows COMMAND's usage (the same text as `aep COMMAND --help`). --man writes the whole
+manual (every command's usage) as a man page (troff); the build installs it as aep.1.
+
+Flags:
+]] .. cli.flags_help(spec) .. [[
+
 
 Examples:
   aep help
@@ -22,6 +28,11 @@ Exit codes:
   64   usage error: unknown flag or missing argument
   130  interrupted (Ctrl-C)
 ]]
+
+-- The flags that mean the same thing in every command that takes them.
+local common_flags = "Common flags (the same meaning in every command that takes them):\n" ..
+  cli.flags_help({ cli.common.verbose, cli.common.quiet, cli.common.env, cli.common.json }) .. "\n" ..
+  "Colour and progress lines appear only on a terminal, never when NO_COLOR is set.\n"
 
 -- Escape text for troff: backslashes, and lines starting with a dot or quote.
 local function roff(text)
@@ -45,6 +56,7 @@ local function manual()
     out[#out + 1] = ".SS " .. n
     out[#out + 1] = ".nf\n" .. roff((cmd.usage or ""):gsub("\n*$", "")) .. "\n.fi"
   end
+  out[#out + 1] = ".SH COMMON FLAGS\n.nf\n" .. roff((common_flags:gsub("^[^\n]*\n", ""):gsub("\n*$", ""))) .. "\n.fi"
   out[#out + 1] = ".SH EXIT STATUS\n.nf\n" .. roff(exit_codes:gsub("^Exit codes:\n", ""):gsub("\n*$", "")) .. "\n.fi"
   out[#out + 1] = ".SH ENVIRONMENT\n.TP\nAEP_LUA_PATH\nLua module path searched before the modules built " ..
     "into aep (;; stands for the default path).\n.TP\nAEP_DEBUG\nSet to 1 to add tracebacks to errors.\n" ..
@@ -54,7 +66,7 @@ local function manual()
 end
 
 local function run(args)
-  local opts, positional = cli.parse(args, { { "man", "boolean" } })
+  local opts, positional = cli.parse(args, spec)
   if opts.man then
     io.stdout:write(manual())
     return 0
@@ -66,7 +78,7 @@ local function run(args)
       io.stderr:write("aep: unknown command '", name, "' (run 'aep help' for the list)\n")
       return cli.EXIT.USAGE
     end
-    io.stdout:write((cmd.usage or ""):gsub("\n*$", "\n"))
+    io.stdout:write(((cmd.usage or ""):gsub("\n*$", "\n")))
     return 0
   end
   io.stdout:write("usage: aep COMMAND [flags]   |   aep [options] [script [args]]\n\n")
@@ -77,7 +89,9 @@ local function run(args)
     io.stdout:write(string.format("  %-10s %s\n", n, summary))
   end
   io.stdout:write("\nRun 'aep help COMMAND' or 'aep COMMAND --help' for a command's flags and examples.\n")
-  io.stdout:write("Without a command, aep runs a Lua script like the lua interpreter (aep --help for its options).\n\n")
+  io.stdout:write("Without a command, aep runs a Lua script like the lua interpreter (aep --help for its options);\n")
+  io.stdout:write("on a terminal, 'aep' alone starts the REPL.\n\n")
+  io.stdout:write(common_flags, "\n")
   io.stdout:write(exit_codes)
   return 0
 end

@@ -22,7 +22,16 @@ AEP_SANDBOX_NAME, ...), AEP_PRIVATE_KEY_FILE and AEP_CLIENT_SECRET_FILE for secr
 files, AEP_ENV for the --env file.
 
 Flags:
-]] .. cli.flags_help(spec) .. "\n"
+]] .. cli.flags_help(spec) .. [[
+
+
+Examples:
+  aep config
+  aep config --env my-org.postman_environment.json
+  AEP_SANDBOX_NAME=dev aep config --env my-org.postman_environment.json --json
+]]
+
+M.summary = "show the effective configuration and where each value came from (secrets redacted)"
 
 -- config.run(args) -> exit status
 function M.run(args)

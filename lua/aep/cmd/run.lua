@@ -61,7 +61,19 @@ Exit status: 0 done; 2 done, but records were rejected or profiles did not match
 64 usage error.
 
 Flags:
-]] .. cli.flags_help(spec) .. "\n"
+]] .. cli.flags_help(spec) .. [[
+
+
+Examples:
+  aep run realtime-import                       (against a local emulator aep starts)
+  aep run realtime-import --env my-org.postman_environment.json --run-name demo1
+  aep run schemas datasets --env /tmp/aep-emu   (an emulator already running on that data dir)
+  aep run lookup --set PROFILE_ID=jdoe@example.com
+  aep run teardown --run-name demo1
+  aep run --list
+]]
+
+M.summary = "run a workflow script: the collection's steps, or the whole real-time import"
 
 local function state_dir()
   local s = os.getenv("XDG_STATE_HOME")

@@ -14,7 +14,7 @@ describe("emulator profile", function()
   setup(function()
     emu = emulator.start()
     api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    ids = fixtures.loyalty(api, { identity_map = true })
     T = "_" .. ids.tenant
   end)
 
@@ -23,7 +23,7 @@ describe("emulator profile", function()
   end)
 
   local function stream(msg)
-    local s, b = api:post("/collection/" .. ids.inlet_id, msg, { auth = false })
+    local s, b = api:post("/collection/" .. ids.inlet_id .. "?syncValidation=true", msg, { auth = false })
     return fixtures.expect(s, 200, b, "stream")
   end
 

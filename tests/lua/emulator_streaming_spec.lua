@@ -82,6 +82,146 @@ describe("emulator streaming", function()
     end)
   end)
 
+  describe("synchronous validation", function()
+    local T
+
+    -- One violation as AEP reports it (ValidationException.toJSON()).
+    local function v(location, pointer, keyword, message, causes)
+      return { schemaLocation = location, pointerToViolation = pointer, keyword = keyword, message = message,
+               causingExceptions = json.array(causes or {}) }
+    end
+
+    -- The whole 400, compared as decoded JSON and, for the array/object distinction cjson
+    -- loses, as text: every causingExceptions is a JSON array.
+    local function rejects(msg, cause)
+      local s, b, resp = collect(msg, "?syncValidation=true")
+      assert.are.equal(400, s)
+      assert.are.same({
+        type = DCS, status = 400, title = "Invalid XDM Message Format",
+        report = { message = pre() .. "Message is invalid", cause = { _streamingValidation = { cause } } },
+      }, b)
+      assert.is_nil(resp.body:find('"causingExceptions":{}', 1, true))
+      return b
+    end
+
+    local function nothing_stored(before)
+      assert.are.equal(before, fixtures.records(api, ids.profile_dataset, "?limit=0").count)
+    end
+
+    setup(function() T = "_" .. ids.tenant end)
+
+    it("reports an unknown field (additionalProperties)", function()
+      local before = fixtures.records(api, ids.profile_dataset, "?limit=0").count
+      local msg = fixtures.profile_message(ids)
+      msg.body.xdmEntity.workEmail = { address = "x@example.com" }
+      rejects(msg, v("#", "#", "additionalProperties", "extraneous key [workEmail] is not permitted"))
+      nothing_stored(before)
+    end)
+
+    it("reports a wrong type", function()
+      local msg = fixtures.profile_message(ids)
+      msg.body.xdmEntity[T].totalLoyaltyPoints = "12000"
+      rejects(msg, v("#/properties/" .. T .. "/properties/totalLoyaltyPoints", "#/" .. T .. "/totalLoyaltyPoints",
+        "type", "expected type: Number, found: String"))
+    end)
+
+    it("reports a value outside the enum", function()
+      local msg = fixtures.profile_message(ids)
+      msg.body.xdmEntity[T].loyaltyLevel = "Bronze"
+      local cause = v("#/properties/" .. T .. "/properties/loyaltyLevel", "#/" .. T .. "/loyaltyLevel", "allOf",
+        "#: only 1 subschema matches out of 2",
+        { { keyword = "enum", message = "Bronze is not a valid enum value", pointerToViolation = "#/" .. T .. "/loyaltyLevel",
+            causingExceptions = json.array {} } })
+      rejects(msg, cause)
+    end)
+
+    it("reports bad formats (email, date, date-time)", function()
+      local msg = fixtures.profile_message(ids, { loyaltyID = "not-an-email" })
+      rejects(msg, {
+        schemaLocation = "#", pointerToViolation = "#", message = "2 schema violations found",
+        causingExceptions = {
+          v("#/properties/personalEmail/properties/address", "#/personalEmail/address", "format",
+            "[not-an-email] is not a valid email address"),
+          v("#/properties/" .. T .. "/properties/loyaltyID", "#/" .. T .. "/loyaltyID", "format",
+            "[not-an-email] is not a valid email address"),
+        } })
+      msg = fixtures.profile_message(ids)
+      msg.body.xdmEntity.person.birthDate = "1980-13-45"
+      rejects(msg, v("#/properties/person/properties/birthDate", "#/person/birthDate", "format",
+        "[1980-13-45] is not a valid date. Expected [yyyy-MM-dd]"))
+      msg = fixtures.event_message(ids)
+      msg.body.xdmEntity.timestamp = "2018-00-10T22:07:56Z"
+      rejects(msg, v("#/properties/timestamp", "#/timestamp", "format",
+        "[2018-00-10T22:07:56Z] is not a valid date-time. Expected [yyyy-MM-dd'T'HH:mm:ssZ, " ..
+        "yyyy-MM-dd'T'HH:mm:ss.[0-9]{1-9}Z, yyyy-MM-dd'T'HH:mm:ss[+-]HH:mm, yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,9}[+-]HH:mm]"))
+    end)
+
+    it("requires the primary identity (descriptor)", function()
+      local msg = fixtures.profile_message(ids)
+      msg.body.xdmEntity[T].loyaltyID = nil
+      rejects(msg, v("#/properties/" .. T, "#/" .. T, "required", "required key [loyaltyID] not found"))
+    end)
+
+    it("requires _id and timestamp of an event, _id a string", function()
+      local msg = fixtures.event_message(ids)
+      msg.body.xdmEntity._id, msg.body.xdmEntity.timestamp = nil, nil
+      rejects(msg, { schemaLocation = "#", pointerToViolation = "#", message = "2 schema violations found",
+        causingExceptions = { v("#", "#", "required", "required key [_id] not found"),
+                              v("#", "#", "required", "required key [timestamp] not found") } })
+      msg = fixtures.event_message(ids)
+      msg.body.xdmEntity._id = 1056110
+      rejects(msg, v("#/properties/_id", "#/_id", "type", "expected type: String, found: Integer"))
+    end)
+
+    it("stops after 5 violations", function()
+      local msg = fixtures.profile_message(ids)
+      for i = 1, 7 do msg.body.xdmEntity["extra" .. i] = i end
+      local s, b = collect(msg, "?syncValidation=true")
+      assert.are.equal(400, s)
+      local top = b.report.cause._streamingValidation[1]
+      assert.are.equal("5 schema violations found", top.message)
+      assert.are.equal(5, #top.causingExceptions)
+    end)
+
+    it("reports a message without xdmEntity", function()
+      local msg = fixtures.profile_message(ids)
+      msg.body.xdmEntity = nil
+      local s, b = collect(msg, "?syncValidation=true")
+      assert.are.equal(400, s)
+      assert.are.same({ { message = "Payload body is missing xdmEntity", causingExceptions = {} } },
+        b.report.cause._streamingValidation)
+    end)
+
+    it("accepts an invalid message without sync validation, into a failed batch", function()
+      local msg = fixtures.profile_message(ids, { loyaltyID = "async-bad@example.com" })
+      msg.body.xdmEntity.workEmail = { address = "x@example.com" }
+      local s, b = collect(msg)
+      assert.are.equal(200, s)
+      assert.are.same({ skipped = true }, b.syncValidation)
+      local recs = fixtures.records(api, ids.profile_dataset, "?status=failed&limit=1000")
+      local found
+      for _, r in ipairs(recs.records) do
+        if r.xactionId == b.xactionId then found = r end
+      end
+      assert.are.equal("failed", found.status)
+      assert.are.same({ { schemaLocation = "#", pointerToViolation = "#", keyword = "additionalProperties",
+                          message = "extraneous key [workEmail] is not permitted", causingExceptions = {} } },
+                      found.errors)
+      local s2, batch = api:get("/data/foundation/catalog/batches/" .. found.batchId)
+      assert.are.equal(200, s2)
+      local view = batch[found.batchId]
+      assert.are.equal("failed", view.status)
+      assert.are.same({ inputRecordCount = 1, outputRecordCount = 0, failedRecordCount = 1 }, view.metrics)
+      assert.are.same({ { type = "dataSet", id = ids.profile_dataset } }, view.relatedObjects)
+      assert.are.same({
+        { code = "INGEST-1212-400", description = "Encountered 1 errors in the data. Successfully ingested 0 rows. " ..
+          "Please review the associated diagnostic files for more details." },
+        { code = "INGEST-1201-400", recordCount = 1,
+          description = "The row has a value that does not conform to the schema. Fix the value and try again." },
+      }, view.errors)
+    end)
+  end)
+
   describe("request errors", function()
     it("answers invalid JSON with 400", function()
       local s, b = collect('{"header": {', nil)

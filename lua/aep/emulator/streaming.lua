@@ -18,6 +18,7 @@
 -- once per schema version (ingest.dataset).
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
+local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 
 local M = {}
@@ -193,7 +194,8 @@ function M.collect(req, ctx)
   local ok, violations = validate(info, msg)
   if sync and not ok then
     local xdm = require "aep.xdm"
-    return 400, JSON, cjson.encode(xdm.streaming_400(inlet_id, inlet.org_id, violations))
+    -- aep.json keeps the report's empty causingExceptions arrays as [] (cjson writes {})
+    return 400, JSON, json.encode(xdm.streaming_400(violations, inlet_id, inlet.org_id))
   end
   local t = now_ms(ctx)
   local xaction = dcs_id(t)

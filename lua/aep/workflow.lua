@@ -372,7 +372,7 @@ function WF:run_script(name)
   return table.unpack(res, 1, res.n)
 end
 
--- wf:fail_records(n): mark the run incomplete (exit status 2) without stopping it
+-- wf:incomplete(why): mark the run incomplete (exit status 2) without stopping it
 function WF:incomplete(why)
   self.exit_code = 2
   self.incomplete_reasons = self.incomplete_reasons or {}

@@ -19,6 +19,7 @@ M.MODULES = {
   "aep.emulator.auth", "aep.emulator.schemas", "aep.emulator.identity", "aep.emulator.catalog",
   "aep.emulator.flows", "aep.emulator.admin",
   "aep.emulator.ingest", "aep.emulator.streaming", "aep.emulator.batches", "aep.emulator.profiles",
+  "aep.emulator.web",
 }
 M.OPTIONAL = { ["aep.emulator.ingest"] = true, ["aep.emulator.streaming"] = true,
                ["aep.emulator.batches"] = true, ["aep.emulator.profiles"] = true }
@@ -144,6 +145,12 @@ local function fault_answer(d)
   return status, headers, body
 end
 
+-- app:on_answer(fn): fn(req, route, status, headers, body) -> headers | nil, run on every answer
+-- (web.lua adds DCS's CORS headers); headers may be shared: return a new table, never mutate it.
+function App:on_answer(fn)
+  self.answer_hooks[#self.answer_hooks + 1] = fn
+end
+
 -- app:handle(req) -> response table for aep.server
 function App:handle(req)
   local t0 = host.now()
@@ -207,8 +214,9 @@ function App:handle(req)
     end
   end
   status, headers, body = encode_body(status, headers, body)
+  for i = 1, #self.answer_hooks do headers = self.answer_hooks[i](req, route, status, headers, body) or headers end
   local fault_name = drop and ("drop_" .. drop) or (route and fault_outcome) or nil
-  if not (method == "GET" and log_path == "/emulator/requests") then
+  if not (method == "GET" and log_path == "/emulator/requests") and not (route and route.opts.log == false) then
     local messages = ctx and ctx.message_count
     if messages == nil then
       messages = 0
@@ -292,7 +300,7 @@ function M.create(opts)
     config = opts, data_dir = data_dir, env_file = data_dir .. "/environment.json",
     urls = { base = scheme .. "://" .. url_host .. ":" .. port, host = url_host .. ":" .. port },
     log = new_log(opts.request_log_size or M.REQUEST_LOG_SIZE),
-    modules = {}, by_name = {}, started = host.now(),
+    modules = {}, by_name = {}, started = host.now(), answer_hooks = {},
   }, App)
 
   local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)

@@ -363,7 +363,22 @@ local function user_ok(u)
   return true
 end
 
+local LONG_LABEL = string.rep("[%w%-]", 64)
+
+-- The common shape (dot-atoms of plain characters @ an ASCII host name), checked with a few
+-- patterns; anything else goes through the full commons-validator rules below.
+local function email_fast(s)
+  local at, tld = s:match("^[%w_%+%-][%w_%+%-%.]*()@%w[%w%-%.]*%.(%a%w*)$")
+  if not at or at > 65 or #s - at > 253 then return false end
+  if s:find("..", 1, true) or s:find(".@", 1, true) or s:find(".-", 1, true) or s:find("-.", 1, true) then
+    return false
+  end
+  if #s - at > 63 and s:find(LONG_LABEL, at) then return false end
+  return TLDS[tld] == true or TLDS[tld:lower()] == true
+end
+
 local function email_ok(s)
+  if email_fast(s) then return true end
   if s:sub(-1) == "." then return false end
   local at
   for pos = #s, 1, -1 do

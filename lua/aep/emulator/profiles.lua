@@ -126,7 +126,7 @@ local function graph(ctx, ns, id)
         local r = S.record_by_seq:first(seq)
         if r and r[3] <= cutoff then
           local rec = { seq = r[1], dataset = r[2], received = r[3], kind = r[4],
-                        idents = cjson_safe.decode(r[5] or "[]") or {}, entity = r[6],
+                        idents = ingest.decode_idents(r[5]), entity = r[6],
                         event_id = r[7], event_ms = r[8] }
           records[#records + 1] = rec
           for _, ident in ipairs(rec.idents) do

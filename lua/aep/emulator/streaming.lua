@@ -236,10 +236,10 @@ function M.collect_batch(req, ctx)
     local msg = messages[i]
     local info, reason = check_envelope(ctx, inlet, msg, req, infos)
     if not info then
-      responses[i] = { statusCode = 400, message = pre .. reason }
+      responses[i] = cjson.encode { statusCode = 400, message = pre .. reason }
     else
       local xaction = batch_id .. ":" .. (i - 1)
-      responses[i] = { xactionId = xaction }
+      responses[i] = '{"xactionId":"' .. xaction .. '"}'
       local ok, violations = validate(info, msg)
       local gkey = ok and info.id or (info.id .. "\0f")
       local g = groups[gkey]
@@ -258,7 +258,9 @@ function M.collect_batch(req, ctx)
       for _, g in ipairs(order) do ingest.write_streaming(g.info, g.ok, t, g.list) end
     end)
   end
-  return 207, JSON, cjson.encode { inletId = inlet_id, batchId = batch_id, receivedTimeMs = t, responses = responses }
+  -- the answer written as text: 500 small tables less to build and encode
+  return 207, JSON, '{"inletId":' .. cjson.encode(inlet_id) .. ',"batchId":"' .. batch_id ..
+    '","receivedTimeMs":' .. t .. ',"responses":[' .. table.concat(responses, ",") .. "]}"
 end
 
 -- streaming.install(app)

@@ -396,7 +396,11 @@ do
     "profile", {
       personID = str("Person ID", "Unique identifier of Person/Profile fragment."),
     }, { ["meta:extensible"] = true, ["meta:abstract"] = true,
-         ["meta:extends"] = { "https://ns.adobe.com/xdm/data/record", "https://ns.adobe.com/xdm/common/auditable" } })
+         -- as served in 2019-2020 (the collection's time): the class brought identityMap, which
+         -- is what let a union schema be created before its primary identity descriptor (R8, R9)
+         ["meta:extends"] = { "https://ns.adobe.com/xdm/data/record", "https://ns.adobe.com/xdm/context/identitymap",
+                              "https://ns.adobe.com/xdm/common/auditable" } })
+  table.insert(doc.allOf, 1, { ["$ref"] = "https://ns.adobe.com/xdm/context/identitymap" })
   table.insert(doc.allOf, 1, { ["$ref"] = "https://ns.adobe.com/xdm/data/record" })
   table.insert(doc.allOf, 1, { ["$ref"] = "https://ns.adobe.com/xdm/common/auditable" })
 end

@@ -75,11 +75,9 @@ describe("emulator batch ingestion", function()
     assert.are.same({}, st.errors)
     assert.are.same(st, status_of(batch.id, false))
 
-    local recs = fixtures.records(api, ids.profile_dataset, "?limit=1000")
-    local mine = {}
-    for _, r in ipairs(recs.records) do
-      if r.batchId == batch.id then mine[#mine + 1] = r end
-    end
+    local recs = fixtures.records(api, ids.profile_dataset, "?batch=" .. batch.id)
+    assert.are.equal(3, recs.count)
+    local mine = recs.records
     assert.are.equal(3, #mine)
     assert.are.equal(batch.id .. ":0", mine[1].xactionId)
     assert.are.equal("b1@example.com", mine[1].entity["_" .. ids.tenant].loyaltyID)

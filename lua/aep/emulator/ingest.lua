@@ -71,6 +71,7 @@ function M.setup(store)
     batch_update = db:prepare("UPDATE ingest_batches SET status = ?, updated = ?, doc = ? WHERE id = ?"),
     batch_get = db:prepare("SELECT id, sandbox, dataset_id, source, status, created, updated, doc " ..
       "FROM ingest_batches WHERE id = ?"),
+    count_sandbox = db:prepare("SELECT count(*) FROM ingest_records WHERE sandbox = ?"),
     count_ds = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ?"),
     count_ds_status = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ? AND status = ?"),
     page_ds = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
@@ -460,10 +461,17 @@ local function count_of(stmt, ...)
   return row and row[1] or 0
 end
 
+-- ingest.count(ctx) -> number of records (any status) in ctx.sandbox  (/emulator/state)
+function M.count(ctx)
+  M.setup(ctx.store)
+  return count_of(S.count_sandbox, ctx.sandbox or "prod")
+end
+
 -- ingest.records(ctx, dataset_id, opts) -> { records = { {xactionId, receivedTimeMs, entity,
 --   status, batchId [, errors]} ... }, count = total matching }
--- opts: limit (default 100), offset (default 0), status ("success" | "failed"). Records come in
--- ingestion order. Profile lag does not apply here: this is the data lake's view.
+-- opts: limit (default 100), offset (default 0), status ("success" | "failed"), batch_id (one
+-- Catalog batch). Records come in ingestion order. Profile lag does not apply here: this is the
+-- data lake's view.
 function M.records(ctx, dataset_id, opts)
   M.setup(ctx.store)
   opts = opts or {}
@@ -473,8 +481,24 @@ function M.records(ctx, dataset_id, opts)
   if offset < 0 then offset = 0 end
   local status = opts.status
   if status == "" then status = nil end
-  local total, stmt, args
-  if status then
+  local batch = opts.batch_id
+  if batch == "" then batch = nil end
+  local total, stmt, args, owned
+  if batch then
+    -- rare (a person looking at one batch): a statement of its own
+    local where = "dataset_id = ? AND batch_id = ?" .. (status and " AND status = ?" or "")
+    local base = { dataset_id, batch }
+    if status then base[3] = status end
+    local db = (ctx.store or ctx.app.store).db
+    local c = db:prepare("SELECT count(*) FROM ingest_records WHERE " .. where)
+    total = count_of(c, table.unpack(base))
+    c:close()
+    stmt = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
+      "FROM ingest_records WHERE " .. where .. " ORDER BY seq LIMIT ? OFFSET ?")
+    base[#base + 1] = limit
+    base[#base + 1] = offset
+    args, owned = base, true
+  elseif status then
     total = count_of(S.count_ds_status, dataset_id, status)
     stmt, args = S.page_ds_status, { dataset_id, status, limit, offset }
   else
@@ -493,6 +517,7 @@ function M.records(ctx, dataset_id, opts)
     if row[6] then rec.errors = cjson_safe.decode(row[6]) end
     out[#out + 1] = rec
   end
+  if owned then stmt:close() end
   return { records = out, count = total }
 end
 

@@ -9,6 +9,7 @@
 -- aep.xdm.resolve when that module offers it (so the validator sees its own format), else
 -- through the small resolver below.
 local json = require "aep.json"
+local xdm = require "aep.xdm"
 
 local M = {}
 
@@ -126,13 +127,7 @@ function M.lookup(sandbox, id)
 end
 
 -- ---------------------------------------------------------------------------------------------
--- Resolution (fallback resolver; aep.xdm.resolve is preferred when present)
-
-local SKIP_ON_REF = { ["$id"] = true, ["$schema"] = true, ["meta:altId"] = true, ["meta:resourceType"] = true,
-  version = true, definitions = true, allOf = true, ["$ref"] = true, ["meta:extends"] = true,
-  ["meta:registryMetadata"] = true, ["meta:intendedToExtend"] = true, ["meta:containerId"] = true,
-  imsOrg = true, ["meta:tenantNamespace"] = true, ["meta:sandboxId"] = true, ["meta:sandboxType"] = true,
-  ["meta:abstract"] = true, ["meta:extensible"] = true, ["meta:class"] = true, ["meta:immutableTags"] = true }
+-- Resolution: the one resolver, aep.xdm's, shared with the client's `try` and `aep validate`.
 
 local function deepcopy(v)
   if type(v) ~= "table" then return v end
@@ -142,120 +137,9 @@ local function deepcopy(v)
 end
 M.deepcopy = deepcopy
 
-local function pointer(doc, ref)
-  local node = doc
-  for part in ref:sub(3):gmatch("[^/]+") do
-    part = part:gsub("~1", "/"):gsub("~0", "~")
-    if type(node) ~= "table" then return nil end
-    node = node[part]
-  end
-  return node
-end
-
-local flatten
-
--- merge b into a: properties deep-merged, required unioned, other keys only when a lacks them
-local function merge_into(a, b, structural_only)
-  if type(b) ~= "table" then return end
-  if b.properties then
-    a.properties = a.properties or {}
-    for name, prop in pairs(b.properties) do
-      local cur = a.properties[name]
-      if cur and type(cur) == "table" and type(prop) == "table" then
-        merge_into(cur, prop, false)
-      else
-        a.properties[name] = prop
-      end
-    end
-  end
-  if type(b.required) == "table" and #b.required > 0 then
-    local seen = {}
-    a.required = a.required or json.array {}
-    for _, r in ipairs(a.required) do seen[r] = true end
-    for _, r in ipairs(b.required) do
-      if not seen[r] then seen[r] = true; a.required[#a.required + 1] = r end
-    end
-  end
-  for k, v in pairs(b) do
-    if k ~= "properties" and k ~= "required" and a[k] == nil then
-      if not structural_only or k == "type" or k == "meta:xdmType" then a[k] = v end
-    end
-  end
-end
-
--- flatten(node, ctxdoc, sandbox, depth) -> new table with $ref/allOf resolved
-flatten = function(node, ctxdoc, sandbox, depth)
-  if type(node) ~= "table" then return node end
-  if depth > 40 then error("schema references nest too deeply (cycle?)", 0) end
-  if json.is_array(node) and node[1] ~= nil then
-    local out = json.array {}
-    for i, x in ipairs(node) do out[i] = flatten(x, ctxdoc, sandbox, depth + 1) end
-    return out
-  end
-  local out = setmetatable({}, getmetatable(node))
-  for k, v in pairs(node) do
-    if k == "properties" then
-      local props = {}
-      for name, p in pairs(v) do props[name] = flatten(p, ctxdoc, sandbox, depth + 1) end
-      out.properties = props
-    elseif k == "items" or k == "additionalProperties" then
-      out[k] = flatten(v, ctxdoc, sandbox, depth + 1)
-    elseif k ~= "allOf" and k ~= "$ref" and k ~= "definitions" then
-      out[k] = v
-    end
-  end
-  local ref = node["$ref"]
-  if type(ref) == "string" then
-    local target, tctx
-    if ref:sub(1, 2) == "#/" then
-      target, tctx = pointer(ctxdoc, ref), ctxdoc
-    else
-      target = M.lookup(sandbox, ref)
-      tctx = target
-    end
-    if target then
-      local resolved = flatten(target, tctx, sandbox, depth + 1)
-      for k in pairs(SKIP_ON_REF) do resolved[k] = nil end
-      merge_into(out, resolved, false)
-    end
-  end
-  if type(node.allOf) == "table" then
-    for _, item in ipairs(node.allOf) do
-      local r = item["$ref"]
-      local target, tctx = item, ctxdoc
-      if type(r) == "string" then
-        if r:sub(1, 2) == "#/" then
-          target = pointer(ctxdoc, r)
-        else
-          target = M.lookup(sandbox, r)
-          tctx = target
-        end
-      end
-      if target then merge_into(out, flatten(target, tctx, sandbox, depth + 1), true) end
-    end
-  end
-  return out
-end
-
-local xdm_resolve = false -- false: not looked up yet; nil: aep.xdm has no resolve
-local function get_xdm_resolve()
-  if xdm_resolve == false then
-    local ok, xdm = pcall(require, "aep.xdm")
-    xdm_resolve = ok and type(xdm) == "table" and type(xdm.resolve) == "function" and xdm.resolve or nil
-  end
-  return xdm_resolve
-end
-
--- registry.resolve(sandbox, doc) -> resolved copy of doc
+-- registry.resolve(sandbox, doc) -> resolved copy of doc | nil, "unknown reference <id>"
 function M.resolve(sandbox, doc)
-  local resolve = get_xdm_resolve()
-  if resolve then
-    local ok, full = pcall(resolve, doc, function(id) return (M.lookup(sandbox, id)) end)
-    if ok and type(full) == "table" then return full end
-  end
-  local full = flatten(doc, doc, sandbox, 0)
-  full.type = full.type or "object"
-  return full
+  return xdm.resolve(doc, function(id) return (M.lookup(sandbox, id)) end)
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -281,7 +165,9 @@ function M.resolve_schema(ctx, schema_id)
   if full then return full end
   local doc = M.tenant(sandbox, "schema", schema_id) or M.global(schema_id)
   if not doc then return nil, "schema " .. tostring(schema_id) .. " not found" end
-  full = M.resolve(sandbox, doc)
+  local err
+  full, err = M.resolve(sandbox, doc)
+  if not full then return nil, err end
   c[schema_id] = full
   if doc["$id"] ~= schema_id then c[doc["$id"]] = full end
   return full

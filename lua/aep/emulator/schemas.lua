@@ -233,7 +233,8 @@ end
 local function present(ctx, doc, kind)
   if kind == "xed" then return doc end
   if kind == "xed-notext" then return strip_text(doc) end
-  local full = registry.resolve(ctx.sandbox, doc)
+  local full, rerr = registry.resolve(ctx.sandbox, doc)
+  if not full then return errors.xdm("XDM-1012-400", "Bad Request", rerr) end
   if kind == "xed-full-desc" then
     full = deepcopy(full)
     local descs = json.array {}
@@ -352,7 +353,8 @@ local function validate(ctx, kind, doc, except_id, previous)
   if kind == "schema" then
     local s, h, b = link_schema(ctx, doc)
     if s then return s, h, b end
-    local own = registry.resolve(ctx.sandbox, { properties = doc.properties, definitions = doc.definitions })
+    local own, rerr = registry.resolve(ctx.sandbox, { properties = doc.properties, definitions = doc.definitions })
+    if not own then return errors.xdm("XDM-1012-400", "Bad Request", rerr) end
     if own.properties then
       s, h, b = check_fields(ctx, own, "The schema")
       if s then return s, h, b end
@@ -361,14 +363,16 @@ local function validate(ctx, kind, doc, except_id, previous)
       return errors.xdm("XDM-1529-400", "Bad Request", "The union tag cannot be removed from a schema")
     end
     if has_union(doc) then
-      local full = registry.resolve(ctx.sandbox, doc)
+      local full, err = registry.resolve(ctx.sandbox, doc)
+      if not full then return errors.xdm("XDM-1012-400", "Bad Request", err) end
       if not has_identity(ctx, doc, full) then
         return errors.xdm("XDM-1528-400", "Bad Request",
           "A schema enabled for Profile (meta:immutableTags union) needs a primary identity descriptor or the identityMap field")
       end
     end
   else
-    local full = registry.resolve(ctx.sandbox, doc)
+    local full, err = registry.resolve(ctx.sandbox, doc)
+    if not full then return errors.xdm("XDM-1012-400", "Bad Request", err) end
     local s, h, b = check_fields(ctx, full, "The field group")
     if s then return s, h, b end
     doc["meta:extends"] = doc["meta:extends"] or json.array {}

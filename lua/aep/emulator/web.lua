@@ -690,6 +690,8 @@ local function demo(req, ctx)
     state.leaveTo = q.next
   end
   if q.member and not q.member:match("^[^%s@]+@[^%s@]+$") then state.member = nil end
+  local wait = math.tointeger(tonumber(q.wait))
+  if wait and wait >= 0 and wait <= 60000 then state.batchWaitMs = wait end
   if q.dataset and q.dataset ~= "" and q.inlet and q.inlet ~= "" then
     local cfg, err = M.demo_config(ctx, sandbox, q.dataset, q.inlet)
     if cfg then

@@ -178,8 +178,8 @@
       });
       if (ev.length) demo = h("a", { href: "/emulator/demo?inlet=" + encodeURIComponent(i.id) + "&dataset=" + encodeURIComponent(ev[0].id), target: "_blank", text: "demo page" });
       add(tb, h("tr", null,
-        h("td", null, h("strong", { text: i.name || "inlet" }), h("div", { class: "dim small mono", text: i.id })),
-        h("td", { class: "mono", text: i.url }),
+        h("td", null, h("strong", { text: i.name || "inlet" }), i.sourceId && i.sourceId !== i.name ? h("div", { class: "dim small", text: "source " + i.sourceId }) : null),
+        h("td", { class: "mono url", text: i.url }),
         h("td", null, i.authenticationRequired ? tag("bearer token", "warn") : tag("none")),
         h("td", null, flows.length ? flows : h("span", { class: "dim", text: "none (legacy inlet)" })),
         h("td", null, demo)));
@@ -205,6 +205,11 @@
     return ul;
   }
 
+  var CLASSES = {
+    "https://ns.adobe.com/xdm/context/profile": "XDM Individual Profile",
+    "https://ns.adobe.com/xdm/context/experienceevent": "XDM ExperienceEvent"
+  };
+
   function renderSchemas() {
     var o = S.overview;
     var box = clear($("schemas"));
@@ -212,7 +217,7 @@
     o.schemas.forEach(function (s) {
       var idents = {};
       s.identities.forEach(function (i) { idents[i.path] = i; });
-      var cls = s.class ? s.class.replace(/^https:\/\/ns\.adobe\.com\/xdm\/context\//, "") : "unknown class";
+      var cls = CLASSES[s.class] || (s.class ? "class " + s.class : "unknown class");
       var usedBy = o.datasets.filter(function (d) { return d.schemaId === s.id; }).map(function (d) { return d.name; });
       var card = h("div", { class: "card" },
         h("div", { class: "schema-head" }, h("h2", { text: s.title || s.id }), tag(cls, "info"),
@@ -275,12 +280,12 @@
     return null;
   }
 
-  function chips(obj, limit) {
+  function chips(obj, limit, skip) {
     var out = [];
     if (!isObj(obj)) return out;
-    Object.keys(obj).forEach(function (k) {
+    Object.keys(obj).sort().forEach(function (k) {
       var v = obj[k];
-      if (out.length >= (limit || 6) || isObj(v) || Array.isArray(v)) return;
+      if (out.length >= (limit || 6) || isObj(v) || Array.isArray(v) || v === skip) return;
       out.push(h("span", null, h("span", { class: "k", text: k + "=" }), h("span", { class: "mono", text: String(v) })));
     });
     return out;
@@ -292,9 +297,9 @@
     var head = h("div", { class: "summary" },
       isObj(e) && e.eventType ? h("strong", { text: e.eventType }) : null,
       who ? h("span", { class: "mono", text: who }) : null,
-      isObj(e) ? chips(e["_" + S.tenant], 6) : null,
-      isObj(e) && e._id !== undefined ? h("span", { class: "dim small mono", text: "_id " + e._id }) : null);
+      !isObj(e) ? h("span", { class: "dim", text: "no xdmEntity" }) : null);
     var cell = h("td", null, head);
+    if (isObj(e)) add(cell, h("div", { class: "chips" }, chips(e["_" + S.tenant], 8, who)));
     if (it.message) add(cell, h("div", { class: "wire small", text: it.message }));
     if (it.violations && it.violations.length) {
       add(cell, h("ul", { class: "violations small" }, it.violations.map(function (v) {
@@ -303,7 +308,8 @@
       })));
     }
     if (e !== undefined && e !== null) {
-      add(cell, h("details", { class: "raw" }, h("summary", { text: "xdmEntity" }),
+      add(cell, h("details", { class: "raw" }, h("summary", null, "xdmEntity",
+          isObj(e) && e._id !== undefined ? h("span", { class: "dim mono", text: "  _id " + e._id }) : null),
         h("pre", { class: "json", text: JSON.stringify(e, null, 2) })));
     }
     return cell;
@@ -338,13 +344,13 @@
     $("records-empty").hidden = shown > 0;
   }
 
-  function addItems(list) {
+  function addItems(list, fresh) {
     if (!list.length) return;
     list.sort(function (a, b) { return a.time - b.time; });
     var tb = $("records").tBodies[0];
     list.forEach(function (it) {
       S.items.unshift(it);
-      if (visible(it)) { tb.insertBefore(itemRow(it, true), tb.firstChild); $("records-empty").hidden = true; }
+      if (visible(it)) { tb.insertBefore(itemRow(it, fresh), tb.firstChild); $("records-empty").hidden = true; }
     });
     if (S.items.length > KEEP_ITEMS) {
       S.items.length = KEEP_ITEMS;
@@ -354,13 +360,13 @@
   }
 
   // ---- requests ---------------------------------------------------------------------------
-  function addRequests(list) {
+  function addRequests(list, fresh) {
     if (!list.length) return;
     var tb = $("requests").tBodies[0];
     $("requests-empty").hidden = true;
     list.forEach(function (r) {
       var cls = r.status >= 500 || r.status === 0 ? "bad" : r.status >= 400 ? "bad" : r.status === 207 ? "info" : "ok";
-      tb.insertBefore(h("tr", { class: "flash" },
+      tb.insertBefore(h("tr", { class: fresh ? "flash" : null },
         h("td", { class: "mono nowrap", text: fmtTime(r.time * 1000) }),
         h("td", { class: "mono", text: r.method }),
         h("td", { class: "mono", text: r.path }),
@@ -390,8 +396,10 @@
           items.push({ kind: "reject", time: r.time, dataset: r.dataset, datasetName: r.datasetName, status: r.status,
                        entity: r.entity, violations: r.violations, message: r.message });
         });
-        addItems(items);
-        addRequests(l.requests);
+        var fresh = S.polled;
+        S.polled = true;
+        addItems(items, fresh);
+        addRequests(l.requests, fresh);
         c.records = l.cursors.records; c.rejects = l.cursors.rejects; c.requests = l.cursors.requests;
         updateCounts(l.counts);
         if (l.streamingBatches) {
@@ -473,8 +481,8 @@
       add(etb, h("tr", null,
         h("td", { class: "mono nowrap", text: e.timestamp || fmtDate(c.timestamp) }),
         h("td", null, h("strong", { text: e.eventType || "" })),
-        h("td", { class: "mono small", text: c.entityId }),
-        h("td", null, h("div", { class: "summary" }, chips(e["_" + S.tenant], 8)))));
+        h("td", { class: "mono small nowrap", text: c.entityId }),
+        h("td", null, h("div", { class: "chips" }, chips(e["_" + S.tenant], 8, id)))));
     });
     if (p.events && p.events.error) {
       add(etb, h("tr", null, h("td", { colspan: 4, class: "wire", text: problemText(p.events.error) })));

@@ -1,0 +1,71 @@
+-- The emulator's web side in a real browser: starts an emulator, creates the collection's loyalty
+-- schemas, datasets and streaming inlet (support.fixtures), streams the sample member's profile
+-- record, then runs `node tests/browser/run.mjs` (playwright-core driving Debian's chromium; the
+-- demo page is served from a second origin by run.mjs). Screenshots go to tests/artifacts/.
+-- Skipped, with a message, only when chromium is not installed; `./dev test` installs chromium,
+-- Node.js and the npm packages (npm ci --prefix tests/browser).
+package.path = "tests/lua/?.lua;" .. package.path
+local emulator = require "support.emulator"
+local fixtures = require "support.fixtures"
+local json = require "aep.json"
+
+local CHROMIUM = os.getenv("AEP_CHROMIUM") or "/usr/bin/chromium"
+local MEMBER = "tscrowby0@chicagotribune.com"
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+describe("browser: tag, demo page and console in chromium", function()
+  if not exists(CHROMIUM) then
+    io.write("browser_spec: SKIPPED: chromium is not installed (" .. CHROMIUM .. "); " ..
+      "install it with `apt-get install chromium` or `./dev deps`\n")
+    pending("chromium is not installed (" .. CHROMIUM .. ")")
+    return
+  end
+
+  local emu, api, ids
+
+  setup(function()
+    assert(os.execute("command -v node >/dev/null 2>&1"), "node is not installed (./dev deps installs it)")
+    assert(exists("tests/browser/node_modules/playwright-core/package.json"),
+      "tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (./dev test does)")
+    emu = emulator.start()
+    api = fixtures.client(emu)
+    ids = fixtures.loyalty(api)
+    -- The member's profile record (the first of the collection's sample profiles), so the console
+    -- shows a profile with its attributes and the events the page sends.
+    local s, b = api:post("/collection/" .. ids.inlet_id .. "?syncValidation=true",
+      fixtures.profile_message(ids, { loyaltyID = MEMBER, first = "Timi", last = "Scrowby",
+                                      level = "Platinum", points = 241450 }), { auth = false })
+    fixtures.expect(s, 200, b, "member profile")
+  end)
+
+  teardown(function()
+    if emu then emu.cleanup() end
+  end)
+
+  it("passes tests/browser/run.mjs", function()
+    local env = {
+      AEP_EMU_URL = emu.url, AEP_ENV_FILE = emu.env_file, AEP_CHROMIUM = CHROMIUM,
+      AEP_ARTIFACTS = os.getenv("AEP_ARTIFACTS") or "tests/artifacts",
+      AEP_IDS = json.encode { event_dataset = ids.event_dataset, profile_dataset = ids.profile_dataset,
+                              inlet_id = ids.inlet_id, tenant = ids.tenant, org = ids.org, member = MEMBER },
+    }
+    local parts = { "env" }
+    for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. sh_quote(v) end
+    parts[#parts + 1] = "node tests/browser/run.mjs 2>&1"
+    local p = assert(io.popen(table.concat(parts, " ")))
+    local out = p:read("a")
+    local ok, _, code = p:close()
+    io.write(out)
+    assert(ok, "node tests/browser/run.mjs failed (exit " .. tostring(code) .. "):\n" .. out ..
+      "\nemulator stderr:\n" .. emu.stderr())
+  end)
+end)

@@ -1,0 +1,1 @@
+../lua/aep/emulator/web/aep-tag.js

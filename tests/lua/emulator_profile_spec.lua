@@ -14,7 +14,7 @@ describe("emulator profile", function()
   setup(function()
     emu = emulator.start()
     api = fixtures.client(emu)
-    ids = fixtures.loyalty(api, { identity_map = true })
+    ids = fixtures.loyalty(api)
     T = "_" .. ids.tenant
   end)
 

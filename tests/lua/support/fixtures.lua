@@ -160,15 +160,6 @@ end
 
 local SCHEMAS = "/data/foundation/schemaregistry/tenant"
 
--- Enable a schema for Profile once its identity descriptor exists (schemas.md: PATCH of
--- meta:immutableTags), so that setup works whether or not the registry wants the identity first.
-local function add_union(api, schema_id)
-  local s, b = api:patch(SCHEMAS .. "/schemas/" .. url_encode(schema_id),
-    { { op = "add", path = "/meta:immutableTags", value = { "union" } } },
-    { headers = { Accept = "application/vnd.adobe.xed+json" } })
-  return expect(s, 200, b, "union tag")
-end
-
 local function descriptor(api, schema_id)
   local s, b = api:post(SCHEMAS .. "/descriptors", {
     ["@type"] = "xdm:descriptorIdentity",
@@ -246,8 +237,7 @@ end
 -- fixtures.loyalty(api, opts) -> ids: tenant, org, profile_schema, event_schema, profile_dataset,
 -- event_dataset, inlet_id, inlet_url, source_id, connection_id, flow_id
 -- opts: dataflow (a dataflow to the profile dataset), legacy, authenticated, profile (false:
--- datasets without the Profile tags), union (false: schemas without the union tag),
--- identity_map (the profile schema gets Adobe's Identity Map field group)
+-- datasets without the Profile tags), union (false: schemas without the union tag)
 function M.loyalty(api, opts)
   opts = opts or {}
   local u = unique()
@@ -255,25 +245,26 @@ function M.loyalty(api, opts)
   local accept = { headers = { Accept = "application/vnd.adobe.xed+json" } }
   local s, b = api:post(SCHEMAS .. "/mixins/", M.profile_mixin(api.tenant, u .. "Loyalty Profile Details"), accept)
   ids.profile_mixin = expect(s, 201, b, "profile mixin")["$id"]
+  -- R8 and R11 tag the schemas "union" at creation, before R9/R12 add the identity descriptors
+  local tags = opts.union ~= false and { "union" } or nil
   s, b = api:post(SCHEMAS .. "/schemas/", {
     type = "object", title = u .. "Loyalty Profiles", description = "Profile data plus Loyalty data",
     allOf = { { ["$ref"] = "https://ns.adobe.com/xdm/context/profile" },
               { ["$ref"] = "https://ns.adobe.com/xdm/context/profile-person-details" },
               { ["$ref"] = "https://ns.adobe.com/xdm/context/profile-personal-details" },
-              { ["$ref"] = ids.profile_mixin },
-              opts.identity_map and { ["$ref"] = "https://ns.adobe.com/xdm/context/identitymap" } or nil } }, accept)
+              { ["$ref"] = ids.profile_mixin } },
+    ["meta:immutableTags"] = tags }, accept)
   ids.profile_schema = expect(s, 201, b, "profile schema")["$id"]
   descriptor(api, ids.profile_schema)
-  if opts.union ~= false then add_union(api, ids.profile_schema) end
   s, b = api:post(SCHEMAS .. "/mixins/", M.event_mixin(api.tenant, u .. "Loyalty Event Details"), accept)
   ids.event_mixin = expect(s, 201, b, "event mixin")["$id"]
   s, b = api:post(SCHEMAS .. "/schemas/", {
     type = "object", title = u .. "Loyalty Events", description = "Loyalty event data",
     allOf = { { ["$ref"] = "https://ns.adobe.com/xdm/context/experienceevent" },
-              { ["$ref"] = ids.event_mixin } } }, accept)
+              { ["$ref"] = ids.event_mixin } },
+    ["meta:immutableTags"] = tags }, accept)
   ids.event_schema = expect(s, 201, b, "event schema")["$id"]
   descriptor(api, ids.event_schema)
-  if opts.union ~= false then add_union(api, ids.event_schema) end
   ids.profile_dataset = M.dataset(api, u .. "Loyalty Profiles", ids.profile_schema, opts.profile)
   ids.event_dataset = M.dataset(api, u .. "Loyalty Events", ids.event_schema, opts.profile)
   local conn = M.streaming_connection(api, { legacy = opts.legacy, authenticated = opts.authenticated,

@@ -632,8 +632,10 @@ function M.install(app)
 end
 
 -- batches.reset(app): ingest.reset clears the batches; the uploaded files go with their rows
+-- (their empty directories stay)
 function M.reset(app)
   setup(app.store)
+  for r in app.store.db:prepare("SELECT path FROM ingest_batch_files"):rows() do os.remove(r[1]) end
   app.store.db:exec("DELETE FROM ingest_batch_files")
 end
 

@@ -50,6 +50,9 @@ CREATE INDEX IF NOT EXISTS ingest_batches_dataset ON ingest_batches (sandbox, da
 CREATE INDEX IF NOT EXISTS ingest_batches_sandbox ON ingest_batches (sandbox, created);
 ]]
 
+M.PROFILE_LIMIT = 100 * 1024 -- bytes of a profile record Profile keeps
+M.EVENT_LIMIT = 10 * 1024     -- bytes of an ExperienceEvent Profile keeps
+
 local PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
 local EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
 
@@ -350,7 +353,10 @@ end
 function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
   if entity_json == nil and entity ~= nil then entity_json = cjson.encode(entity) end
   local kind, idents, idents_json, event_id, event_ms
-  if status == "success" and info.kind and type(entity) == "table" then
+  -- Profile's hard guardrails (aep-api-facts.md §8.4): larger records and events stay in the
+  -- data lake but are dropped from Profile.
+  if status == "success" and info.kind and type(entity) == "table"
+     and #entity_json <= (info.kind == "e" and M.EVENT_LIMIT or M.PROFILE_LIMIT) then
     idents = identities_of(info, entity)
     if idents then
       kind = info.kind

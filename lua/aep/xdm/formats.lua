@@ -98,7 +98,9 @@ function M.type_name(v, null)
   if t == "table" then
     if rawget(v, 1) ~= nil then return "JSONArray" end
     local mt = getmetatable(v)
-    if mt and (mt.__jsontype == "array" or mt.__is_array or mt.json_array) then return "JSONArray" end
+    if mt and (mt.__name == "aep.json.array" or mt.__jsontype == "array" or mt.__is_array == true) then
+      return "JSONArray"
+    end
     return "JSONObject"
   end
   if v == nil or v == null then return "Null" end

@@ -252,6 +252,21 @@ describe("emulator profile", function()
       end
     end)
 
+    it("drops events over 10 KB from Profile, not from the dataset", function()
+      local big = "big-event@example.com"
+      stream(fixtures.profile_message(ids, { loyaltyID = big }))
+      local r = stream(fixtures.event_message(ids, { loyaltyID = big, id = "big-1", transaction = string.rep("t", 10 * 1024) }))
+      local recs = fixtures.records(api, ids.event_dataset, "?limit=1000")
+      local stored
+      for _, x in ipairs(recs.records) do if x.xactionId == r.xactionId then stored = x end end
+      assert.are.equal("success", stored.status)
+      local s, b = api:get(ENTITIES .. "?schema.name=_xdm.context.experienceevent&relatedSchema.name=_xdm.context.profile" ..
+        "&relatedEntityId=" .. enc(big) .. "&relatedEntityIdNS=email")
+      assert.are.equal(200, s)
+      assert.are.equal(0, b._page.count)
+      assert.are.same({}, b.children)
+    end)
+
     it("lists events of several profiles with POST", function()
       local s, b = api:post(ENTITIES, {
         schema = { name = "_xdm.context.experienceevent" }, relatedSchema = { name = "_xdm.context.profile" },

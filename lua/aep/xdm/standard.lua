@@ -438,6 +438,19 @@ do
   table.insert(doc.allOf, 1, { ["$ref"] = "https://ns.adobe.com/xdm/context/identitymap" })
 end
 
+-- adobe/xdm's own files open with allOf [{"$ref": ".../extensible#/definitions/@context"}]; the
+-- registry never shows it. Resolvable (it contributes nothing), but not listed.
+R["https://ns.adobe.com/xdm/common/extensible"] = {
+  ["$id"] = "https://ns.adobe.com/xdm/common/extensible",
+  ["meta:altId"] = "_xdm.common.extensible",
+  ["meta:resourceType"] = "behaviors",
+  version = "1.0",
+  title = "Extensible",
+  type = "object",
+  definitions = { ["@context"] = {} },
+  ["meta:containerId"] = "global",
+}
+
 -- ---------------------------------------------------------------------------------------------
 
 local KINDS = { classes = true, mixins = true, datatypes = true, behaviors = true }

@@ -251,6 +251,7 @@ end
 local function combined_node(checks, loc)
   local nsub = #checks
   return function(v, st, key)
+    if st.stop then return end
     local results, failed = nil, 0
     for i = 1, nsub do
       local r = checks[i](v)

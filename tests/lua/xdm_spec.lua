@@ -606,6 +606,42 @@ describe("aep.xdm", function()
     end)
   end)
 
+  describe("pattern engine (java.util.regex subset, Matcher.find)", function()
+    local regex = require "aep.xdm.regex"
+    local function find(p, s) return assert(regex.compile(p)):find(s) end
+
+    it("matches as Java does", function()
+      assert.is_true(find("[0-1][0-9]-[0-9][0-9]", "on 12-31."))
+      assert.is_false(find("^[A-Z]{2}$", "USA"))
+      assert.is_true(find("^(\\([0-9]{3}\\))?[0-9]{3}-[0-9]{4}$", "(888)555-1212"))
+      assert.is_false(find("^(\\([0-9]{3}\\))?[0-9]{3}-[0-9]{4}$", "(800)FLOWERS"))
+      assert.is_true(find("abc$", "abc\n"))   -- $ before a final line terminator
+      assert.is_false(find("a.c", "a\nc"))    -- . stops at line terminators
+      assert.is_true(find("(?i)^abc$", "AbC"))
+      assert.is_true(find("^\\p{Alpha}+\\s\\d+$", "abc 123"))
+      assert.is_true(find("^[\\w.-]+@[^@]+$", "a.b-c@d"))
+      assert.is_false(find("^a++a$", "aaa")) -- possessive
+      assert.is_true(find("^(?=.*\\d)\\w+$", "abc1"))
+      assert.is_true(find("^.$", "é"))        -- code points, not bytes
+      local lang = xdm.standard["https://ns.adobe.com/xdm/context/environment"]
+        .definitions.environment.properties._dc.properties.language.pattern
+      assert.is_true(find(lang, "en-US"))
+      assert.is_true(find(lang, "zh-min-nan"))
+      assert.is_false(find(lang, "english!"))
+    end)
+
+    it("refuses what it does not support, and bounds backtracking", function()
+      local m, err = regex.compile("(a)\\1")
+      assert.is_nil(m)
+      assert.are.equal("back-references are not supported", err)
+      m, err = regex.compile("a{")
+      assert.is_nil(m)
+      assert.are.equal("illegal repetition", err)
+      -- catastrophic backtracking gives up (and lets the value pass) instead of hanging
+      assert.is_true(find("^(a*)*b$", string.rep("a", 40)))
+    end)
+  end)
+
   describe("helpers", function()
     it("checks Profile's size guardrails", function()
       assert.is_nil(xdm.entity_size_check(string.rep("x", 102400), "profile"))

@@ -13,6 +13,8 @@
 local M = {}
 
 local S, N -- subject as code points, and its length (set per find)
+local STEPS -- backtracking budget left for the current find
+local BUDGET = 200000 -- a pathological pattern gives up (and counts as a match) after this
 
 local function is_word(c)
   return c and ((c >= 48 and c <= 57) or (c >= 65 and c <= 90) or (c >= 97 and c <= 122) or c == 95)
@@ -432,6 +434,8 @@ function build(node)
     local ms = {}
     for j, a in ipairs(node.list) do ms[j] = build(a) end
     return function(i, k)
+      STEPS = STEPS - 1
+      if STEPS < 0 then error(BUDGET, 0) end
       for j = 1, #ms do if ms[j](i, k) then return true end end
       return false
     end
@@ -509,6 +513,8 @@ function build(node)
       end
     elseif mode == "lazy" then
       local function rec(i, k, count)
+        STEPS = STEPS - 1
+        if STEPS < 0 then error(BUDGET, 0) end
         if count >= min and k(i) then return true end
         if count < max then
           return m(i, function(x)
@@ -521,6 +527,8 @@ function build(node)
       return function(i, k) return rec(i, k, 0) end
     else
       local function rec(i, k, count)
+        STEPS = STEPS - 1
+        if STEPS < 0 then error(BUDGET, 0) end
         if count < max then
           local ok = m(i, function(x)
             if x == i and count >= min then return false end
@@ -581,15 +589,23 @@ function M.compile(pattern)
   local m = build(ast)
   local anchored = ast.t == "bol" or (ast.t == "seq" and ast.list[1] and ast.list[1].t == "bol")
   local matcher = { pattern = pattern }
+  local function search(last)
+    for start = 1, last do
+      if m(start, ret_true) then return true end
+    end
+    return false
+  end
   function matcher.find(_, s)
     S = to_codepoints(s)
     N = #S
-    local last = anchored and 1 or N + 1
-    for start = 1, last do
-      if m(start, ret_true) then S = nil; return true end
-    end
+    STEPS = BUDGET
+    local ok, found = pcall(search, anchored and 1 or N + 1)
     S = nil
-    return false
+    if not ok then
+      if found == BUDGET then return true end
+      error(found, 0)
+    end
+    return found
   end
   return matcher
 end

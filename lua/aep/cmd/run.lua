@@ -16,6 +16,7 @@ local spec = {
   { "emulator-dir", "string", metavar = "DIR", help = "data directory of the emulator aep starts (default: $XDG_STATE_HOME/aep/emulator)" },
   { "legacy-inlet", "boolean", help = "stream through the legacy edge inlet + event types (the collection's path) instead of a Flow Service connection" },
   { "batch-import", "boolean", help = "realtime-import: batch-import the samples too (default; --no-batch-import skips it)" },
+  { "reimport", "boolean", help = "batch-import: import again even if this run's batch already succeeded" },
   { "verify", "boolean", help = "lookup: check every person of the source data (realtime-import: on; --no-verify to skip)" },
   { "person", "string", metavar = "EMAIL", help = "lookup: whose profile to show (default: PROFILE_ID, else the first sample person with events)" },
   { "profiles", "string", metavar = "FILE", help = "profile records (default data/AEP_loyalty_profiles.json)" },

@@ -294,7 +294,7 @@ test("the console lists the datasets, the records with their validation results,
   await page.waitForSelector(`#datasets tr[data-dataset="${IDS.event_dataset}"]`);
   const ids = await page.$$eval("#datasets tbody tr", (trs) => trs.map((t) => t.dataset.dataset));
   assert.deepEqual(ids.sort(), [IDS.event_dataset, IDS.profile_dataset].sort());
-  const count = (await records(IDS.event_dataset)).count;
+  const count = (await emu(`/emulator/datasets/${IDS.event_dataset}/records?status=success`)).body.count;
   await page.waitForFunction(([id, n]) =>
     document.querySelector(`#datasets tr[data-dataset="${id}"] td[data-count=success]`).textContent === n.toLocaleString("en-US"),
   [IDS.event_dataset, count]);
@@ -314,6 +314,12 @@ test("the console lists the datasets, the records with their validation results,
   await page.click("a[data-tab=schemas]");
   await page.waitForSelector("#schemas .card");
   await shot(page, "console-schemas.png");
+
+  await page.click("a[data-tab=batches]");
+  await page.waitForSelector("#batches tbody tr");
+  const batchRow = await page.$$eval("#batches tbody tr", (trs) => trs.map((t) => [...t.cells].map((c) => c.textContent)));
+  assert.deepEqual(batchRow.map((c) => [c[0], c[2], c[4], c[5], c[6]]), [[IDS.batch_id, "success", "25", "25", "0"]]);
+  await shot(page, "console-batches.png");
 
   await page.click("a[data-tab=profile]");
   await page.fill("#profile-id", MEMBER);

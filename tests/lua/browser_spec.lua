@@ -45,6 +45,19 @@ describe("browser: tag, demo page and console in chromium", function()
       fixtures.profile_message(ids, { loyaltyID = MEMBER, first = "Timi", last = "Scrowby",
                                       level = "Platinum", points = 241450 }), { auth = false })
     fixtures.expect(s, 200, b, "member profile")
+    -- The collection's 25 sample profiles as an import batch (R17-R20), for the console's batches.
+    local f = assert(io.open("data/AEP_loyalty_profiles.json", "rb"))
+    local data = f:read("a"):gsub('"_exchangeinternal"', '"_' .. ids.tenant .. '"')
+    f:close()
+    local IMPORT = "/data/foundation/import/batches"
+    s, b = api:post(IMPORT, { datasetId = ids.profile_dataset, inputFormat = { format = "json", isMultiLineJson = true } })
+    local batch = fixtures.expect(s, 201, b, "create batch").id
+    s, b = api:put(IMPORT .. "/" .. batch .. "/datasets/" .. ids.profile_dataset .. "/files/profiles.json", data,
+      { content_type = "application/octet-stream" })
+    fixtures.expect(s, 200, b, "upload")
+    s, b = api:post(IMPORT .. "/" .. batch .. "?action=COMPLETE", "")
+    fixtures.expect(s, 200, b, "complete")
+    ids.batch_id = batch
   end)
 
   teardown(function()
@@ -56,7 +69,8 @@ describe("browser: tag, demo page and console in chromium", function()
       AEP_EMU_URL = emu.url, AEP_ENV_FILE = emu.env_file, AEP_CHROMIUM = CHROMIUM,
       AEP_ARTIFACTS = os.getenv("AEP_ARTIFACTS") or "tests/artifacts",
       AEP_IDS = json.encode { event_dataset = ids.event_dataset, profile_dataset = ids.profile_dataset,
-                              inlet_id = ids.inlet_id, tenant = ids.tenant, org = ids.org, member = MEMBER },
+                              inlet_id = ids.inlet_id, tenant = ids.tenant, org = ids.org, member = MEMBER,
+                              batch_id = ids.batch_id },
     }
     local parts = { "env" }
     for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. sh_quote(v) end

@@ -19,6 +19,7 @@
 -- decides (the workflow looks the resource up again). A 401 triggers one re-authentication.
 local json = require "aep.json"
 local log = require "aep.log"
+local xdm = require "aep.xdm"
 
 local M = {}
 
@@ -95,20 +96,9 @@ local function collect_violations(report, out)
   if type(cause) == "table" then
     local sv = cause._streamingValidation or cause.streamingValidation
     if type(sv) == "table" then
-      for _, item in ipairs(sv) do
-        if type(item) == "table" then
-          local exc = item.causingExceptions
-          if type(exc) == "table" and #exc > 0 then
-            for _, c in ipairs(exc) do
-              if type(c) == "table" then
-                out[#out + 1] = { path = c.pointerToViolation or item.pointerToViolation, keyword = c.keyword,
-                                  message = c.message }
-              end
-            end
-          else
-            out[#out + 1] = { path = item.pointerToViolation, keyword = item.keyword, message = item.message }
-          end
-        end
+      -- everit nests violations (per object, and type+enum as an allOf): show the leaves
+      for _, leaf in ipairs(xdm.leaves(sv)) do
+        out[#out + 1] = { path = leaf.pointerToViolation, keyword = leaf.keyword, message = leaf.message }
       end
     end
   end

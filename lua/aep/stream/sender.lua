@@ -19,6 +19,7 @@
 -- stops the run.
 local cjson_safe = require "cjson.safe"
 local host = require "aep.host"
+local xdm = require "aep.xdm"
 local batcher = require "aep.stream.batcher"
 
 local M = {}
@@ -92,12 +93,8 @@ local function status_reason(status, body)
     local cause = report and type(report.cause) == "table" and report.cause._streamingValidation
     if type(cause) == "table" then
       local parts = {}
-      for _, c in ipairs(cause) do
-        for _, ex in ipairs(type(c) == "table" and type(c.causingExceptions) == "table" and c.causingExceptions or {}) do
-          if type(ex) == "table" and ex.message then
-            parts[#parts + 1] = (ex.pointerToViolation and (ex.pointerToViolation .. ": ") or "") .. tostring(ex.message)
-          end
-        end
+      for _, leaf in ipairs(xdm.leaves(cause)) do
+        parts[#parts + 1] = (leaf.pointerToViolation and (leaf.pointerToViolation .. ": ") or "") .. tostring(leaf.message)
       end
       if #parts > 0 then msg = tostring(msg or "invalid") .. " (" .. table.concat(parts, "; ") .. ")" end
     end

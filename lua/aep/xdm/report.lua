@@ -145,13 +145,17 @@ end
 -- schemaLocation}: the innermost exceptions, in order (what a person wants to read)
 function M.leaves(x)
   local out = {}
-  local function walk(v)
+  -- A leaf without a pointer of its own (everit's enum inside a type+enum allOf) is about the
+  -- field its parent points at: people need that path.
+  local function walk(v, parent_pointer)
     if type(v) ~= "table" then return end
+    local pointer = v.pointerToViolation
+    if pointer == nil or pointer == "#" then pointer = parent_pointer or pointer end
     local causes = v.causingExceptions
     if type(causes) == "table" and causes[1] ~= nil then
-      for _, c in ipairs(causes) do walk(c) end
+      for _, c in ipairs(causes) do walk(c, pointer) end
     elseif v.message ~= nil then
-      out[#out + 1] = { pointerToViolation = v.pointerToViolation, keyword = v.keyword, message = v.message,
+      out[#out + 1] = { pointerToViolation = pointer, keyword = v.keyword, message = v.message,
                         schemaLocation = v.schemaLocation }
     end
   end

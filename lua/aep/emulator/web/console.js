@@ -172,11 +172,14 @@
           f.datasetIds.map(function (id) { return S.names[id] || id; }).join(", ") || "—");
       });
       var demo = null;
+      // the demo sends experience events: to a dataset this inlet's dataflows target, if it has any
+      var targets = {};
+      i.flows.forEach(function (f) { f.datasetIds.forEach(function (id) { targets[id] = true; }); });
       var ev = o.datasets.filter(function (d) {
         var s = o.schemas.filter(function (x) { return x.id === d.schemaId; })[0];
-        return s && s.class === "https://ns.adobe.com/xdm/context/experienceevent";
+        return s && s.class === "https://ns.adobe.com/xdm/context/experienceevent" && (!i.flows.length || targets[d.id]);
       });
-      if (ev.length) demo = h("a", { href: "/emulator/demo?inlet=" + encodeURIComponent(i.id) + "&dataset=" + encodeURIComponent(ev[0].id), target: "_blank", text: "demo page" });
+      if (ev.length) demo = h("a", { class: "nowrap", href: "/emulator/demo?inlet=" + encodeURIComponent(i.id) + "&dataset=" + encodeURIComponent(ev[0].id), target: "_blank", text: "demo page" });
       add(tb, h("tr", null,
         h("td", null, h("strong", { text: i.name || "inlet" }), i.sourceId && i.sourceId !== i.name ? h("div", { class: "dim small", text: "source " + i.sourceId }) : null),
         h("td", { class: "mono url", text: i.url }),

@@ -372,6 +372,8 @@ end
 local function note_rejections(req, status, body)
   local now = math.floor(host.now() * 1000)
   local inlet = req.params and req.params.inletId
+  local rec = inlet and require("aep.emulator.flows").find_inlet(inlet)
+  local sandbox = rec and rec.sandbox or "prod"
   if status == 400 then
     local ans = cjson_safe.decode(body)
     if type(ans) ~= "table" then return end
@@ -380,7 +382,7 @@ local function note_rejections(req, status, body)
     local ds, entity = entity_summary(msg)
     local causes = {}
     if type(report.cause) == "table" then flatten_causes(report.cause._streamingValidation, causes) end
-    remember_reject { time = now, inlet = inlet, dataset = ds, status = 400, title = ans.title,
+    remember_reject { time = now, inlet = inlet, sandbox = sandbox, dataset = ds, status = 400, title = ans.title,
                       message = report.message or ans.detail, violations = arr(causes), entity = entity }
   elseif status == 207 then
     local ans = cjson_safe.decode(body)
@@ -393,7 +395,7 @@ local function note_rejections(req, status, body)
         end
         local msg = type(doc) == "table" and type(doc.messages) == "table" and doc.messages[i] or nil
         local ds, entity = entity_summary(msg)
-        remember_reject { time = now, inlet = inlet, dataset = ds, status = r.statusCode, index = i - 1,
+        remember_reject { time = now, inlet = inlet, sandbox = sandbox, dataset = ds, status = r.statusCode, index = i - 1,
                           batchId = ans.batchId, message = r.message, violations = arr(), entity = entity }
       end
     end
@@ -510,7 +512,7 @@ local function live(req, ctx)
   local from = math.max(rsince + 1, rejects.seq - M.REJECTS_KEPT + 1, rejects.seq - M.FEED_LIMIT + 1, 1)
   for s = from, rejects.seq do
     local e = rejects.ring[(s - 1) % M.REJECTS_KEPT + 1]
-    if e then
+    if e and e.sandbox == sandbox then
       local v = {}
       for k, x in pairs(e) do v[k] = x end
       v.datasetName = e.dataset and names[e.dataset] or nil

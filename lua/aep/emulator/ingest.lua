@@ -216,14 +216,12 @@ local function schema_class(full)
   return nil
 end
 
--- The validator for a schema, compiled once and kept until the schema or its identity
--- descriptors change (the registry answers with the same cached table until then, and
--- registry.version() when it has one).
-local function validator_for(ctx, sandbox, schema_id, full, pid)
+-- The validator for a schema, compiled once and kept until the schema or its primary identity
+-- descriptor changes: registry.resolve_schema answers with the same table until the sandbox's
+-- schemas, field groups or descriptors change, so that table is the freshness key.
+local function validator_for(sandbox, schema_id, full, pid)
   local xdm = require "aep.xdm"
-  local registry = require "aep.emulator.registry"
   local key = full
-  if registry.version then key = registry.version(ctx, schema_id) or full end
   local pkey = pid and (pid.path .. "\0" .. tostring(pid.namespace)) or ""
   local ckey = sandbox .. "\0" .. schema_id
   local c = validators[ckey]
@@ -254,7 +252,7 @@ function M.dataset(ctx, sandbox, dataset_id)
   local pid = registry.primary_identity(sctx, schema_id)
   local info = {
     id = dataset_id, sandbox = sandbox, schema_id = schema_id, dataset = ds,
-    validate = validator_for(sctx, sandbox, schema_id, full, pid),
+    validate = validator_for(sandbox, schema_id, full, pid),
   }
   local union = has_value(full["meta:immutableTags"], "union")
   if not union and registry.tenant then
@@ -381,7 +379,7 @@ function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entit
   end
 end
 
--- ingest.new_batch(ctx, info, source, status, now_ms, doc) -> id   (call inside a transaction)
+-- ingest.new_batch(info, source, status, now_ms, doc [, id]) -> id   (call inside a transaction)
 -- doc: the Catalog fields kept as they are (inputFormat, tags, createdClient, ...).
 function M.new_batch(info, source, status, now_ms, doc, id)
   id = id or M.new_batch_id(now_ms)

@@ -52,8 +52,8 @@ local function prefix(inlet_id, org_id)
 end
 
 local function dcs_problem(status, title, message)
-  return status, JSON, cjson.encode { type = DCS_TYPE, status = status, title = title,
-                                      report = { message = message } }
+  return status, JSON, json.encode { type = DCS_TYPE, status = status, title = title,
+                                     report = { message = message } }
 end
 
 -- DCS request ids have the form "1565638336649:1750:244" (receivedTimeMs:node:counter); an
@@ -69,7 +69,7 @@ local function dcs_id(now_ms)
   return string.format("%d:%d:%d", now_ms, node_id, counter)
 end
 
--- Before the body is read: size, inlet, token. -> inlet | nil, status, headers, body
+-- Before the body is decoded: size, inlet, token. -> inlet | nil, status, headers, body
 local function admit(req, ctx)
   local inlet_id = req.params.inletId
   local size = #(req.body or "")
@@ -80,10 +80,10 @@ local function admit(req, ctx)
   local flows = require "aep.emulator.flows"
   local inlet = flows.find_inlet(inlet_id)
   if not inlet then
-    -- Unknown inlet: 400 in DCS's problem shape. AEP documents no 404 for /collection (§8.3's
-    -- status table: 400 covers "malformed request, missing fields, unknown XDM format"; the
-    -- streaming-ingestion OpenAPI lists 200/400/401/403/413/429/500/501/503 only), so an inlet id
-    -- that names nothing is answered like any other bad request to DCS.
+    -- Unknown inlet: 400 in DCS's problem shape. The status codes documented for DCS
+    -- (aep-api-facts.md §8.3: 200, 207, 400, 401, 403, 413, 429, 500, 501, 503) include no 404,
+    -- and 400 covers "malformed request, missing fields, unknown XDM format": an inlet id that
+    -- names nothing is answered like any other bad request to DCS.
     return nil, dcs_problem(400, "Invalid inlet", "inletId: [" .. tostring(inlet_id) .. "] Inlet not found")
   end
   if inlet.authentication_required then
@@ -92,7 +92,7 @@ local function admit(req, ctx)
     if rec and rec.org_id and inlet.org_id and rec.org_id ~= inlet.org_id then rec, why = nil, "invalid" end
     if not rec then
       -- §8.3: authenticated inlet without a valid token -> 401, status as a string.
-      return nil, 401, JSON, cjson.encode {
+      return nil, 401, JSON, json.encode {
         type = AUTH_TYPE, status = "401", title = "Authorization",
         report = { message = "[" .. tostring(inlet_id) .. "] Ims service token is " ..
                              (why == "missing" and "empty" or "invalid") } }

@@ -14,7 +14,6 @@
 -- against the dataset's schema as streaming does. As in AEP, one bad row fails the whole batch
 -- unless the batch allows partial ingestion (partialIngestionPercentage, at batch creation).
 -- Streaming writes its own Catalog batches (ingest.lua); they are served here as well.
-local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"

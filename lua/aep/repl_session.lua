@@ -294,16 +294,21 @@ function M.progress_http(http)
     local url = tostring(t.url):gsub("%?.*$", "")
     local progress <close> = term.progress { label = (t.method or "GET") .. " " .. url, delay = 0.5, interval = 0.2 }
     pool:submit(t, 1)
-    while true do
-      local done = pool:wait(0.1)
-      local c = done[1]
-      if c then
-        progress:finish()
-        if c.response then return c.response end
-        return nil, c.error, c.code
+    local ok, c = pcall(function()
+      while true do
+        local c = pool:wait(0.1)[1]
+        if c then return c end
+        progress:update(nil, "(Ctrl-C cancels)")
       end
-      progress:update(nil, "(Ctrl-C cancels)")
+    end)
+    progress:finish()
+    if not ok then
+      -- Ctrl-C raises inside the loop: say so without the loop's file and line
+      if type(c) == "string" and c:match("interrupted$") then error("interrupted", 0) end
+      error(c, 0)
     end
+    if c.response then return c.response end
+    return nil, c.error, c.code
   end
   return wrapped
 end
@@ -330,7 +335,7 @@ end
 -- reload(path | module) -> mapping | module
 function M.reload(session, what)
   if type(what) == "table" and getmetatable(what) == Mapping then what = what.path end
-  if type(what) ~= "string" then error("reload: give a mapping file (\"mappings/x.lua\") or a module name", 2) end
+  if type(what) ~= "string" then error("reload: give a mapping file (\"mappings/x.lua\") or a module name", 0) end
   if is_path(what) then
     local m = load_mapping(what)
     session.mappings[what] = m
@@ -354,7 +359,7 @@ local function mapping_of(session, m)
     end
     return cached
   end
-  error("try: the mapping must be a function, a file name or what reload returned (got " .. type(m) .. ")", 3)
+  error("try: the mapping must be a function, a file name or what reload returned (got " .. type(m) .. ")", 0)
 end
 
 -- records(path [, n]) -> array of the first n (default all) records of a file
@@ -383,13 +388,13 @@ function M.try(session, mapping, record, dataset)
   if type(record) == "string" then
     local json = require "aep.json"
     local v, err = json.decode(record)
-    if v == nil then error("try: the record is not JSON: " .. tostring(err), 2) end
+    if v == nil then error("try: the record is not JSON: " .. tostring(err), 0) end
     record = v
   end
-  if type(record) ~= "table" then error("try: the record must be a table or JSON text (got " .. type(record) .. ")", 2) end
+  if type(record) ~= "table" then error("try: the record must be a table or JSON text (got " .. type(record) .. ")", 0) end
   dataset = dataset or session.dataset
   if dataset == nil then
-    error("try: which dataset? try(mapping, record, DATASET_ID) (it is remembered for the next try)", 2)
+    error("try: which dataset? try(mapping, record, DATASET_ID) (it is remembered for the next try)", 0)
   end
   local target = session.targets[dataset]
   if not target then

@@ -52,6 +52,9 @@ function M.primary_identity(descriptors, schema_id)
   return nil
 end
 
+M.PLACEHOLDER_DATASET = string.rep("0", 24)
+M.PLACEHOLDER_ORG = string.rep("0", 24) .. "@AdobeOrg"
+
 local KIND = { [M.PROFILE_CLASS] = "profile", [M.EVENT_CLASS] = "event" }
 
 -- validate.target(resolved, o) -> target: the compiled validator and what reports name.
@@ -68,9 +71,11 @@ function M.target(resolved, o)
   }
   t.tenant = o.tenant or M.tenant_of(t.schema_id) or M.tenant_of(resolved)
   t.validate = xdm.compile(resolved, { primary_identity = t.primary_identity, class = class })
-  -- the envelope the entity would travel in, for the request size check
+  -- the envelope the entity would travel in, for the request size check (without a dataset or
+  -- an org, placeholders as long as Catalog's and IMS's ids)
   t.envelope = require("aep.streaming").envelope_encoder({
-    dataset_id = t.dataset_id or "0", schema_id = t.schema_id or "", ims_org = o.ims_org or "0@AdobeOrg",
+    dataset_id = t.dataset_id or M.PLACEHOLDER_DATASET, schema_id = t.schema_id or "",
+    ims_org = o.ims_org or M.PLACEHOLDER_ORG,
   })
   return t
 end
@@ -84,25 +89,16 @@ function M.from_dataset(c, ref)
   local catalog = require "aep.catalog"
   local schemas = require "aep.schemas"
   local ds = catalog.get_dataset(c, ref) or catalog.find_dataset_by_name(c, ref)
-  if not ds then
-    error(platform.error({ kind = "aep", code = "NOT_FOUND", status = 404,
-      message = "dataset '" .. tostring(ref) .. "' not found (give its id or its name)" }), 0)
-  end
+  if not ds then error("dataset '" .. tostring(ref) .. "' not found (give its id or its name)", 0) end
   local schema_id = ds.schemaRef and ds.schemaRef.id
-  if not schema_id then
-    error(platform.error({ kind = "aep", code = "BAD_ANSWER",
-      message = "dataset " .. tostring(ds.id) .. " has no schemaRef" }), 0)
-  end
+  if not schema_id then error("dataset " .. tostring(ds.id) .. " has no schemaRef", 0) end
   local resp = c:get(schemas.BASE .. "/tenant/schemas/" .. platform.urlencode(schema_id),
     { accept = M.ACCEPT_FULL_DESC, allow = { [404] = true } })
   if resp.status == 404 then
-    error(platform.error({ kind = "aep", code = "NOT_FOUND", status = 404,
-      message = "schema " .. schema_id .. " of dataset " .. tostring(ds.id) .. " not found" }), 0)
+    error("schema " .. schema_id .. " of dataset " .. tostring(ds.id) .. " not found", 0)
   end
   local resolved = resp.json
-  if type(resolved) ~= "table" then
-    error(platform.error({ kind = "aep", code = "BAD_ANSWER", message = "the Schema Registry answered no schema for " .. schema_id }), 0)
-  end
+  if type(resolved) ~= "table" then error("the Schema Registry answered no schema for " .. schema_id, 0) end
   local descriptors = resolved["meta:descriptors"]
   if descriptors == nil then
     local d = schemas.find_identity_descriptor(c, schema_id)
@@ -219,10 +215,10 @@ function M.size_problems(target, text)
     out[#out + 1] = string.format("Request payload of %d bytes exceeds the limit of %d bytes", #message, M.LIMITS.request)
   end
   if target.kind == "profile" and #text > M.LIMITS.profile then
-    out[#out + 1] = string.format("profile record of %d bytes exceeds Profile's limit of %d bytes (Profile drops it)",
+    out[#out + 1] = string.format("profile record of %d bytes exceeds Profile's limit of %d bytes (larger records are dropped)",
       #text, M.LIMITS.profile)
   elseif target.kind == "event" and #text > M.LIMITS.event then
-    out[#out + 1] = string.format("experience event of %d bytes exceeds Profile's limit of %d bytes (Profile drops it)",
+    out[#out + 1] = string.format("experience event of %d bytes exceeds Profile's limit of %d bytes (larger events are dropped)",
       #text, M.LIMITS.event)
   end
   return out

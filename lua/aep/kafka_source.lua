@@ -99,7 +99,7 @@ function M.new(opts)
     revokes = {},      -- revocations waiting for their partitions to drain
     warned = {},       -- error code -> time of the last warning
     counts = { received = 0, replayed = 0, settled = 0, dead_lettered = 0, committed = 0,
-               dropped = 0, assigned = 0, revoked = 0, lost = 0, commit_failures = 0 },
+               dropped = 0, assigned = 0, revoked = 0, lost = 0, commit_failures = 0, rebalances = 0 },
     on_revoke = nil,
   }, Source)
   return self
@@ -271,6 +271,7 @@ end
 
 function Source:_handle(entry)
   local ev = entry.event
+  if ev == "assign" or ev == "revoke" then self.counts.rebalances = self.counts.rebalances + 1 end
   if ev == nil then
     local P = self.parts[key_of(entry.topic, entry.partition)]
     if P and not P.revoking then
@@ -439,6 +440,12 @@ function Source:assignment()
     return a.partition < b.partition
   end)
   return list
+end
+
+-- source:rebalances() -> how many rebalance events this consumer has seen (assignments, even
+-- empty ones, and revocations)
+function Source:rebalances()
+  return self.counts.rebalances
 end
 
 -- source:stats() -> a copy of the counters

@@ -1,0 +1,497 @@
+-- aep.stream.kafka: `aep stream --from kafka`. Each Kafka message is an input record (JSON),
+-- mapped, batched, paced and sent exactly as file records are (aep.stream.batcher, .pacer,
+-- .sender, .ledger, .report); what differs is where records come from and when a record counts
+-- as done: a message is settled with aep.kafka_source only once its span is done in the ledger
+-- (accepted by AEP, rejected into the reject file / dead-letter topic, skipped by the mapping),
+-- and the source commits only the contiguous settled prefix of each partition. At least once,
+-- never at most once.
+--
+-- lua/aep/cmd/stream.lua adds SPEC to its flags and calls dispatch(opts, positional, cmd) first.
+--
+-- Stopping: --max-records N, --idle-exit SECONDS, or SIGTERM: no new messages are taken, the
+-- batches in flight are answered, what is settled is committed, the group is left cleanly.
+-- Ctrl-C stops at once: what is settled is committed, what was in flight is read again later
+-- (and flagged as a replay then).
+local cli = require "aep.cli"
+local log = require "aep.log"
+local host = require "aep.host"
+
+local M = {}
+
+-- Flags `aep stream` gains for Kafka input.
+M.SPEC = {
+  { "from", "string", metavar = "SOURCE", help = "where records come from: file (default) or kafka" },
+  { "brokers", "string", metavar = "HOST:PORT,...", help = "kafka: bootstrap servers" },
+  { "topic", "list", metavar = "TOPIC", help = "kafka: topic to consume (repeat for several)" },
+  { "group", "string", metavar = "GROUP", help = "kafka: consumer group (processes in one group share the partitions)" },
+  { "dead-letter-topic", "string", metavar = "TOPIC", help = "kafka: produce malformed and rejected messages here (reason in headers)" },
+  { "kafka-config", "list", metavar = "KEY=VALUE", help = "kafka: a librdkafka property, e.g. security.protocol=SASL_SSL (repeatable)" },
+  { "max-records", "integer", metavar = "N", help = "kafka: stop after taking N messages" },
+  { "idle-exit", "number", metavar = "SECONDS", help = "kafka: stop after SECONDS without a message" },
+}
+
+M.USAGE = [[
+
+With --from kafka, records are Kafka messages (JSON) instead of a file: --brokers, --topic and
+--group are required, --input and --checkpoint are not used (the group's committed offsets are
+the checkpoint). Offsets are committed only once every message below them is accepted by AEP,
+rejected into the reject file or the dead-letter topic, or skipped: at least once. Several
+processes with the same --group share the partitions; when one dies, the others take its
+partitions over from the last committed offsets, and the records it may already have sent are
+counted as possibly duplicated. SIGTERM (or --max-records / --idle-exit) drains and commits before
+leaving the group. See docs/kafka.md.
+]]
+
+local KAFKA_ONLY = { "brokers", "group", "dead_letter_topic", "max_records", "idle_exit" }
+
+local function kafka_config(list)
+  local t = {}
+  for _, kv in ipairs(list or {}) do
+    local k, v = kv:match("^%s*([^=%s]+)%s*=(.*)$")
+    if not k then cli.usage_error("--kafka-config needs KEY=VALUE, got '" .. kv .. "'") end
+    t[k] = v
+  end
+  return t
+end
+
+-- dispatch(opts, positional, cmd) -> exit status for --from kafka, nil for file input (after
+-- refusing Kafka flags without --from kafka).
+function M.dispatch(opts, positional, cmd)
+  if opts.from == nil or opts.from == "file" then
+    for _, k in ipairs(KAFKA_ONLY) do
+      if opts[k] ~= nil then cli.usage_error("--" .. k:gsub("_", "-") .. " needs --from kafka") end
+    end
+    if #opts.topic > 0 or #opts.kafka_config > 0 then
+      cli.usage_error((#opts.topic > 0 and "--topic" or "--kafka-config") .. " needs --from kafka")
+    end
+    return nil
+  end
+  if opts.from ~= "kafka" then
+    cli.usage_error("--from takes 'file' or 'kafka', got '" .. tostring(opts.from) .. "'")
+  end
+  if opts.input or positional[1] then cli.usage_error("--from kafka reads no input file (drop --input)") end
+  if opts.checkpoint then cli.usage_error("--from kafka keeps its progress in the group's committed offsets (drop --checkpoint)") end
+  if not opts.brokers then cli.usage_error("missing --brokers HOST:PORT (with --from kafka)") end
+  if #opts.topic == 0 then cli.usage_error("missing --topic TOPIC (with --from kafka)") end
+  if not opts.group then cli.usage_error("missing --group GROUP (with --from kafka)") end
+  if not opts.dataset and not (opts.inlet and opts.schema) then cli.usage_error("missing --dataset ID") end
+  if opts.batch_size < 1 then cli.usage_error("--batch-size must be at least 1") end
+  if opts.concurrency < 1 then cli.usage_error("--concurrency must be at least 1") end
+  if opts.retries < 1 then cli.usage_error("--retries must be at least 1") end
+  if opts.max_records and opts.max_records < 1 then cli.usage_error("--max-records must be at least 1") end
+  if opts.idle_exit and opts.idle_exit <= 0 then cli.usage_error("--idle-exit must be positive") end
+  return M.run(opts, cmd, kafka_config(opts.kafka_config))
+end
+
+local function parse_rate(v, flag)
+  if v == nil then return nil end
+  local l = tostring(v):lower()
+  if l == "0" or l == "unlimited" or l == "none" or l == "inf" then return math.huge end
+  local n = tonumber((l:gsub("/s$", "")))
+  if not n or n <= 0 then cli.usage_error("flag '--" .. flag .. "' needs a positive number or 'unlimited', got '" .. tostring(v) .. "'") end
+  return n
+end
+
+local function fail(message)
+  log.error("stream: %s", message)
+  return cli.EXIT.ERROR
+end
+
+local function iso_now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+
+local function is_interrupt(e) return type(e) == "string" and e:match("interrupted$") ~= nil end
+
+-- The loop. o: source, sender, ledger, map, encoder, ctx, progress, max_bytes, max_count,
+-- concurrency, max_records, idle_exit, dead_letter (bool), reject_file (bool), now
+local function loop(o)
+  local cjson = require "cjson"
+  local cjson_safe = require "cjson.safe"
+  local kafka = require "aep.kafka"
+  local batcher = require "aep.stream.batcher"
+  local ledger_mod = require "aep.stream.ledger"
+  local mapping = require "aep.stream.mapping"
+  local source, sender, ledger, map, enc, ctx = o.source, o.sender, o.ledger, o.map, o.encoder, o.ctx
+  local now = o.now or host.monotonic
+  local max_bytes, max_count, concurrency = o.max_bytes, o.max_count, o.concurrency
+  local OVERHEAD = batcher.OVERHEAD
+  local encode = cjson.encode
+  local result = { read = 0, samples = {} }
+  local samples = result.samples
+
+  local pos = 0
+  local by_pos = {}        -- position -> Kafka message, until its span is done
+  local spans = {}         -- spans closed and not yet seen done: {span = , first = , last = }
+  local cur, cur_span, cur_dup = batcher.empty(), nil, false
+  local last_record, last_commit = now(), 0
+  local rebalances = source:rebalances()
+  local stop                -- why no new messages are taken any more
+
+  local function sample(p, reason)
+    if #samples < 5 then samples[#samples + 1] = "record " .. p .. ": " .. reason end
+  end
+
+  local function where(m) return string.format("kafka:%s/%d@%d", m.topic, m.partition, m.offset) end
+
+  local function fatal(message)
+    if not result.fatal then result.fatal = message end
+  end
+
+  -- A record that will not reach AEP. With a dead-letter topic it goes there (and is settled once
+  -- the broker has it); a failed one (AEP unavailable) with no reject file nor dead-letter topic
+  -- is never settled, so it is read again, and the run stops.
+  local function disposed(m, reason, kind)
+    if not m then return end
+    if o.dead_letter then
+      local ok, err = source:dead_letter(m, reason)
+      if not ok then
+        m.hold = true
+        fatal("cannot write to the dead-letter topic: " .. tostring(err))
+      end
+    elseif kind == "failed" and not o.reject_file then
+      m.hold = true
+      fatal("records failed and there is no --reject-file or --dead-letter-topic to keep them; " ..
+            "stopping without committing them (" .. reason .. ")")
+    end
+  end
+
+  sender.on_reject = function(b, i, status, reason, kind)
+    local m = by_pos[b.pos[i]]
+    b.span:reject(ledger_mod.reject_entry{
+      kind = kind, position = b.pos[i], input = m and where(m) or "kafka", status = status,
+      reason = reason, record = b.origs[i], entity = nil,
+    }, kind)
+    sample(b.pos[i], reason)
+    disposed(m, reason, kind)
+  end
+
+  local function local_reject(m, reason, record_json)
+    cur_span:reject(ledger_mod.reject_entry{
+      kind = "rejected", position = pos, input = where(m), reason = reason, record = record_json,
+    }, "rejected")
+    sample(pos, reason)
+    disposed(m, reason, "rejected")
+  end
+
+  local map_encode
+  if map then
+    map_encode = function(rec, c)
+      local e = map(rec, c)
+      if e == nil then return nil end
+      local te = type(e)
+      if te == "table" then return encode(e) end
+      if te == "string" then return e end
+      error("the mapping returned a " .. te .. " (expected the entity table, its JSON text, or nil to skip)", 0)
+    end
+  end
+
+  local function close_batch()
+    if not cur_span then return end
+    local entry = { span = cur_span, first = cur_span.first, last = pos }
+    if cur.n > 0 then
+      cur.span, cur.dup = cur_span, cur_dup
+      ledger:close_span(cur_span, pos, 1)
+      sender:submit(cur)
+    else
+      ledger:close_span(cur_span, pos, 0)
+    end
+    spans[#spans + 1] = entry
+    cur, cur_span = batcher.empty(), nil
+  end
+
+  local function add(m)
+    local p = pos + 1
+    pos = p
+    result.read = result.read + 1
+    by_pos[p] = m
+    local dup = m.replay and true or false
+    if cur_span and (dup ~= cur_dup) then close_batch() end
+    if not cur_span then cur_span = ledger:new_span(p); cur_dup = dup end
+    local value = m.value
+    local rec = value and cjson_safe.decode(value)
+    if type(rec) ~= "table" or not value:find("^%s*{") then
+      local reason = value == nil and "empty Kafka message (no value)" or
+        (rec == nil and "malformed JSON" or "not a JSON object")
+      local rj = value and require("aep.stream.readers").json_text_or_string(value) or "null"
+      return local_reject(m, reason, rj)
+    end
+    local etext
+    if map then
+      ctx.position, ctx.kafka = p, m
+      local okm, res = pcall(map_encode, rec, ctx)
+      if not okm then
+        if is_interrupt(res) then error(res, 0) end
+        return local_reject(m, mapping.reason(res), value)
+      elseif res == nil then
+        cur_span:skip()
+        return
+      end
+      etext = res
+    else
+      etext = value
+    end
+    local msg = enc(etext)
+    local size = #msg
+    if size + OVERHEAD > max_bytes then
+      return local_reject(m, string.format(
+        "the message is %d bytes: over AEP's 1 MB request limit (%d bytes with the batch wrapper)",
+        size, max_bytes), value)
+    end
+    if cur.n > 0 and cur.bytes + size + 1 > max_bytes then
+      close_batch()
+      cur_span = ledger:new_span(p)
+      cur_dup = dup
+    end
+    local n = cur.n + 1
+    cur.n = n
+    cur.bytes = cur.bytes + size + (n > 1 and 1 or 0)
+    cur.msgs[n], cur.pos[n], cur.origs[n], cur.lines[n] = msg, p, value, nil
+    if n >= max_count then
+      close_batch()
+    end
+  end
+
+  -- Settle the messages of every span the ledger has finished; then commit now and then.
+  local function settle_done(force_commit)
+    local keep = {}
+    for _, s in ipairs(spans) do
+      if ledger.open[s.span] then
+        keep[#keep + 1] = s
+      else
+        for p = s.first, s.last do
+          local m = by_pos[p]
+          by_pos[p] = nil
+          if m and not m.hold then source:settle(m) end
+        end
+      end
+    end
+    spans = keep
+    local t = now()
+    if force_commit or t - last_commit >= 0.2 then
+      last_commit = t
+      -- reject entries reach the disk before the offsets that skip their records
+      ledger:save()
+      if ledger.reject_fh then host.fsync(ledger.reject_fh) end
+      local ok, err, code = source:commit()
+      if not ok then log.warn("stream: kafka commit: %s (%s)", tostring(err), tostring(code)) end
+    end
+  end
+
+  local function room()
+    return concurrency - sender:outstanding()
+  end
+
+  local ok, err = pcall(function()
+    while true do
+      if not stop then
+        if sender.fatal then fatal(sender.fatal) end
+        if result.fatal then stop = "fatal"
+        elseif kafka.term_requested() then stop = "SIGTERM"
+        elseif o.max_records and result.read >= o.max_records then stop = "max-records"
+        elseif o.idle_exit and now() - last_record >= o.idle_exit and sender:outstanding() == 0 then
+          stop = "idle"
+        end
+      end
+      if stop then
+        close_batch()
+        if sender:outstanding() == 0 then break end
+        sender:pump(true)
+      else
+        local free, got = room(), 0
+        if free > 0 then
+          local want = free * max_count
+          if o.max_records then want = math.min(want, o.max_records - result.read) end
+          local busy = sender:outstanding() > 0
+          local batch, berr, bcode = source:next_batch(want, busy and 0 or 0.2)
+          if not batch then
+            fatal("kafka: " .. tostring(berr) .. " (" .. tostring(bcode) .. ")")
+          else
+            got = #batch
+            for _, m in ipairs(batch) do add(m) end
+            close_batch()
+          end
+        end
+        -- a (re)assignment restarts the idle clock, as a message does
+        local rb = source:rebalances()
+        if got > 0 or rb ~= rebalances then last_record, rebalances = now(), rb end
+        -- nothing new: wait for answers instead of spinning
+        sender:pump(got == 0 or room() <= 0)
+      end
+      settle_done(false)
+      if o.progress then o.progress:update(o.progress_state(result)) end
+    end
+  end)
+  if not ok then
+    if is_interrupt(err) then result.interrupted = true else error(err, 0) end
+  end
+  result.stop = stop
+  if sender.fatal then fatal(sender.fatal) end
+  -- what is done is settled and committed, whatever ended the loop
+  local ok2, err2 = pcall(settle_done, true)
+  if not ok2 and not is_interrupt(err2) then error(err2, 0) end
+  return result
+end
+M.loop = loop
+
+-- run(opts, cmd, config) -> exit status. cmd is lua/aep/cmd/stream.lua (its pacing constants).
+function M.run(opts, cmd, kconfig)
+  local config = require "aep.config"
+  local kafka = require "aep.kafka"
+  local kafka_source = require "aep.kafka_source"
+  local report = require "aep.stream.report"
+  local req_rate = parse_rate(opts.rate, "rate")
+  local msg_rate = parse_rate(opts.message_rate, "message-rate")
+  local started_wall, t0 = iso_now(), host.monotonic()
+  local topics = table.concat(opts.topic, ",")
+  local input = "kafka:" .. topics
+
+  local map
+  if opts.mapping then
+    local m, merr = require("aep.stream.mapping").load(opts.mapping)
+    if not m then return fail(merr) end
+    map = m
+  end
+  local ok_cfg, cfg = pcall(config.load, { flags = opts })
+  if not ok_cfg then return fail(tostring(cfg)) end
+  local ok_t, target = pcall(require("aep.stream.target").resolve, {
+    cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
+    org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
+  })
+  if not ok_t then
+    if type(target) == "string" and target:match("interrupted$") then return cli.EXIT.INTERRUPTED end
+    return fail(tostring(target))
+  end
+
+  local reject_file = opts.reject_file
+  local temp_rejects
+  if not reject_file and opts.report and opts.report:lower():match("%.xml$") then
+    temp_rejects = os.tmpname()
+    reject_file = temp_rejects
+  end
+  local ledger, lerr = require("aep.stream.ledger").new({
+    reject_file = reject_file, accepted_file = opts.accepted_file, input = input, dataset = target.dataset_id,
+  })
+  if not ledger then return fail(lerr) end
+
+  local pacer_opts = {}
+  local batch_size, concurrency = opts.batch_size, opts.concurrency
+  if opts.sync_validation then
+    pacer_opts.requests = 1 / cmd.SYNC_INTERVAL_S
+    if req_rate and req_rate < pacer_opts.requests then pacer_opts.requests = req_rate end
+    batch_size, concurrency = 1, 1
+  else
+    pacer_opts.requests = req_rate or (target.is_local and math.huge or cmd.AEP_REQUESTS_PER_S)
+    pacer_opts.messages = msg_rate or (target.is_local and math.huge or cmd.AEP_MESSAGES_PER_S)
+  end
+  local pacer = require("aep.stream.pacer").new(pacer_opts)
+  local pool = require("aep.http").pool({
+    max_in_flight = concurrency, timeout = opts.timeout, connect_timeout = 10,
+    cainfo = cfg:cacert(), insecure = cfg:insecure() or nil,
+  })
+  local sender = require("aep.stream.sender").new({
+    pool = pool, url = target.url, sync = opts.sync_validation, headers = target.headers,
+    pacer = pacer, ledger = ledger, auth = target.auth, concurrency = concurrency,
+    max_attempts = opts.retries,
+  })
+  if ledger.accepted_path then
+    sender.on_accept = function(b, i, xid) b.span:accepted_line(b.pos[i], xid) end
+  end
+  local source, serr, scode = kafka_source.new{
+    brokers = opts.brokers, topics = opts.topic, group = opts.group, config = kconfig,
+    dead_letter_topic = opts.dead_letter_topic,
+  }
+  if not source then
+    pool:close()
+    return fail(tostring(serr) .. " (" .. tostring(scode) .. ")")
+  end
+  kafka.trap_term()
+  local progress = require("aep.stream.progress").new({ quiet = opts.quiet, interval = opts.progress_interval })
+  if not opts.quiet then
+    log.info("aep stream: kafka topic %s (group %s at %s) -> dataset %s via %s (%s)", topics, opts.group,
+      opts.brokers, tostring(target.dataset_id), target.url, pacer:describe())
+  end
+  local t_stream = host.monotonic()
+  local ctx = { input = input, dataset_id = target.dataset_id, schema_id = target.schema_id,
+                tenant = opts.tenant or target.tenant }
+  if ctx.tenant == nil and target.client then
+    setmetatable(ctx, { __index = function(t, k)
+      if k ~= "tenant" then return nil end
+      local ok, tenant = pcall(require("aep.schemas").tenant_id, target.client)
+      rawset(t, "tenant", ok and tenant or false)
+      return rawget(t, "tenant") or nil
+    end })
+  end
+  local function progress_state(res)
+    local c = ledger.counts
+    return { read = res.read, accepted = c.accepted, rejected = c.rejected, failed = c.failed,
+             skipped = c.skipped }
+  end
+  local result = loop({
+    source = source, sender = sender, ledger = ledger, map = map, encoder = target.encoder, ctx = ctx,
+    progress = progress, progress_state = progress_state, max_bytes = opts.max_request_bytes,
+    max_count = batch_size, concurrency = concurrency, max_records = opts.max_records,
+    idle_exit = opts.idle_exit, dead_letter = opts.dead_letter_topic ~= nil,
+    reject_file = reject_file ~= nil,
+  })
+  local stats = source:stats()
+  local cok, cerr = source:close()
+  if not cok then log.warn("stream: kafka: %s", tostring(cerr)) end
+  local t_end = host.monotonic()
+  progress:finish()
+  ledger:save(true)
+  ledger:close()
+  pool:close()
+
+  local c = ledger.counts
+  local exit_status
+  if result.interrupted then exit_status = cli.EXIT.INTERRUPTED
+  elseif result.fatal then exit_status = cli.EXIT.ERROR
+  elseif c.rejected + c.failed > 0 then exit_status = cli.EXIT.INCOMPLETE
+  else exit_status = cli.EXIT.OK end
+  local stopped
+  if result.interrupted then stopped = "interrupted (settled records are committed; the rest is read again next time)"
+  elseif result.fatal then stopped = result.fatal end
+  local statuses = {}
+  for k, v in pairs(sender.stats.statuses) do statuses[tostring(k)] = v end
+  local r = {
+    input = input, format = "kafka", dataset_id = target.dataset_id, inlet_url = target.inlet_url,
+    counts = c, this_run = ledger.this_run, this_run_records = result.read,
+    duration = t_end - t0, setup_duration = t_stream - t0, stream_duration = t_end - t_stream,
+    started = started_wall, finished = iso_now(),
+    requests = sender.stats.requests, retries = sender.stats.retries, splits = sender.stats.splits,
+    bytes = sender.stats.bytes, statuses = statuses, pacing = pacer:describe(),
+    reject_file = opts.reject_file, sample_reasons = result.samples, exit_status = exit_status,
+    stopped = stopped,
+  }
+  local kinfo = {
+    brokers = opts.brokers, topics = opts.topic, group = opts.group, received = stats.received,
+    replayed = stats.replayed, dead_lettered = stats.dead_lettered, commits = stats.committed,
+    partitions_assigned = stats.assigned, partitions_revoked = stats.revoked,
+    partitions_lost = stats.lost, stop = result.stop,
+  }
+  if opts.report then
+    local ok, err
+    if opts.report:lower():match("%.xml$") then
+      ok, err = report.write(opts.report, r, reject_file)
+    else
+      local doc = report.json_doc(r)
+      doc.kafka = kinfo
+      ok, err = host.write_file(opts.report, require("aep.json").encode_pretty(doc) .. "\n")
+    end
+    if not ok then log.error("stream: cannot write the report %s: %s", opts.report, tostring(err)) end
+  end
+  if temp_rejects then os.remove(temp_rejects) end
+  local text = report.summary(r) .. string.format(
+    "  kafka: %d messages from group %s; %d replayed after another consumer stopped; %d dead-lettered%s\n",
+    stats.received, opts.group, stats.replayed, stats.dead_lettered,
+    result.stop and result.stop ~= "fatal" and ("; stopped: " .. result.stop) or "")
+  if opts.quiet then
+    log.print("%s", (text:match("^[^\n]*\n[^\n]*")))
+  else
+    io.stdout:write(log.redact(text))
+    io.stdout:flush()
+  end
+  if stopped and not result.interrupted then log.error("stream: %s", stopped) end
+  return exit_status
+end
+
+return M

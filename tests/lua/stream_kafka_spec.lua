@@ -1,0 +1,202 @@
+-- aep stream --from kafka against the local emulator and librdkafka's mock cluster (a child
+-- process, tests/lua/support/kafka_mock.lua): every message reaches the dataset, malformed ones
+-- go to the dead-letter topic with their reason, committed offsets reach the end; two consumers
+-- in one group, one killed with SIGKILL mid-run: every record is in the dataset at least once and
+-- the duplicates are exactly the records the survivor reported as possibly duplicated.
+local json = require "aep.json"
+local cjson = require "cjson"
+local kafka = require "aep.kafka"
+local run = require "tests.lua.support.run"
+local emulator = require "tests.lua.support.emulator"
+local fixtures = require "tests.lua.support.fixtures"
+local spawn = require "tests.lua.support.spawn"
+local kafka_mock = require "tests.lua.support.kafka_mock"
+
+local MAPPING = "mappings/loyalty_profile.lua"
+local MAX_POLLS = 600
+
+local emu, api, ids, dir, mock
+
+local function read(p)
+  local f = io.open(p, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A record shaped like the samples, with the unique loyaltyID "u<i>-<tag>@example.com".
+local function record(i, tag)
+  local id = "u" .. i .. "-" .. tag .. "@example.com"
+  return cjson.encode({
+    _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = i * 10, loyaltyLevel = "Gold" },
+    person = { name = { firstName = "F" .. i, lastName = "L" .. i, middleName = "" }, birthDate = "1980-01-01", gender = "female" },
+    personalEmail = { primary = false, address = id, type = "personal", status = "active" },
+  })
+end
+
+local function produce(topic, values)
+  local p = assert(kafka.producer{ brokers = mock.bootstrap })
+  for i, v in ipairs(values) do assert(p:produce(topic, v, "k" .. i)) end
+  assert.equal(#values, p:flush(10))
+  p:close()
+end
+
+-- loyaltyID -> how many times the dataset holds it, and the total
+local function stored_ids(dataset)
+  local counts, total, offset = {}, 0, 0
+  repeat
+    local page = fixtures.records(api, dataset, "?limit=5000&offset=" .. offset)
+    for _, rec in ipairs(page.records or {}) do
+      local t = rec.entity and rec.entity._exchangeinternal
+      if t and t.loyaltyID then counts[t.loyaltyID] = (counts[t.loyaltyID] or 0) + 1 end
+      total = total + 1
+    end
+    offset = offset + 5000
+  until #(page.records or {}) < 5000
+  return counts, total
+end
+
+local function set_faults(spec)
+  local s, b = api:put("/emulator/faults", { spec = spec, seed = 7 }, { auth = false })
+  assert(s == 200, "faults: " .. s .. " " .. json.encode(b))
+end
+
+local function stream_argv(topic, group, extra)
+  local argv = { spawn.aep, "stream", "--from", "kafka", "--brokers", mock.bootstrap, "--topic", topic,
+                 "--group", group, "--env", emu.env_file, "--dataset", ids.profile_dataset,
+                 "--mapping", MAPPING }
+  for k, v in pairs(kafka_mock.session_config) do
+    argv[#argv + 1] = "--kafka-config"
+    argv[#argv + 1] = k .. "=" .. v
+  end
+  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+  return argv
+end
+
+-- committed offset of every partition of topic for group == its high watermark
+local function committed_to_end(topic, group, partitions)
+  local c = assert(kafka.consumer{ brokers = mock.bootstrap, group = group })
+  local out = {}
+  for p = 0, partitions - 1 do
+    local _, high = assert(c:watermarks(topic, p))
+    local committed = c:committed(topic, p)
+    out[#out + 1] = committed == high
+  end
+  c:close()
+  return out
+end
+
+local function all_true(n)
+  local t = {}
+  for i = 1, n do t[i] = true end
+  return t
+end
+
+setup(function()
+  dir = run.tmpdir()
+  mock = kafka_mock.start{ partitions = 4, topics = { "loyalty", "loyalty-dead", "loyalty2" } }
+  emu = emulator.start({ "--tenant", "exchangeinternal", "--seed", "7" })
+  api = fixtures.client(emu)
+  ids = fixtures.loyalty(api, { dataflow = false })
+end)
+
+teardown(function()
+  if emu then emu.stop(); emu.cleanup() end
+  if mock then mock.stop() end
+  if dir then os.execute("rm -rf " .. run.quote(dir)) end
+end)
+
+describe("aep stream --from kafka", function()
+  it("streams a topic into the dataset, dead-letters malformed messages with their reason, commits to the end", function()
+    set_faults("")
+    ids.profile_dataset = fixtures.dataset(api, "kafka spec 1 " .. os.time(), ids.profile_schema)
+    local values = {}
+    for i = 1, 40 do values[#values + 1] = record(i, "one") end
+    values[#values + 1] = "{oops"
+    values[#values + 1] = "[1, 2]"
+    produce("loyalty", values)
+    local report = dir .. "/one.json"
+    local argv = stream_argv("loyalty", "g-one", { "--dead-letter-topic", "loyalty-dead", "--idle-exit", "6",
+                                                    "--report", report })
+    table.remove(argv, 1)
+    local r = run.aep(argv)
+    assert.equal(2, r.status, r.stderr)
+    assert.matches("accepted 40   rejected 2   skipped 0   failed 0", r.stdout, 1, true)
+    assert.matches("kafka: 42 messages from group g-one; 0 replayed after another consumer stopped; 2 dead-lettered; stopped: idle", r.stdout, 1, true)
+    local counts, total = stored_ids(ids.profile_dataset)
+    assert.equal(40, total)
+    for i = 1, 40 do assert.equal(1, counts["u" .. i .. "-one@example.com"]) end
+    assert.same(all_true(4), committed_to_end("loyalty", "g-one", 4))
+    local doc = assert(json.decode(read(report)))
+    assert.same({ 40, 2, 0, 2 }, { doc.accepted, doc.rejected, doc.possibly_duplicated, doc.kafka.dead_lettered })
+    -- the dead-letter topic holds the two messages, unchanged, with the reason and origin
+    local c = assert(kafka.consumer{ brokers = mock.bootstrap, group = "g-one-dead", topics = { "loyalty-dead" },
+                                     config = kafka_mock.session_config })
+    local dead = {}
+    for _ = 1, MAX_POLLS do
+      for _, e in ipairs(c:poll_batch(10, 0.1)) do
+        if e.event == "assign" then assert(c:assign(e.partitions))
+        elseif e.event == nil then dead[e.value] = e.headers end
+      end
+      if dead["{oops"] and dead["[1, 2]"] then break end
+    end
+    c:close()
+    assert.equal("malformed JSON", dead["{oops"]["aep.error.reason"])
+    assert.equal("not a JSON object", dead["[1, 2]"]["aep.error.reason"])
+    assert.equal("loyalty", dead["{oops"]["aep.source.topic"])
+  end)
+
+  it("shares the partitions between two consumers; after one is killed, nothing is lost and every duplicate is reported", function()
+    ids.profile_dataset = fixtures.dataset(api, "kafka spec 2 " .. os.time(), ids.profile_schema)
+    -- every answer takes 0.5 s (the records are stored at once): a consumer spends its time
+    -- waiting with requests in flight, which is when SIGKILL hits it
+    set_faults("streaming:latency=1,delay=0.5")
+    local n = 300
+    local values = {}
+    for i = 1, n do values[i] = record(i, "two") end
+    produce("loyalty2", values)
+    local extra = { "--batch-size", "10", "--concurrency", "2", "--idle-exit", "12", "--progress-interval", "0.2" }
+    local rb = dir .. "/b.json"
+    local a = spawn.spawn(stream_argv("loyalty2", "g-two", extra), nil, { stderr = dir .. "/a.err" })
+    local argv_b = stream_argv("loyalty2", "g-two", extra)
+    argv_b[#argv_b + 1] = "--report"
+    argv_b[#argv_b + 1] = rb
+    local b = spawn.spawn(argv_b, nil, { stderr = dir .. "/b.err" })
+    -- how many records a consumer has read, from its latest progress line
+    local function read_so_far(path)
+      local last = 0
+      for l in (read(path) or ""):gmatch("[^\n]+") do
+        local m = l:match("^aep stream: ([%d,]+) records")
+        if m then last = tonumber((m:gsub(",", ""))) end
+      end
+      return last
+    end
+    -- kill A mid-run, once both consumers have partitions and A has sent a few batches
+    local killed = false
+    for _ = 1, MAX_POLLS do
+      if read_so_far(dir .. "/a.err") >= 40 and read_so_far(dir .. "/b.err") >= 1 then
+        a:kill("KILL")
+        killed = true
+        break
+      end
+      require("aep.host").sleep(0.1)
+    end
+    assert.is_true(killed, "A: " .. (read(dir .. "/a.err") or ""):sub(-1500) .. "\nB: " .. (read(dir .. "/b.err") or ""):sub(-1500))
+    local _, a_how, a_code = a:wait()
+    assert.same({ "signal", 9 }, { a_how, a_code })
+    local ok, how, code = b:wait()
+    assert.same({ true, "exit", 0 }, { ok, how, code }, read(dir .. "/b.err"))
+    set_faults("")
+    local doc = assert(json.decode(read(rb)))
+    local counts, total = stored_ids(ids.profile_dataset)
+    for i = 1, n do
+      assert.is_true((counts["u" .. i .. "-two@example.com"] or 0) >= 1, "record " .. i .. " is missing " .. read(rb) .. read(dir .. "/b.err"))
+    end
+    -- B accepted everything A had not committed; the dataset's surplus is exactly what B flagged
+    assert.is_true(doc.possibly_duplicated > 0, "A had records in flight when it was killed")
+    assert.equal(total - n, doc.possibly_duplicated)
+    assert.equal(doc.kafka.replayed, doc.possibly_duplicated)
+    assert.same(all_true(4), committed_to_end("loyalty2", "g-two", 4))
+  end)
+end)

@@ -47,6 +47,9 @@ for _, s in ipairs(config.flag_spec()) do
   if s[1] ~= "org" then SPEC[#SPEC + 1] = s end
 end
 SPEC[#SPEC + 1] = { "org", "string", metavar = "ORG", help = "IMS organization id (...@AdobeOrg)" }
+-- Kafka input (--from kafka): its flags, usage and loop live in lua/aep/stream/kafka.lua.
+local kafka_input = require "aep.stream.kafka"
+for _, s in ipairs(kafka_input.SPEC) do SPEC[#SPEC + 1] = s end
 
 M.usage = [[
 usage: aep stream --dataset ID --input FILE [--mapping FILE] [flags]
@@ -64,6 +67,7 @@ A mapping is a Lua file returning function(record, ctx) that gives the XDM entit
 to skip the record, or raises (the record is rejected with the message). Without --mapping,
 records are sent as they are. A reject file can be given back as --input to replay it.
 ]]
+M.usage = M.usage .. kafka_input.USAGE
 
 local function parse_rate(v, flag)
   if v == nil then return nil end
@@ -87,6 +91,8 @@ function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
   if opts.quiet then log.set_quiet(true) end
+  local kafka_status = kafka_input.dispatch(opts, positional, M) -- nil unless --from kafka
+  if kafka_status then return kafka_status end
   local input = opts.input or positional[1]
   if not input then cli.usage_error("missing --input FILE (or - for stdin)") end
   if positional[2] or (opts.input and positional[1]) then cli.usage_error("unexpected argument '" .. tostring(positional[opts.input and 1 or 2]) .. "'") end

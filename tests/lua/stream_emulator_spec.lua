@@ -394,6 +394,32 @@ describe("aep stream into the emulator", function()
     assert.is_true(t[#t] - t[1] >= 14 * 0.1 * 0.9, "took " .. (t[#t] - t[1]) .. " s")
   end)
 
+  it("streams to an authenticated inlet, renewing the token when it expires", function()
+    local conn = fixtures.streaming_connection(api, { authenticated = true, dataflow = true,
+      dataset_id = ids.profile_dataset, schema_id = ids.profile_schema })
+    local input = write("auth.jsonl", records(2000, "a"))
+    set_faults("streaming:expire_token=0.1", 5)
+    local report = dir .. "/auth.json"
+    local r = stream({ "--input", input, "--mapping", MAPPING, "--inlet", conn.inlet_url, "--flow-id", conn.flow_id,
+                       "--authenticated", "--batch-size", "50", "--report", report, "--quiet" })
+    set_faults("")
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local rep = json.decode(read(report))
+    assert.same({ 2000, 0, 0 }, { rep.accepted, rep.failed, rep.possibly_duplicated })
+    assert.is_true((rep.statuses["401"] or 0) > 0)
+    local counts, total = stored_ids(ids.profile_dataset)
+    assert.equal(2000, total)
+    assert.equal(1, counts["u2000-a@example.com"])
+    -- without a token the inlet refuses every request: the run stops at once (what was read is
+    -- counted failed) and says why
+    r = stream({ "--input", input, "--mapping", MAPPING, "--inlet", conn.inlet_url, "--flow-id", conn.flow_id,
+                 "--batch-size", "500", "--concurrency", "1" })
+    assert.equal(1, r.status)
+    assert.matches("accepted 0   rejected 0   skipped 0   failed [%d,]+", r.stdout)
+    assert.matches("stopped early: HTTP 401: ", r.stdout, 1, true)
+    assert.matches("needs --authenticated", r.stderr, 1, true)
+  end)
+
   it("in sync-validation mode sends one record per request, at least a second apart", function()
     local input = write("sync.jsonl", records(3, "s"))
     local seq = log_last()

@@ -409,6 +409,42 @@ describe("sender", function()
     assert.equal("not sent: HTTP 404: inlet x not found", rejects[4].reason)
   end)
 
+  it("gets a fresh token once for every request that carried an expired one, then goes on", function()
+    local tokens, invalidations = 0, 0
+    local auth = {
+      token = function() tokens = tokens + 1; return "tok" .. tokens end,
+      invalidate = function() invalidations = invalidations + 1 end,
+    }
+    local s, l, pool = make_sender(function(req)
+      if req.headers.Authorization == "Bearer tok1" then return { status = 401, headers = {}, body = "{}" } end
+      return ok207(req)
+    end, { concurrency = 3 })
+    s.auth = auth
+    submit(s, l, 1, 2)
+    submit(s, l, 3, 2)
+    submit(s, l, 5, 2)
+    drain(s)
+    assert.same({ accepted = 6, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 0 }, l.counts)
+    assert.equal(1, invalidations)
+    assert.equal(2, tokens)
+    assert.equal(6, #pool.submitted)
+  end)
+
+  it("stops when a fresh token is refused too, and settles what comes back afterwards", function()
+    local s, l, pool, _, rejects = make_sender(function()
+      return { status = 401, headers = {}, body = cjson.encode({ report = { message = "Ims service token is empty" } }) }
+    end, { concurrency = 3 })
+    submit(s, l, 1, 2)
+    submit(s, l, 3, 2)
+    submit(s, l, 5, 2)
+    submit(s, l, 7, 2)
+    drain(s)
+    assert.equal(3, #pool.submitted)
+    assert.same({ accepted = 0, rejected = 0, skipped = 0, failed = 8, possibly_duplicated = 0 }, l.counts)
+    assert.equal("HTTP 401: Ims service token is empty (an inlet created with authenticationRequired needs --authenticated)", s.fatal)
+    assert.equal(8, #rejects)
+  end)
+
   it("sends one message per request, unwrapped, in sync-validation mode, and reads AEP's 400 report", function()
     local s, l, pool, _, rejects = make_sender(function(req, n)
       if n == 2 then

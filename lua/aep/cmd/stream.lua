@@ -35,6 +35,7 @@ local SPEC = {
   { "timeout", "number", default = 60, metavar = "SECONDS", help = "per-request timeout" },
   { "inlet", "string", metavar = "URL", help = "use this streaming inlet instead of finding the dataset's connection" },
   { "flow-id", "string", metavar = "ID", help = "dataflow id for the envelope (with --inlet)" },
+  { "authenticated", "boolean", help = "the --inlet needs a bearer token (authenticationRequired connection)" },
   { "schema", "string", metavar = "ID", help = "schema id for the envelope (with --inlet: no Platform call at all)" },
   { "manifest", "string", metavar = "FILE", help = "run manifest to resolve --dataset variables from (default: aep run's)" },
   { "run-name", "string", metavar = "NAME", help = "run name of that manifest (as aep run --run-name; default aep)" },
@@ -124,6 +125,7 @@ function M.run(args)
 
   local ok_t, target = pcall(require("aep.stream.target").resolve, {
     cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
+    authenticated = opts.authenticated,
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })
   if not ok_t then

@@ -14,8 +14,8 @@
 -- transport errors after the request may have left (timeout, connection reset or closed without
 -- an answer) retried too, but the records are then counted as possibly duplicated when finally
 -- accepted — never resent silently; connection failures before sending (CONNECT, DNS) retried
--- as plain retries. Retries exhausted -> failed. 401/403 (an authenticated inlet): one fresh
--- token, then fatal; 404 (no such inlet): fatal. A fatal condition fails what was not sent and
+-- as plain retries. Retries exhausted -> failed. 401/403 (an authenticated inlet): a fresh
+-- token, up to MAX_REAUTH times per batch, then fatal; 404 (no such inlet): fatal. A fatal condition fails what was not sent and
 -- stops the run.
 local cjson_safe = require "cjson.safe"
 local host = require "aep.host"
@@ -30,6 +30,8 @@ M.NOT_SENT = { CONNECT = true, DNS = true, URL = true }
 M.RETRY_CLEAN = { [429] = true, [503] = true }
 -- ... and those retried although the server may have processed the request.
 M.RETRY_UNSURE = { [500] = true, [502] = true, [504] = true }
+-- Fresh tokens tried per batch on 401/403 before the run stops (authenticated inlets).
+M.MAX_REAUTH = 3
 
 local Sender = {}
 Sender.__index = Sender
@@ -267,15 +269,26 @@ function Sender:_complete(c)
     local wait = ra and (ra + self.random() * 0.1) or nil
     return self:_retry(b, "HTTP " .. status, wait)
   end
-  if (status == 401 or status == 403) and self.auth and not b.reauthed then
-    b.reauthed = true
-    self.auth:invalidate()
-    return self:_requeue_front(b)
+  if (status == 401 or status == 403) and self.auth then
+    -- the token expired or was revoked: a fresh one (once for all the requests that carried the
+    -- same token), and the batch goes again. Only a refusal of the newest token counts against
+    -- the batch: requests that left with an older one just go again.
+    if b.token ~= self.token then return self:_requeue_front(b) end
+    b.reauths = (b.reauths or 0) + 1
+    if b.reauths <= M.MAX_REAUTH then
+      self.auth:invalidate()
+      self.token = nil
+      self.stats.reauth = (self.stats.reauth or 0) + 1
+      return self:_requeue_front(b)
+    end
   end
   if status == 400 then
     return self:_settle_all(b, 400, status_reason(status, resp.body), "rejected")
   end
   local reason = status_reason(status, resp.body)
+  if (status == 401 or status == 403) and not self.auth then
+    reason = reason .. " (an inlet created with authenticationRequired needs --authenticated)"
+  end
   if status == 401 or status == 403 or status == 404 then
     self:_settle_all(b, status, reason, "failed")
     return self:_fatal(reason)
@@ -294,7 +307,9 @@ function Sender:_request(b)
   if self.auth then
     headers = {}
     for k, v in pairs(self.headers) do headers[k] = v end
-    headers["Authorization"] = "Bearer " .. self.auth:token()
+    self.token = self.token or self.auth:token()
+    b.token = self.token
+    headers["Authorization"] = "Bearer " .. self.token
   end
   local body = self.sync and b.msgs[1] or batcher.body(b)
   self.stats.bytes = self.stats.bytes + #body
@@ -322,8 +337,13 @@ function Sender:_start()
       for _, b in ipairs(due) do self:_requeue_front(b) end
     end
   end
+  if self.fatal then
+    -- nothing more is sent: what came back to the queue after the fatal answer fails too
+    if self.qhead <= self.qtail or #self.waiting > 0 then self:_fatal(self.fatal) end
+    return nil
+  end
   local ledger = self.ledger
-  while self.inflight < self.concurrency and self.qhead <= self.qtail and not self.fatal do
+  while self.inflight < self.concurrency and self.qhead <= self.qtail do
     local b = self.queue[self.qhead]
     local delay = self.pacer:reserve(b.n)
     if delay > 0 then

@@ -202,25 +202,20 @@ function M.encode(entity)
   return cjson.encode(entity)
 end
 
--- AEP's size limits (aep-api-facts §8.4): a streaming request carries at most 1 MB (DCS answers
--- 413; read as 1 MiB, as the emulator does), Profile drops records over 100 KB and experience
--- events over 10 KB.
-M.LIMITS = { request = 1048576, profile = 100 * 1024, event = 10 * 1024 }
+-- AEP's request limit (aep-api-facts §8.4): a streaming request carries at most 1 MB; DCS
+-- answers 413 above it (read as 1 MiB, the emulator's reading). Profile's record and event
+-- guardrails are aep.xdm's (entity_size_check), so the emulator and this say them alike.
+M.REQUEST_LIMIT = 1048576
 
 -- validate.size_problems(target, entity_text) -> array of lines (empty when within AEP's limits)
 function M.size_problems(target, text)
-  local message = target.envelope(text)
   local out = {}
-  if #message > M.LIMITS.request then
-    out[#out + 1] = string.format("Request payload of %d bytes exceeds the limit of %d bytes", #message, M.LIMITS.request)
+  local message = target.envelope(text)
+  if #message > M.REQUEST_LIMIT then
+    out[#out + 1] = string.format("Request payload of %d bytes exceeds the limit of %d bytes", #message, M.REQUEST_LIMIT)
   end
-  if target.kind == "profile" and #text > M.LIMITS.profile then
-    out[#out + 1] = string.format("profile record of %d bytes exceeds Profile's limit of %d bytes (larger records are dropped)",
-      #text, M.LIMITS.profile)
-  elseif target.kind == "event" and #text > M.LIMITS.event then
-    out[#out + 1] = string.format("experience event of %d bytes exceeds Profile's limit of %d bytes (larger events are dropped)",
-      #text, M.LIMITS.event)
-  end
+  local guardrail = require("aep.xdm").entity_size_check(text, target.class)
+  if guardrail then out[#out + 1] = guardrail end
   return out
 end
 

@@ -43,9 +43,13 @@ describe("aep repl session on a terminal", function()
   end)
 
   local function start()
+    if session then session:kill() end
     local env = { XDG_STATE_HOME = state, NO_COLOR = "1" }
-    if os.getenv("AEP_LUA_PATH") then env.AEP_LUA_PATH = os.getenv("AEP_LUA_PATH") end
-    local line = "cd " .. run.quote(root) .. " && exec " .. run.quote(run.bin) .. " repl --env " .. run.quote(emu.env_file)
+    -- the tmux server may have been started with another environment: say what the REPL gets
+    local lua_path = os.getenv("AEP_LUA_PATH")
+    if lua_path then env.AEP_LUA_PATH = lua_path end
+    local line = (lua_path and "" or "unset AEP_LUA_PATH; ") .. "cd " .. run.quote(root) .. " && exec " ..
+      run.quote(run.bin) .. " repl --env " .. run.quote(emu.env_file)
     session = tmux.start("sh -c " .. run.quote(line), { env = env, width = 160, height = 50 })
     session:wait_for("Ctrl-D to leave")
   end

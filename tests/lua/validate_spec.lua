@@ -137,8 +137,8 @@ describe("aep validate", function()
         "record 4 (line 4): #/" .. T .. "/loyaltyLevel: Bronze is not a valid enum value",
         "record 5 (line 5): #/" .. T .. "/loyaltyID: [not-an-email] is not a valid email address",
         "record 6 (line 6): #/person/birthDate: [1980-13-45] is not a valid date. Expected [yyyy-MM-dd]",
-        string.format("record 8 (line 8): profile record of %d bytes exceeds Profile's limit of 102400 bytes " ..
-          "(larger records are dropped)", profile_size(big_profile)),
+        string.format("record 8 (line 8): profile record of %d bytes exceeds Profile's 100 KB limit (102400 bytes)",
+          profile_size(big_profile)),
         "record 9 (line 9): invalid JSON at line 9: Expected value but found T_END at character 12",
         "record 10 (line 10): 2 problems",
         "  #/" .. T .. "/loyaltyID: [x] is not a valid email address",
@@ -168,13 +168,11 @@ describe("aep validate", function()
           "yyyy-MM-dd'T'HH:mm:ss.[0-9]{1,9}[+-]HH:mm]",
         "record 4 (line 4): #/" .. T .. ": required key [loyaltyID] not found",
         "record 5 (line 5): #/" .. T .. "/pointsEarned: expected type: Integer, found: Double",
-        string.format("record 6 (line 6): experience event of %d bytes exceeds Profile's limit of 10240 bytes " ..
-          "(larger events are dropped)", big_size),
+        string.format("record 6 (line 6): ExperienceEvent of %d bytes exceeds Profile's 10 KB limit (10240 bytes)", big_size),
         "record 7 (line 7): 2 problems",
         string.format("  Request payload of %d bytes exceeds the limit of 1048576 bytes",
           message_size(huge, ids.event_dataset, ids.event_schema, ids.org)),
-        string.format("  experience event of %d bytes exceeds Profile's limit of 10240 bytes (larger events are dropped)",
-          #cjson.encode(huge)),
+        string.format("  ExperienceEvent of %d bytes exceeds Profile's 10 KB limit (10240 bytes)", #cjson.encode(huge)),
       }
     end)
 

@@ -203,7 +203,7 @@ local GLOBALS = {
   { "cfg", "the configuration: cfg:describe(), cfg:get \"SANDBOX_NAME\"" },
   { "json", "aep.json: json.decode(s), json.encode(v), json.encode_pretty(v)" },
   { "try(mapping, record [, dataset])", "map one record, validate it offline against the dataset's schema" },
-  { "reload(path | module)", "load a mapping file (or a module) again, without restarting" },
+  { "reload(path | module)", "load a mapping file (or a module) again; reload(DATASET) refetches its schema" },
   { "records(path [, n])", "the records of a file: JSON Lines, JSON array, CSV (optionally .gz)" },
   { "help(f | module)", "a function's signature and description; a module's functions" },
 }
@@ -332,10 +332,16 @@ local function is_path(s)
   return type(s) == "string" and (s:match("%.lua$") or s:find("/", 1, true)) ~= nil
 end
 
--- reload(path | module) -> mapping | module
+-- reload(path | module | dataset) -> mapping | module: a mapping file or a module loaded again;
+-- for a dataset try has used, its schema is fetched again on the next try
 function M.reload(session, what)
   if type(what) == "table" and getmetatable(what) == Mapping then what = what.path end
   if type(what) ~= "string" then error("reload: give a mapping file (\"mappings/x.lua\") or a module name", 0) end
+  if session.targets[what] then
+    -- a dataset try has seen: its schema is fetched again on the next try
+    session.targets[what] = nil
+    return "the schema of " .. what .. " will be fetched again"
+  end
   if is_path(what) then
     local m = load_mapping(what)
     session.mappings[what] = m
@@ -457,14 +463,14 @@ function M.setup(opts)
   -- help([f | module | "name"]): what is available; a function's signature and description;
   -- a module's functions
   env.help = function(x) return M.help(session, x) end
-  -- reload(path | module) -> mapping | module: a mapping file (or a module) loaded again
+  -- reload(path | module | dataset) -> mapping | module: a mapping file (or a module) loaded
+  -- again; reload(DATASET_ID) makes try fetch that dataset's schema again
   env.reload = function(what) return M.reload(session, what) end
   -- records(path [, n]) -> the first n (default all) records of a JSON Lines, JSON or CSV file
   env.records = function(path, n) return M.records(path, n) end
   -- try(mapping, record [, dataset]) -> report: the record mapped and validated offline against
   -- the dataset's schema (fetched once); dataset: an id, a name or a schema file (.json)
   env.try = function(mapping, record, dataset) return M.try(session, mapping, record, dataset) end
-  M.current = session
   local banner = {}
   if session.target_text then
     banner[#banner + 1] = "client: " .. session.target_text

@@ -186,6 +186,10 @@ describe("aep run realtime-import", function()
     assert.are.equal(0, code, out)
     assert.truthy(out:find("done: 0 created, 0 found, 14 deleted", 1, true), out)
     assert.are.same({}, resources("wf1"))
+    -- the data went with the datasets, as in AEP: no record, no profile left in the sandbox
+    local state = json.decode(assert(http.request { url = emu.url .. "/emulator/state" }).body)
+    assert.are.equal(0, state.sandboxes.wf1.records)
+    assert.is_nil(profile.get(client_for("wf1"), { id = "aodowling1@examiner.com", ns = "email" }))
     local m = json.decode(read(tmp .. "/wf1.json"))
     assert.are.equal(0, #m.resources)
     -- a teardown from the manifest that only found things deletes nothing

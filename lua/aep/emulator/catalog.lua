@@ -185,9 +185,15 @@ local function update(req, ctx, replace)
   return 200, JSON_HEADERS, ref(id)
 end
 
+-- Deleting a dataset deletes its data too (records, identity links, batches), as AEP does.
 local function delete(req, ctx)
   local id = req.params.id
-  if not ctx.store.delete(ctx.sandbox, "dataset", id) then
+  local deleted = ctx.store.transaction(function()
+    if not ctx.store.delete(ctx.sandbox, "dataset", id) then return false end
+    require("aep.emulator.ingest").drop_dataset(ctx.store, ctx.sandbox, id)
+    return true
+  end)
+  if not deleted then
     return problem(404, "Not Found", "Dataset " .. id .. " was not found")
   end
   return 200, JSON_HEADERS, ref(id)

@@ -102,6 +102,22 @@ function M.reset(app)
   M.forget_validators()
 end
 
+-- ingest.drop_dataset(store, sandbox, dataset_id): a deleted dataset's records, identity links
+-- and batches go with it, as in AEP, where deleting a dataset removes its data from the data lake
+-- and from Profile. Call inside the transaction that deletes the dataset.
+function M.drop_dataset(store, sandbox, dataset_id)
+  M.setup(store)
+  local db = store.db
+  local seqs = db:prepare("SELECT seq FROM ingest_records WHERE sandbox = ? AND dataset_id = ?")
+  local unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND seq = ?")
+  local doomed = {}
+  for row in seqs:rows(sandbox, dataset_id) do doomed[#doomed + 1] = row[1] end
+  for _, seq in ipairs(doomed) do unlink:run(sandbox, seq) end
+  db:prepare("DELETE FROM ingest_records WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
+  db:prepare("DELETE FROM ingest_batches WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
+  seqs:close(); unlink:close()
+end
+
 ---------------------------------------------------------------------------------------------
 -- Ids and times
 

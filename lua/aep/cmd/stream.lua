@@ -61,6 +61,7 @@ and accounts for each one: accepted, rejected (with AEP's reason), skipped by th
 failed after retries. Exit status: 0 all accepted or skipped, 2 some rejected or failed, 1 could
 not run.
 
+Flags:
 ]] .. cli.flags_help(SPEC) .. [[
 
 
@@ -68,7 +69,18 @@ A mapping is a Lua file returning function(record, ctx) that gives the XDM entit
 to skip the record, or raises (the record is rejected with the message). Without --mapping,
 records are sent as they are. A reject file can be given back as --input to replay it.
 ]]
-M.usage = M.usage .. kafka_input.USAGE
+M.usage = M.usage .. kafka_input.USAGE .. [[
+
+Examples:
+  aep stream --env env.json --dataset DATASET_ID_PROFILE --input data/AEP_loyalty_profiles.json \
+      --mapping mappings/loyalty_profile.lua
+  aep stream -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua --reject-file rejects.jsonl --checkpoint run.ckpt
+  aep stream -d 5f1b0c3d2e4a -i rejects.jsonl -m my_mapping.lua     (replay what was rejected)
+  aep stream -d 5f1b0c3d2e4a -i - --report report.xml < records.jsonl
+  aep validate -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua    (check offline first)
+]]
+
+M.summary = "stream a file of records through a mapping into a dataset: paced, accounted, resumable"
 
 local function parse_rate(v, flag)
   if v == nil then return nil end

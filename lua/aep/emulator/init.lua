@@ -13,6 +13,8 @@ local auth = require "aep.emulator.auth"
 
 local M = {}
 
+M.MAX_BODY = 256 * 1024 * 1024 -- bytes of one request body (batch file uploads)
+
 -- Service modules, installed in this order. Data-plane modules (owned by emudata) are optional:
 -- a module that is not there yet is skipped; one that fails to load is an error.
 M.MODULES = {
@@ -278,7 +280,10 @@ function M.create(opts)
   local faults, ferr = faults_mod.new(opts.seed or math.floor(host.now() * 1000) % 2147483647, opts.faults)
   if not faults then return nil, "--faults: " .. ferr end
 
-  local listen = { host = opts.host or "127.0.0.1", port = opts.port or 8080, max_body = opts.max_body }
+  -- Batch ingestion takes files in one PUT (AEP's batch API, before its large-file API); the
+  -- streaming routes enforce their own 1 MB limit. One request is held in memory at most this big.
+  local listen = { host = opts.host or "127.0.0.1", port = opts.port or 8080,
+                   max_body = opts.max_body or M.MAX_BODY }
   if opts.tls_cert or opts.tls_key then
     if not (opts.tls_cert and opts.tls_key) then return nil, "--tls-cert and --tls-key go together" end
     local cert, e1 = read_file(opts.tls_cert)

@@ -42,7 +42,7 @@ local SPEC = {
   { "tenant", "string", metavar = "NAME", help = "tenant id for the mapping's ctx.tenant (default: from the schema id)" },
   { "max-request-bytes", "integer", default = M.MAX_REQUEST_BYTES, metavar = "N", help = "request body limit" },
   { "progress-interval", "number", metavar = "SECONDS", help = "seconds between progress lines when not on a terminal (default 10)" },
-  cli.common.env, cli.common.quiet, cli.common.verbose,
+  cli.common.env, cli.common.json, cli.common.quiet, cli.common.verbose,
 }
 for _, s in ipairs(config.flag_spec()) do
   if s[1] ~= "org" then SPEC[#SPEC + 1] = s end
@@ -103,6 +103,7 @@ end
 function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
+  if opts.json then opts.quiet = true end -- stdout holds the JSON report and nothing else
   if opts.quiet then log.set_quiet(true) end
   local kafka_status = kafka_input.dispatch(opts, positional, M) -- nil unless --from kafka
   if kafka_status then return kafka_status end
@@ -246,7 +247,10 @@ function M.run(args)
   end
   if temp_rejects then os.remove(temp_rejects) end
   local text = require("aep.stream.report").summary(r)
-  if opts.quiet then
+  if opts.json then
+    io.stdout:write(log.redact(require("aep.json").encode_pretty(require("aep.stream.report").json_doc(r))), "\n")
+    io.stdout:flush()
+  elseif opts.quiet then
     log.print("%s", (text:match("^[^\n]*\n[^\n]*")))
   else
     io.stdout:write(log.redact(text))

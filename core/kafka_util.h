@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -196,6 +197,36 @@ static void kafka_push_tplist(lua_State *L, const rd_kafka_topic_partition_list_
 static const char *kafka_default_log_level(void) {
   const char *dbg = getenv("AEP_DEBUG");
   return (dbg && dbg[0] && strcmp(dbg, "0") != 0) ? "6" : "0";
+}
+
+/* Longest single wait inside a blocking call, so that Ctrl-C (aep_interrupted) is seen promptly. */
+#define SLICE_MS 100
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Build a client. Defaults first, then opts.config (the user's word wins), then callbacks.
+ * Returns the handle or NULL with a message in err. */
+static rd_kafka_t *client_new(lua_State *L, int opts, rd_kafka_type_t type, rd_kafka_conf_t *conf,
+                              char *err) {
+  if (!kafka_conf_set(conf, "client.id", "aep", err) ||
+      !kafka_conf_set(conf, "log_level", kafka_default_log_level(), err))
+    goto fail;
+  lua_getfield(L, opts, "brokers");
+  const char *brokers = lua_tostring(L, -1);
+  int ok = !brokers || kafka_conf_set(conf, "bootstrap.servers", brokers, err);
+  lua_pop(L, 1);
+  if (!ok || !kafka_conf_apply_table(L, opts, conf, err)) goto fail;
+  char why[KAFKA_ERRLEN / 2];
+  rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof why); /* owns conf on success */
+  if (rk) return rk;
+  snprintf(err, KAFKA_ERRLEN, "kafka: %s", why);
+fail:
+  rd_kafka_conf_destroy(conf);
+  return NULL;
 }
 
 #endif

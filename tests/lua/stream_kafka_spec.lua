@@ -62,13 +62,28 @@ local function set_faults(spec)
   assert(s == 200, "faults: " .. s .. " " .. json.encode(b))
 end
 
-local function stream_argv(topic, group, extra)
+-- the consumer config of the mock as a properties file (--kafka-config-file)
+local function properties_file()
+  local path = dir .. "/client.properties"
+  local f = assert(io.open(path, "wb"))
+  f:write("# quick rebalances on the mock cluster\n")
+  for k, v in pairs(kafka_mock.session_config) do f:write(k, " = ", v, "\n") end
+  f:close()
+  return path
+end
+
+local function stream_argv(topic, group, extra, config_file)
   local argv = { spawn.aep, "stream", "--from", "kafka", "--brokers", mock.bootstrap, "--topic", topic,
                  "--group", group, "--env", emu.env_file, "--dataset", ids.profile_dataset,
                  "--mapping", MAPPING }
-  for k, v in pairs(kafka_mock.session_config) do
-    argv[#argv + 1] = "--kafka-config"
-    argv[#argv + 1] = k .. "=" .. v
+  if config_file then
+    argv[#argv + 1] = "--kafka-config-file"
+    argv[#argv + 1] = config_file
+  else
+    for k, v in pairs(kafka_mock.session_config) do
+      argv[#argv + 1] = "--kafka-config"
+      argv[#argv + 1] = k .. "=" .. v
+    end
   end
   for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
   return argv
@@ -95,7 +110,7 @@ end
 
 setup(function()
   dir = run.tmpdir()
-  mock = kafka_mock.start{ partitions = 4, topics = { "loyalty", "loyalty-dead", "loyalty2" } }
+  mock = kafka_mock.start{ partitions = 4, topics = { "loyalty", "loyalty-dead", "loyalty2", "loyalty3" } }
   emu = emulator.start({ "--tenant", "exchangeinternal", "--seed", "7" })
   api = fixtures.client(emu)
   ids = fixtures.loyalty(api, { dataflow = false })
@@ -108,6 +123,32 @@ teardown(function()
 end)
 
 describe("aep stream --from kafka", function()
+  it("refuses incomplete or mixed flags as usage errors", function()
+    local cases = {
+      { { "--input", "x.jsonl", "--dataset", "d", "--topic", "t" }, "aep stream: --topic needs --from kafka\n" },
+      { { "--input", "x.jsonl", "--dataset", "d", "--group", "g" }, "aep stream: --group needs --from kafka\n" },
+      { { "--from", "kafka", "--topic", "t", "--group", "g", "--dataset", "d" }, "aep stream: missing --brokers HOST:PORT (with --from kafka)\n" },
+      { { "--from", "kafka", "--brokers", "b", "--group", "g", "--dataset", "d" }, "aep stream: missing --topic TOPIC (with --from kafka)\n" },
+      { { "--from", "kafka", "--brokers", "b", "--topic", "t", "--dataset", "d" }, "aep stream: missing --group GROUP (with --from kafka)\n" },
+      { { "--from", "kafka", "--brokers", "b", "--topic", "t", "--group", "g", "--dataset", "d", "--input", "x" }, "aep stream: --from kafka reads no input file (drop --input)\n" },
+      { { "--from", "kafka", "--brokers", "b", "--topic", "t", "--group", "g", "--dataset", "d", "--kafka-config", "linger.ms" }, "aep stream: --kafka-config needs KEY=VALUE, got 'linger.ms'\n" },
+      { { "--from", "carrier-pigeon", "--dataset", "d" }, "aep stream: --from takes 'file' or 'kafka', got 'carrier-pigeon'\n" },
+    }
+    for _, c in ipairs(cases) do
+      local argv = { "stream" }
+      for _, a in ipairs(c[1]) do argv[#argv + 1] = a end
+      local r = run.aep(argv)
+      assert.equal(64, r.status)
+      assert.equal(c[2], r.stderr:match("^[^\n]*\n"))
+    end
+    -- a property librdkafka does not know is a run-time error (exit 1) naming it
+    local r = run.aep({ "stream", "--from", "kafka", "--brokers", mock.bootstrap, "--topic", "t", "--group", "g",
+                        "--inlet", "http://127.0.0.1:1/collection/x", "--schema", "s", "--flow-id", "f",
+                        "--kafka-config", "no.such.thing=1" })
+    assert.equal(1, r.status)
+    assert.equal("aep: stream: kafka config 'no.such.thing': No such configuration property: \"no.such.thing\" (CONFIG)\n", r.stderr)
+  end)
+
   it("streams a topic into the dataset, dead-letters malformed messages with their reason, commits to the end", function()
     set_faults("")
     ids.profile_dataset = fixtures.dataset(api, "kafka spec 1 " .. os.time(), ids.profile_schema)
@@ -118,7 +159,7 @@ describe("aep stream --from kafka", function()
     produce("loyalty", values)
     local report = dir .. "/one.json"
     local argv = stream_argv("loyalty", "g-one", { "--dead-letter-topic", "loyalty-dead", "--idle-exit", "6",
-                                                    "--report", report })
+                                                    "--report", report }, properties_file())
     table.remove(argv, 1)
     local r = run.aep(argv)
     assert.equal(2, r.status, r.stderr)
@@ -198,5 +239,50 @@ describe("aep stream --from kafka", function()
     assert.equal(total - n, doc.possibly_duplicated)
     assert.equal(doc.kafka.replayed, doc.possibly_duplicated)
     assert.same(all_true(4), committed_to_end("loyalty2", "g-two", 4))
+  end)
+
+  it("drains on SIGTERM: what was in flight is answered and committed, nothing is read twice", function()
+    ids.profile_dataset = fixtures.dataset(api, "kafka spec 3 " .. os.time(), ids.profile_schema)
+    set_faults("streaming:latency=1,delay=0.5")
+    local n = 200
+    local values = {}
+    for i = 1, n do values[i] = record(i, "three") end
+    produce("loyalty3", values)
+    local report = dir .. "/three.json"
+    local child = spawn.spawn(stream_argv("loyalty3", "g-three", { "--batch-size", "10", "--concurrency", "2",
+      "--progress-interval", "0.2", "--report", report }), nil, { stderr = dir .. "/three.err" })
+    local function read_so_far()
+      local last = 0
+      for l in (read(dir .. "/three.err") or ""):gmatch("[^\n]+") do
+        local m = l:match("^aep stream: ([%d,]+) records")
+        if m then last = tonumber((m:gsub(",", ""))) end
+      end
+      return last
+    end
+    local sent = false
+    for _ = 1, MAX_POLLS do
+      if read_so_far() >= 30 then
+        child:kill("TERM")
+        sent = true
+        break
+      end
+      require("aep.host").sleep(0.1)
+    end
+    assert.is_true(sent)
+    assert.same({ true, "exit", 0 }, { child:wait() })
+    set_faults("")
+    local doc = assert(json.decode(read(report)))
+    assert.equal("SIGTERM", doc.kafka.stop)
+    assert.is_true(doc.accepted >= 30 and doc.accepted < n)
+    assert.equal(doc.kafka.received, doc.accepted)
+    local counts, total = stored_ids(ids.profile_dataset)
+    assert.equal(doc.accepted, total)
+    for _, c in pairs(counts) do assert.equal(1, c) end
+    -- the committed offsets cover exactly the records that were accepted
+    local c = assert(kafka.consumer{ brokers = mock.bootstrap, group = "g-three" })
+    local committed = 0
+    for p = 0, 3 do committed = committed + math.max(0, (c:committed("loyalty3", p))) end
+    c:close()
+    assert.equal(doc.accepted, committed)
   end)
 end)

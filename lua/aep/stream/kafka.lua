@@ -26,6 +26,7 @@ M.SPEC = {
   { "group", "string", metavar = "GROUP", help = "kafka: consumer group (processes in one group share the partitions)" },
   { "dead-letter-topic", "string", metavar = "TOPIC", help = "kafka: produce malformed and rejected messages here (reason in headers)" },
   { "kafka-config", "list", metavar = "KEY=VALUE", help = "kafka: a librdkafka property, e.g. security.protocol=SASL_SSL (repeatable)" },
+  { "kafka-config-file", "string", metavar = "FILE", help = "kafka: librdkafka properties, one KEY=VALUE a line (# comments); keeps secrets off the command line" },
   { "max-records", "integer", metavar = "N", help = "kafka: stop after taking N messages" },
   { "idle-exit", "number", metavar = "SECONDS", help = "kafka: stop after SECONDS without a message" },
 }
@@ -42,10 +43,30 @@ counted as possibly duplicated. SIGTERM (or --max-records / --idle-exit) drains 
 leaving the group. See docs/kafka.md.
 ]]
 
-local KAFKA_ONLY = { "brokers", "group", "dead_letter_topic", "max_records", "idle_exit" }
+local KAFKA_ONLY = { "brokers", "group", "dead_letter_topic", "max_records", "idle_exit", "kafka_config_file" }
 
-local function kafka_config(list)
+-- --kafka-config-file first (a Java-style properties file, as Kafka's own tools take), then each
+-- --kafka-config: the command line wins.
+local function kafka_config(list, file)
   local t = {}
+  if file then
+    local f, err = io.open(file, "rb")
+    if not f then cli.usage_error("--kafka-config-file: " .. tostring(err)) end
+    local n = 0
+    for line in f:lines() do
+      n = n + 1
+      line = line:gsub("\r$", "")
+      if not line:match("^%s*$") and not line:match("^%s*[#!]") then
+        local k, v = line:match("^%s*([^=:%s]+)%s*[=:]%s*(.-)%s*$")
+        if not k then
+          f:close()
+          cli.usage_error(string.format("--kafka-config-file %s line %d: expected KEY=VALUE", file, n))
+        end
+        t[k] = v
+      end
+    end
+    f:close()
+  end
   for _, kv in ipairs(list or {}) do
     local k, v = kv:match("^%s*([^=%s]+)%s*=(.*)$")
     if not k then cli.usage_error("--kafka-config needs KEY=VALUE, got '" .. kv .. "'") end
@@ -80,7 +101,7 @@ function M.dispatch(opts, positional, cmd)
   if opts.retries < 1 then cli.usage_error("--retries must be at least 1") end
   if opts.max_records and opts.max_records < 1 then cli.usage_error("--max-records must be at least 1") end
   if opts.idle_exit and opts.idle_exit <= 0 then cli.usage_error("--idle-exit must be positive") end
-  return M.run(opts, cmd, kafka_config(opts.kafka_config))
+  return M.run(opts, cmd, kafka_config(opts.kafka_config, opts.kafka_config_file))
 end
 
 local function parse_rate(v, flag)
@@ -354,7 +375,7 @@ function M.run(opts, cmd, kconfig)
   if not ok_cfg then return fail(tostring(cfg)) end
   local ok_t, target = pcall(require("aep.stream.target").resolve, {
     cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
-    org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
+    authenticated = opts.authenticated, org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })
   if not ok_t then
     if type(target) == "string" and target:match("interrupted$") then return cli.EXIT.INTERRUPTED end

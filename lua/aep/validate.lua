@@ -80,7 +80,7 @@ function M.target(resolved, o)
   return t
 end
 
--- validate.from_dataset(client, dataset) -> target | raises (aep.platform errors)
+-- validate.from_dataset(client, dataset) -> target | raises (a message, or an aep.platform error)
 -- dataset: an id or a name. One Catalog request and one Schema Registry request (the schema
 -- resolved, with its descriptors); fall back to listing descriptors when the registry does not
 -- include them.

@@ -115,7 +115,10 @@ local function stream(args, tag)
   local ok, code = sh(cmd .. " >" .. q(OUT .. "/stdout-" .. tag .. ".txt") .. " 2>&1")
   local wall = host.monotonic() - t0
   local rep = json.decode(slurp(report) or "") or {}
-  local rss = tonumber((slurp(timefile) or ""):match("Maximum resident set size %(kbytes%): (%d+)"))
+  local tv = slurp(timefile) or ""
+  local rss = tonumber(tv:match("Maximum resident set size %(kbytes%): (%d+)"))
+  local cpu = (tonumber(tv:match("User time %(seconds%): ([%d.]+)")) or 0) + (tonumber(tv:match("System time %(seconds%): ([%d.]+)")) or 0)
+  rep.cpu_s = cpu
   if not ok then log("%s: aep stream exited %s: %s", tag, tostring(code), slurp(OUT .. "/stdout-" .. tag .. ".txt") or "") end
   return rep, rss, wall, cmd
 end
@@ -156,8 +159,10 @@ local ok_all, err_all = pcall(function()
   for i = 1, RUNS do
     local rep, rss, wall, cmd = stream(sink_args(data), "sink-" .. i)
     local rate = rep.rates and rep.rates.records_per_s or 0
-    log("sink run %d: %s records/s (accepted %s, peak RSS %s KiB, %.2f s)", i, fmt_int(rate), tostring(rep.accepted), tostring(rss), wall)
+    log("sink run %d: %s records/s (accepted %s, peak RSS %s KiB, %.2f s, client CPU %.2f s)", i, fmt_int(rate), tostring(rep.accepted), tostring(rss), wall, rep.cpu_s)
     rates[#rates + 1] = rate
+    results.sink_cpu = results.sink_cpu or {}
+    results.sink_cpu[#results.sink_cpu + 1] = rep.cpu_s / N * 1e6
     results.commands.sink = cmd
     results.sink_accepted = rep.accepted
     results.sink_requests = rep.requests
@@ -167,9 +172,15 @@ local ok_all, err_all = pcall(function()
   -- the same without a mapping (records sent as read), for the cost of the mapping
   local args = sink_args(data)
   table.remove(args); table.remove(args)
-  local rep = stream(args, "sink-nomap")
-  results.sink_nomap_rate = rep.rates and rep.rates.records_per_s or 0
-  log("sink without mapping: %s records/s", fmt_int(results.sink_nomap_rate))
+  local nomap, nomap_cpu = {}, {}
+  for i = 1, RUNS do
+    local rep = stream(args, "sink-nomap-" .. i)
+    nomap[i] = rep.rates and rep.rates.records_per_s or 0
+    nomap_cpu[i] = rep.cpu_s / N * 1e6
+    log("sink without mapping, run %d: %s records/s (client CPU %.2f s)", i, fmt_int(nomap[i]), rep.cpu_s)
+  end
+  results.sink_nomap_rate = median(nomap)
+  results.sink_nomap_cpu = median(nomap_cpu)
 
   -- 5. memory ---------------------------------------------------------------------------------------
   for _, n in ipairs(MEM_NS) do
@@ -311,7 +322,8 @@ w()
 w("- CPU: " .. machine.cpu .. ", " .. machine.cores .. " cores; memory " .. machine.mem .. " MiB; " .. machine.os .. ", " .. machine.kernel)
 w("- aep " .. tostring(machine.versions.aep) .. ", " .. tostring(machine.versions.lua) .. ", libcurl " .. tostring(machine.versions.curl))
 w("- node " .. machine.node .. "; " .. machine.curl)
-w("- load average at the start: " .. machine.load)
+w("- load average at the start: " .. machine.load .. "; at the end: " .. (capture("cat /proc/loadavg"):gsub("%s+$", "")) ..
+  " (the machine is shared: other work on it shows up as spread between runs)")
 w()
 w("## Records")
 w()
@@ -322,7 +334,7 @@ w()
 w("| what | records | records/s |")
 w("|---|---:|---:|")
 w(string.format("| aep stream, mapping, into the trivial sink (median of %d) | %s | **%s** |", RUNS, fmt_int(N), fmt_int(results.sink_rate or 0)))
-w(string.format("| aep stream, no mapping, into the trivial sink | %s | %s |", fmt_int(N), fmt_int(results.sink_nomap_rate or 0)))
+w(string.format("| aep stream, no mapping, into the trivial sink (median of %d) | %s | %s |", RUNS, fmt_int(N), fmt_int(results.sink_nomap_rate or 0)))
 if results.emulator_rate then
   w(string.format("| aep stream, mapping, into the emulator (XDM validation, SQLite) | %s | %s |", fmt_int(N), fmt_int(results.emulator_rate)))
 else
@@ -335,6 +347,11 @@ w(string.format("| one `curl` process per record | %s | %s |", fmt_int(BASE_N), 
 w()
 w("Sink runs: " .. table.concat((function() local t = {} for i, r in ipairs(results.sink_rates or {}) do t[i] = fmt_int(r) end return t end)(), ", ") .. " records/s; " ..
   fmt_int(results.sink_requests or 0) .. " requests per run (batches of up to 500 messages, < 1 MB).")
+w()
+w(string.format("Client CPU time (user + system, /usr/bin/time) per record: %.1f µs with the mapping (median), %.1f µs without: " ..
+  "about %s and %s records/s for one uncontended core, whatever else the machine is doing.",
+  median(results.sink_cpu or { 0 }), results.sink_nomap_cpu or 0,
+  fmt_int(1e6 / math.max(median(results.sink_cpu or { 1 }), 0.001)), fmt_int(1e6 / math.max(results.sink_nomap_cpu or 1, 0.001))))
 w()
 w("## Ratios (same run)")
 w()

@@ -534,6 +534,12 @@ describe("pipeline", function()
     assert.same({ a = 2 }, e.entity)
   end)
 
+  it("sends a CSV row without a mapping as a JSON object of its fields", function()
+    local out = run_pipeline('a,b\n1,"x,y"\n', ".csv")
+    assert.same({ a = "1", b = "x,y" }, messages_of(out.pool.submitted[1])[1].body.xdmEntity)
+    assert.equal(1, out.counts.accepted)
+  end)
+
   it("keeps a record's empty arrays empty arrays through a mapping", function()
     local out = run_pipeline('{"ids":[],"o":{}}\n{"ids":[1]}\n', ".jsonl", { map = function(rec) return { ids = rec.ids, o = rec.o } end })
     local body = out.pool.submitted[1].body

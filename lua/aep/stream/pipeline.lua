@@ -56,6 +56,7 @@ function M.run(o)
   local input = o.input
   local ctx = o.ctx or {}
   local rnext, rskip = reader.next, reader.skip
+  local text_is_json = reader.format ~= "csv" -- without a mapping the record goes as the text it was read as
   local entity_of = entity_extractor(enc)
   local OVERHEAD = batcher.OVERHEAD
   local samples, nsamples = {}, 0
@@ -191,8 +192,10 @@ function M.run(o)
             else
               etext = res
             end
-          else
+          elseif text_is_json then
             etext = text
+          else
+            etext = encode(v) -- a CSV row: its fields as a JSON object
           end
           if etext then
             local msg = enc(etext)

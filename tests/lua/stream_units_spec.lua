@@ -189,10 +189,10 @@ describe("ledger", function()
     l:close_span(s1, 5, 1)
     l:close_span(s2, 10, 1)
     l:close_span(s3, 15, 1)
+    assert.is_true(l:mark_sent(s1))  -- declares every closed span as leaving, in one write
+    for _, s in ipairs({ s1, s2, s3 }) do assert.is_false(l:mark_sent(s)) end
     local s4 = l:new_span(16)
-    l:close_span(s4, 20, 1)  -- queued, never sent: not in flight
-    for _, s in ipairs({ s1, s2, s3 }) do assert.is_true(l:mark_sent(s)) end
-    assert.is_false(l:mark_sent(s1))
+    l:close_span(s4, 20, 1)  -- closed later, never sent: not in flight
     s1:reject(entry(2, "first"), "rejected")
     s1:accept(4)
     l:part_done(s1)

@@ -110,7 +110,7 @@ end
 
 setup(function()
   dir = run.tmpdir()
-  mock = kafka_mock.start{ partitions = 4, topics = { "loyalty", "loyalty-dead", "loyalty2", "loyalty3" } }
+  mock = kafka_mock.start{ partitions = 4, topics = { "loyalty", "loyalty-dead", "loyalty2", "loyalty3", "loyalty4" } }
   emu = emulator.start({ "--tenant", "exchangeinternal", "--seed", "7" })
   api = fixtures.client(emu)
   ids = fixtures.loyalty(api, { dataflow = false })
@@ -239,6 +239,27 @@ describe("aep stream --from kafka", function()
     assert.equal(total - n, doc.possibly_duplicated)
     assert.equal(doc.kafka.replayed, doc.possibly_duplicated)
     assert.same(all_true(4), committed_to_end("loyalty2", "g-two", 4))
+  end)
+
+  it("stops after --max-records, committing exactly what it took", function()
+    set_faults("")
+    ids.profile_dataset = fixtures.dataset(api, "kafka spec 4 " .. os.time(), ids.profile_schema)
+    local values = {}
+    for i = 1, 50 do values[i] = record(i, "four") end
+    produce("loyalty4", values)
+    local argv = stream_argv("loyalty4", "g-four", { "--max-records", "12", "--batch-size", "5" })
+    table.remove(argv, 1)
+    local r = run.aep(argv)
+    assert.equal(0, r.status, r.stderr)
+    assert.matches("accepted 12   rejected 0   skipped 0   failed 0", r.stdout, 1, true)
+    assert.matches("stopped: max-records", r.stdout, 1, true)
+    local _, total = stored_ids(ids.profile_dataset)
+    assert.equal(12, total)
+    local c = assert(kafka.consumer{ brokers = mock.bootstrap, group = "g-four" })
+    local committed = 0
+    for p = 0, 3 do committed = committed + math.max(0, (c:committed("loyalty4", p))) end
+    c:close()
+    assert.equal(12, committed)
   end)
 
   it("drains on SIGTERM: what was in flight is answered and committed, nothing is read twice", function()

@@ -19,6 +19,7 @@
 -- stops the run.
 local cjson_safe = require "cjson.safe"
 local host = require "aep.host"
+local log = require "aep.log"
 local xdm = require "aep.xdm"
 local batcher = require "aep.stream.batcher"
 
@@ -61,6 +62,7 @@ function M.new(o)
   self.sleep = o.sleep or host.sleep
   self.random = o.random or math.random
   self.retry_after = o.retry_after or require("aep.platform").retry_after
+  self.verbose = log.is_verbose()
   self.queue, self.qhead, self.qtail = {}, 1, 0
   self.waiting = {}   -- batches waiting for their retry time
   self.inflight = 0
@@ -228,6 +230,11 @@ function Sender:_complete(c)
   local b = c.context
   self.inflight = self.inflight - 1
   local resp = c.response
+  if self.verbose then
+    log.debug("POST %s: %s (%d messages, positions %d-%d, attempt %d)", self.url,
+      resp and tostring(resp.status) or (tostring(c.code) .. ": " .. tostring(c.error)), b.n, b.pos[1] or 0,
+      b.pos[b.n] or 0, b.attempts + 1)
+  end
   if not resp then
     local code = c.code or "HTTP"
     if code == "INTERRUPTED" then

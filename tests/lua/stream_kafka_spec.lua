@@ -197,7 +197,9 @@ describe("aep stream --from kafka", function()
     local values = {}
     for i = 1, n do values[i] = record(i, "two") end
     produce("loyalty2", values)
-    local extra = { "--batch-size", "10", "--concurrency", "2", "--idle-exit", "12", "--progress-interval", "0.2" }
+    -- B (the survivor) waits idle long enough to see A's death (4 s session timeout) and the
+    -- rebalance that follows (3 s on the mock)
+    local extra = { "--batch-size", "10", "--concurrency", "2", "--idle-exit", "15", "--progress-interval", "0.2" }
     local rb = dir .. "/b.json"
     local a = spawn.spawn(stream_argv("loyalty2", "g-two", extra), nil, { stderr = dir .. "/a.err" })
     local argv_b = stream_argv("loyalty2", "g-two", extra)
@@ -213,10 +215,12 @@ describe("aep stream --from kafka", function()
       end
       return last
     end
-    -- kill A mid-run, once both consumers have partitions and A has sent a few batches
+    -- kill A mid-run, once both consumers have partitions and A has sent a few batches (or once
+    -- A is well on its way, should the group have given B nothing yet)
     local killed = false
     for _ = 1, MAX_POLLS do
-      if read_so_far(dir .. "/a.err") >= 40 and read_so_far(dir .. "/b.err") >= 1 then
+      local ar = read_so_far(dir .. "/a.err")
+      if (ar >= 40 and read_so_far(dir .. "/b.err") >= 1) or ar >= 120 then
         a:kill("KILL")
         killed = true
         break

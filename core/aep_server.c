@@ -1,6 +1,6 @@
 /* aep.server: an HTTP/1.1 server mechanism on libmicrohttpd.
  *
- * One thread: libmicrohttpd runs in "external epoll" mode and is driven from srv:serve/srv:step,
+ * One thread: libmicrohttpd runs in "external select" mode and is driven from srv:serve/srv:step,
  * so the Lua handler is only ever called from the thread that is inside serve/step and the
  * lua_State is never entered concurrently. Each TCP connection owns a small C struct (the MHD
  * socket context) holding the request being received: body chunks are appended to a buffer as
@@ -8,6 +8,8 @@
  * A `delay` suspends the connection and resumes it from the loop when due, so other connections
  * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
  * sent them (no copy). */
+#include <sys/select.h>
+
 #include "server_handler.h"
 
 /* Set by our SIGINT/SIGTERM handler while serve() runs (signal handlers need a global). */
@@ -287,14 +289,19 @@ static double resume_due(server_t *s) {
 }
 
 /* One iteration: wait up to timeout seconds (<0: no limit) for activity, then let MHD work.
- * With catch_signals, SIGINT/SIGTERM are blocked except inside ppoll, so one arriving between the
- * check of server_signal and the wait still ends the wait. */
+ * With catch_signals, SIGINT/SIGTERM are blocked except inside pselect, so one arriving between the
+ * check of server_signal and the wait still ends the wait.
+ * select, not MHD's epoll mode: libmicrohttpd 0.9.75's edge-triggered epoll misses a client's EOF
+ * that arrives with the last bytes of an incomplete body, and such a connection then lingers until
+ * the idle timeout (a storm of them exhausts descriptors); level-triggered select sees it at once
+ * (tests/lua/emulator_safety_spec.lua). */
 static void server_iterate(server_t *s, double timeout, int catch_signals) {
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
   MHD_UNSIGNED_LONG_LONG mto;
   double due = resume_due(s);
-  struct pollfd pfd;
+  fd_set rs, ws, es;
+  MHD_socket max = -1;
   struct timespec ts, *tsp = NULL;
+  int n = -1;
   if (due >= 0 && (timeout < 0 || due < timeout)) timeout = due;
   if (MHD_get_timeout(s->d, &mto) == MHD_YES && (timeout < 0 || mto / 1000.0 < timeout)) timeout = mto / 1000.0;
   if (timeout >= 0) {
@@ -302,22 +309,28 @@ static void server_iterate(server_t *s, double timeout, int catch_signals) {
     ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
     tsp = &ts;
   }
-  pfd.fd = di ? di->epoll_fd : -1;
-  pfd.events = POLLIN;
-  pfd.revents = 0;
+  FD_ZERO(&rs);
+  FD_ZERO(&ws);
+  FD_ZERO(&es);
+  if (MHD_get_fdset2(s->d, &rs, &ws, &es, &max, FD_SETSIZE) != MHD_YES) max = -1;
   if (catch_signals) {
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     sigprocmask(SIG_BLOCK, &block, &old);
-    if (!server_signal) ppoll(&pfd, 1, tsp, &old);
+    if (!server_signal) n = pselect(max + 1, &rs, &ws, &es, tsp, &old);
     sigprocmask(SIG_SETMASK, &old, NULL);
   } else {
-    ppoll(&pfd, 1, tsp, NULL);
+    n = pselect(max + 1, &rs, &ws, &es, tsp, NULL);
+  }
+  if (n < 0) { /* interrupted: nothing is known to be ready, but MHD still handles its timeouts */
+    FD_ZERO(&rs);
+    FD_ZERO(&ws);
+    FD_ZERO(&es);
   }
   s->running = 1;
-  MHD_run(s->d);
+  MHD_run_from_select(s->d, &rs, &ws, &es);
   s->running = 0;
 }
 
@@ -362,7 +375,7 @@ static int server_serve(lua_State *L) {
   server_signal = 0;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESTART; /* the handler's own I/O is not disturbed; ppoll is never restarted */
+  sa.sa_flags = SA_RESTART; /* the handler's own I/O is not disturbed; pselect is never restarted */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
@@ -461,7 +474,7 @@ static int server_listen(lua_State *L) {
   lua_Integer port, max_body, idle;
   struct addrinfo hints, *ai = NULL;
   char portstr[16];
-  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG; /* external select: see server_iterate */
   int rc;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "host");

@@ -273,7 +273,11 @@ function M.create(opts)
   if not ok then return nil, "cannot create data directory " .. data_dir .. ": " .. tostring(err) end
   local store, serr = store_mod.open(data_dir .. "/emulator.db")
   if not store then return nil, "cannot open the store: " .. tostring(serr) end
-  host.chmod(data_dir .. "/emulator.db", tonumber("600", 8)) -- it holds the org's secret and key
+  -- It holds the org's secret and key: owner-only before the org is written, and so are the WAL
+  -- and shared-memory files open() made (SQLite gives later ones the database's mode).
+  for _, suffix in ipairs { "", "-wal", "-shm" } do
+    host.chmod(data_dir .. "/emulator.db" .. suffix, tonumber("600", 8))
+  end
   local org, _, warning = org_mod.load_or_create(store, { tenant = opts.tenant })
   if warning then io.stderr:write("aep emulator: warning: ", warning, "\n") end
 

@@ -297,37 +297,45 @@ end
 
 -- The identities a record carries: its primary identity field (descriptor) and its identityMap.
 -- Returns an array of { ns, id, primary } (namespace codes as written), or nil.
-local function identities_of(info, entity)
-  local out, seen = nil, nil
-  local function add(ns, id, primary)
-    if type(id) == "number" then id = string.format("%.17g", id):gsub("%.0$", "") end
-    if type(ns) ~= "string" or type(id) ~= "string" or ns == "" or id == "" then return end
-    local k = ns:lower() .. "\0" .. id
-    out = out or {}
-    seen = seen or {}
-    local i = seen[k]
-    if i then
-      if primary then out[i][3] = true end
-      return
-    end
-    out[#out + 1] = { ns, id, primary and true or false }
-    seen[k] = #out
+local function add_identity(out, seen, ns, id, primary)
+  if type(id) == "number" then id = string.format("%.17g", id):gsub("%.0$", "") end
+  if type(ns) ~= "string" or type(id) ~= "string" or ns == "" or id == "" then return out, seen end
+  local k = ns:lower() .. "\0" .. id
+  out = out or {}
+  seen = seen or {}
+  local i = seen[k]
+  if i then
+    if primary then out[i][3] = true end
+    return out, seen
   end
-  if info.pid_path then
-    local v = entity
-    for _, seg in ipairs(info.pid_path) do
+  out[#out + 1] = { ns, id, primary and true or false }
+  seen[k] = #out
+  return out, seen
+end
+
+local function identities_of(info, entity)
+  local v
+  local path = info.pid_path
+  if path then
+    v = entity
+    for i = 1, #path do
       if type(v) ~= "table" then v = nil; break end
-      v = v[seg]
+      v = v[path[i]]
     end
-    if v ~= nil then add(info.pid_ns, v, true) end
   end
   local map = entity.identityMap
-  if type(map) == "table" then
-    for ns, list in pairs(map) do
-      if type(list) == "table" then
-        for _, item in ipairs(list) do
-          if type(item) == "table" then add(ns, item.id, item.primary == true) end
-        end
+  if type(map) ~= "table" then
+    -- the common case, the primary identity field alone: no bookkeeping
+    if v == nil then return nil end
+    local out = add_identity(nil, nil, info.pid_ns, v, true)
+    return out
+  end
+  local out, seen
+  if v ~= nil then out, seen = add_identity(out, seen, info.pid_ns, v, true) end
+  for ns, list in pairs(map) do
+    if type(list) == "table" then
+      for _, item in ipairs(list) do
+        if type(item) == "table" then out, seen = add_identity(out, seen, ns, item.id, item.primary == true) end
       end
     end
   end
@@ -338,8 +346,15 @@ M.identities_of = identities_of
 -- A record's identities, kept with it as text: "P<ns>\31<id>" (P: primary, "-": not) joined by
 -- "\30" -- cheaper than JSON on the hot path; JSON (leading "[") when an id holds a separator.
 local function encode_idents(idents)
+  local n = #idents
+  if n == 1 then
+    local ident = idents[1]
+    local id = ident[2]
+    if id:find("[\30\31]") then return cjson.encode(idents) end
+    return (ident[3] and "P" or "-") .. ident[1] .. "\31" .. id
+  end
   local parts = {}
-  for i = 1, #idents do
+  for i = 1, n do
     local ident = idents[i]
     local id = ident[2]
     if id:find("[\30\31]") then return cjson.encode(idents) end
@@ -360,26 +375,51 @@ function M.decode_idents(text)
   return out
 end
 
+-- Lower-case namespace codes, remembered (a few distinct codes; bounded all the same)
+local lower_of, nlower = {}, 0
+local function lower(ns)
+  local l = lower_of[ns]
+  if l then return l end
+  if nlower >= 1000 then lower_of, nlower = {}, 0 end
+  l = ns:lower()
+  lower_of[ns], nlower = l, nlower + 1
+  return l
+end
+
 -- ingest.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
 -- Stores one record (call inside store.transaction). entity: the decoded xdmEntity (or nil);
--- entity_json: its JSON text when the caller has it; violations: array (failed records only).
+-- entity_json: its JSON text when the caller has it (streaming stores the entity as the client
+-- sent it); violations: array (failed records only).
 -- Successful records of Profile-enabled datasets get their identity links.
 function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
-  if entity_json == nil and entity ~= nil then entity_json = cjson.encode(entity) end
+  local size -- the size Profile's guardrail measures: the entity as cjson writes it
+  if entity_json == nil and entity ~= nil then
+    entity_json = cjson.encode(entity)
+    size = #entity_json
+  end
   local kind, idents, idents_json, event_id, event_ms
+  local ikind = info.kind
   -- Profile's hard guardrails (aep-api-facts.md §8.4): larger records and events stay in the
   -- data lake but are dropped from Profile.
-  if status == "success" and info.kind and type(entity) == "table"
-     and #entity_json <= (info.kind == "e" and M.EVENT_LIMIT or M.PROFILE_LIMIT) then
-    idents = identities_of(info, entity)
-    if idents then
-      kind = info.kind
-      idents_json = encode_idents(idents)
-      if kind == "e" then
-        local id = entity._id
-        if type(id) == "number" then id = string.format("%.17g", id) end
-        event_id = id
-        event_ms = M.parse_time(entity.timestamp)
+  if ikind and status == "success" and type(entity) == "table" then
+    local limit = ikind == "e" and M.EVENT_LIMIT or M.PROFILE_LIMIT
+    if not size then
+      -- cjson's text of a decoded entity is at most 6 times the text it was decoded from (a raw
+      -- control character becomes \u00XX): re-encode only when that could pass the limit
+      size = #entity_json
+      if size * 8 > limit then size = #cjson.encode(entity) end
+    end
+    if size <= limit then
+      idents = identities_of(info, entity)
+      if idents then
+        kind = ikind
+        idents_json = encode_idents(idents)
+        if kind == "e" then
+          local id = entity._id
+          if type(id) == "number" then id = string.format("%.17g", id) end
+          event_id = id
+          event_ms = M.parse_time(entity.timestamp)
+        end
       end
     end
   end
@@ -390,7 +430,7 @@ function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entit
     local link, sandbox = S.link, info.sandbox
     for i = 1, #idents do
       local ident = idents[i]
-      link:run(sandbox, ident[1]:lower(), ident[2], seq)
+      link:run(sandbox, lower(ident[1]), ident[2], seq)
     end
   end
 end
@@ -406,14 +446,15 @@ end
 -- ingest.write_streaming(info, ok, now_ms, list) -> batch id   (call inside a transaction)
 -- The records one streaming request brought to one dataset with one outcome, as one Catalog
 -- batch ("success" or "failed"), its metrics and error counts written with it.
--- list: array of { xaction_id, entity (table | nil), violations (failed only) }
+-- list: array of { xaction_id, entity (table | nil), violations (failed only), entity text (or
+-- nil: encoded here) }
 function M.write_streaming(info, ok, now_ms, list)
   local id = M.new_batch_id(now_ms)
   local status = ok and "success" or "failed"
   local codes
   for i = 1, #list do
     local r = list[i]
-    M.insert(info, id, r[1], now_ms, status, r[2], nil, r[3])
+    M.insert(info, id, r[1], now_ms, status, r[2], r[4], r[3])
     if not ok then
       codes = codes or {}
       local code = M.violation_code(r[3])

@@ -6,7 +6,9 @@
 -- and the source commits only the contiguous settled prefix of each partition. At least once,
 -- never at most once.
 --
--- lua/aep/cmd/stream.lua adds SPEC to its flags and calls dispatch(opts, positional, cmd) first.
+-- lua/aep/cmd/stream.lua adds SPEC to its flags and calls dispatch(opts, positional) first. The
+-- set-up and the ending (target, pacer, sender, ledger, report) are aep.stream.setup's, shared
+-- with file input.
 --
 -- Stopping: --max-records N, --idle-exit SECONDS, or SIGTERM: no new messages are taken, the
 -- batches in flight are answered, what is settled is committed, the group is left cleanly.
@@ -15,6 +17,7 @@
 local cli = require "aep.cli"
 local log = require "aep.log"
 local host = require "aep.host"
+local setup = require "aep.stream.setup"
 
 local M = {}
 
@@ -75,9 +78,9 @@ local function kafka_config(list, file)
   return t
 end
 
--- dispatch(opts, positional, cmd) -> exit status for --from kafka, nil for file input (after
+-- dispatch(opts, positional) -> exit status for --from kafka, nil for file input (after
 -- refusing Kafka flags without --from kafka).
-function M.dispatch(opts, positional, cmd)
+function M.dispatch(opts, positional)
   if opts.from == nil or opts.from == "file" then
     for _, k in ipairs(KAFKA_ONLY) do
       if opts[k] ~= nil then cli.usage_error("--" .. k:gsub("_", "-") .. " needs --from kafka") end
@@ -95,32 +98,13 @@ function M.dispatch(opts, positional, cmd)
   if not opts.brokers then cli.usage_error("missing --brokers HOST:PORT (with --from kafka)") end
   if #opts.topic == 0 then cli.usage_error("missing --topic TOPIC (with --from kafka)") end
   if not opts.group then cli.usage_error("missing --group GROUP (with --from kafka)") end
-  if not opts.dataset and not (opts.inlet and opts.schema) then cli.usage_error("missing --dataset ID") end
-  if opts.batch_size < 1 then cli.usage_error("--batch-size must be at least 1") end
-  if opts.concurrency < 1 then cli.usage_error("--concurrency must be at least 1") end
-  if opts.retries < 1 then cli.usage_error("--retries must be at least 1") end
+  setup.check_flags(opts)
   if opts.max_records and opts.max_records < 1 then cli.usage_error("--max-records must be at least 1") end
   if opts.idle_exit and opts.idle_exit <= 0 then cli.usage_error("--idle-exit must be positive") end
-  return M.run(opts, cmd, kafka_config(opts.kafka_config, opts.kafka_config_file))
+  return M.run(opts, kafka_config(opts.kafka_config, opts.kafka_config_file))
 end
 
-local function parse_rate(v, flag)
-  if v == nil then return nil end
-  local l = tostring(v):lower()
-  if l == "0" or l == "unlimited" or l == "none" or l == "inf" then return math.huge end
-  local n = tonumber((l:gsub("/s$", "")))
-  if not n or n <= 0 then cli.usage_error("flag '--" .. flag .. "' needs a positive number or 'unlimited', got '" .. tostring(v) .. "'") end
-  return n
-end
-
-local function fail(message)
-  log.error("stream: %s", message)
-  return cli.EXIT.ERROR
-end
-
-local function iso_now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
-
-local function is_interrupt(e) return type(e) == "string" and e:match("interrupted$") ~= nil end
+local fail, is_interrupt = setup.fail, setup.is_interrupt
 
 -- The loop. o: source, sender, ledger, map, encoder, ctx, progress, max_bytes, max_count,
 -- concurrency, max_records, idle_exit, dead_letter (bool), reject_file (bool), now
@@ -353,66 +337,15 @@ local function loop(o)
 end
 M.loop = loop
 
--- run(opts, cmd, config) -> exit status. cmd is lua/aep/cmd/stream.lua (its pacing constants).
-function M.run(opts, cmd, kconfig)
-  local config = require "aep.config"
+-- run(opts, kconfig) -> exit status. kconfig: librdkafka properties.
+function M.run(opts, kconfig)
   local kafka = require "aep.kafka"
   local kafka_source = require "aep.kafka_source"
   local report = require "aep.stream.report"
-  local req_rate = parse_rate(opts.rate, "rate")
-  local msg_rate = parse_rate(opts.message_rate, "message-rate")
-  local started_wall, t0 = iso_now(), host.monotonic()
   local topics = table.concat(opts.topic, ",")
-  local input = "kafka:" .. topics
-
-  local map
-  if opts.mapping then
-    local m, merr = require("aep.stream.mapping").load(opts.mapping)
-    if not m then return fail(merr) end
-    map = m
-  end
-  local ok_cfg, cfg = pcall(config.load, { flags = opts })
-  if not ok_cfg then return fail(tostring(cfg)) end
-  local ok_t, target = pcall(require("aep.stream.target").resolve, {
-    cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
-    authenticated = opts.authenticated, org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
-  })
-  if not ok_t then
-    if type(target) == "string" and target:match("interrupted$") then return cli.EXIT.INTERRUPTED end
-    return fail(tostring(target))
-  end
-
-  local reject_file = opts.reject_file
-  local temp_rejects
-  if not reject_file and opts.report and opts.report:lower():match("%.xml$") then
-    temp_rejects = os.tmpname()
-    reject_file = temp_rejects
-  end
-  local ledger, lerr = require("aep.stream.ledger").new({
-    reject_file = reject_file, accepted_file = opts.accepted_file, input = input, dataset = target.dataset_id,
-  })
-  if not ledger then return fail(lerr) end
-
-  local pacer_opts = {}
-  local batch_size, concurrency = opts.batch_size, opts.concurrency
-  if opts.sync_validation then
-    pacer_opts.requests = 1 / cmd.SYNC_INTERVAL_S
-    if req_rate and req_rate < pacer_opts.requests then pacer_opts.requests = req_rate end
-    batch_size, concurrency = 1, 1
-  else
-    pacer_opts.requests = req_rate or (target.is_local and math.huge or cmd.AEP_REQUESTS_PER_S)
-    pacer_opts.messages = msg_rate or (target.is_local and math.huge or cmd.AEP_MESSAGES_PER_S)
-  end
-  local pacer = require("aep.stream.pacer").new(pacer_opts)
-  local pool = require("aep.http").pool({
-    max_in_flight = concurrency, timeout = opts.timeout, connect_timeout = 10,
-    cainfo = cfg:cacert(), insecure = cfg:insecure() or nil,
-  })
-  local sender = require("aep.stream.sender").new({
-    pool = pool, url = target.url, sync = opts.sync_validation, headers = target.headers,
-    pacer = pacer, ledger = ledger, auth = target.auth, concurrency = concurrency,
-    max_attempts = opts.retries,
-  })
+  local s, status = setup.prepare(opts, "kafka:" .. topics, false)
+  if not s then return status end
+  local ledger, sender, pacer, target = s.ledger, s.sender, s.pacer, s.target
   if ledger.accepted_path then
     sender.on_accept = function(b, i, xid) b.span:accepted_line(b.pos[i], xid) end
   end
@@ -421,7 +354,7 @@ function M.run(opts, cmd, kconfig)
     dead_letter_topic = opts.dead_letter_topic,
   }
   if not source then
-    pool:close()
+    s.pool:close()
     return fail(tostring(serr) .. " (" .. tostring(scode) .. ")")
   end
   kafka.trap_term()
@@ -430,28 +363,18 @@ function M.run(opts, cmd, kconfig)
     log.info("aep stream: kafka topic %s (group %s at %s) -> dataset %s via %s (%s)", topics, opts.group,
       opts.brokers, tostring(target.dataset_id), target.url, pacer:describe())
   end
-  local t_stream = host.monotonic()
-  local ctx = { input = input, dataset_id = target.dataset_id, schema_id = target.schema_id,
-                tenant = opts.tenant or target.tenant }
-  if ctx.tenant == nil and target.client then
-    setmetatable(ctx, { __index = function(t, k)
-      if k ~= "tenant" then return nil end
-      local ok, tenant = pcall(require("aep.schemas").tenant_id, target.client)
-      rawset(t, "tenant", ok and tenant or false)
-      return rawget(t, "tenant") or nil
-    end })
-  end
+  s.t_stream = host.monotonic()
   local function progress_state(res)
     local c = ledger.counts
     return { read = res.read, accepted = c.accepted, rejected = c.rejected, failed = c.failed,
              skipped = c.skipped }
   end
   local result = loop({
-    source = source, sender = sender, ledger = ledger, map = map, encoder = target.encoder, ctx = ctx,
-    progress = progress, progress_state = progress_state, max_bytes = opts.max_request_bytes,
-    max_count = batch_size, concurrency = concurrency, max_records = opts.max_records,
-    idle_exit = opts.idle_exit, dead_letter = opts.dead_letter_topic ~= nil,
-    reject_file = reject_file ~= nil,
+    source = source, sender = sender, ledger = ledger, map = s.map, encoder = target.encoder,
+    ctx = setup.mapping_context(s), progress = progress, progress_state = progress_state,
+    max_bytes = opts.max_request_bytes, max_count = s.batch_size, concurrency = s.concurrency,
+    max_records = opts.max_records, idle_exit = opts.idle_exit,
+    dead_letter = opts.dead_letter_topic ~= nil, reject_file = s.reject_file ~= nil,
   })
   local stats = source:stats()
   local cok, cerr = source:close()
@@ -460,59 +383,23 @@ function M.run(opts, cmd, kconfig)
   progress:finish()
   ledger:save(true)
   ledger:close()
-  pool:close()
+  s.pool:close()
 
-  local c = ledger.counts
-  local exit_status
-  if result.interrupted then exit_status = cli.EXIT.INTERRUPTED
-  elseif result.fatal then exit_status = cli.EXIT.ERROR
-  elseif c.rejected + c.failed > 0 then exit_status = cli.EXIT.INCOMPLETE
-  else exit_status = cli.EXIT.OK end
-  local stopped
-  if result.interrupted then stopped = "interrupted (settled records are committed; the rest is read again next time)"
-  elseif result.fatal then stopped = result.fatal end
-  local statuses = {}
-  for k, v in pairs(sender.stats.statuses) do statuses[tostring(k)] = v end
-  local r = {
-    input = input, format = "kafka", dataset_id = target.dataset_id, inlet_url = target.inlet_url,
-    counts = c, this_run = ledger.this_run, this_run_records = result.read,
-    duration = t_end - t0, setup_duration = t_stream - t0, stream_duration = t_end - t_stream,
-    started = started_wall, finished = iso_now(),
-    requests = sender.stats.requests, retries = sender.stats.retries, splits = sender.stats.splits,
-    bytes = sender.stats.bytes, statuses = statuses, pacing = pacer:describe(),
-    reject_file = opts.reject_file, sample_reasons = result.samples, exit_status = exit_status,
-    stopped = stopped,
-  }
+  local exit_status, stopped = setup.outcome(result, ledger.counts,
+    "interrupted (settled records are committed; the rest is read again next time)")
+  local r = setup.report_fields(s, result, t_end, exit_status, stopped)
+  r.format = "kafka"
   local kinfo = {
     brokers = opts.brokers, topics = opts.topic, group = opts.group, received = stats.received,
     replayed = stats.replayed, dead_lettered = stats.dead_lettered, commits = stats.committed,
     partitions_assigned = stats.assigned, partitions_revoked = stats.revoked,
     partitions_lost = stats.lost, stop = result.stop,
   }
-  if opts.report then
-    local ok, err
-    if opts.report:lower():match("%.xml$") then
-      ok, err = report.write(opts.report, r, reject_file)
-    else
-      local doc = report.json_doc(r)
-      doc.kafka = kinfo
-      ok, err = host.write_file(opts.report, require("aep.json").encode_pretty(doc) .. "\n")
-    end
-    if not ok then log.error("stream: cannot write the report %s: %s", opts.report, tostring(err)) end
-  end
-  if temp_rejects then os.remove(temp_rejects) end
   local text = report.summary(r) .. string.format(
     "  kafka: %d messages from group %s; %d replayed after another consumer stopped; %d dead-lettered%s\n",
     stats.received, opts.group, stats.replayed, stats.dead_lettered,
     result.stop and result.stop ~= "fatal" and ("; stopped: " .. result.stop) or "")
-  if opts.quiet then
-    log.print("%s", (text:match("^[^\n]*\n[^\n]*")))
-  else
-    io.stdout:write(log.redact(text))
-    io.stdout:flush()
-  end
-  if stopped and not result.interrupted then log.error("stream: %s", stopped) end
-  return exit_status
+  return setup.conclude(s, r, text, { extra = { kafka = kinfo } })
 end
 
 return M

@@ -115,10 +115,13 @@ function M.write_junit(path, r, reject_source)
   return true
 end
 
--- report.write(path, r, reject_source) -> true | nil, err  (JSON or JUnit by the file name)
-function M.write(path, r, reject_source)
+-- report.write(path, r, reject_source[, extra]) -> true | nil, err  (JSON or JUnit by the file
+-- name; extra: more top-level keys for the JSON document, e.g. kafka = {...})
+function M.write(path, r, reject_source, extra)
   if path:lower():match("%.xml$") then return M.write_junit(path, r, reject_source) end
-  local ok, err = host.write_file(path, json.encode_pretty(M.json_doc(r)) .. "\n")
+  local doc = M.json_doc(r)
+  for k, v in pairs(extra or {}) do doc[k] = v end
+  local ok, err = host.write_file(path, json.encode_pretty(doc) .. "\n")
   if not ok then return nil, err end
   return true
 end

@@ -485,29 +485,12 @@ function Client:request(opts)
   })
 end
 
-function Client:get(path, opts)
-  opts = copy(opts); opts.method = "GET"; opts.path = path
-  return self:request(opts)
-end
-
-function Client:post(path, opts)
-  opts = copy(opts); opts.method = "POST"; opts.path = path
-  return self:request(opts)
-end
-
-function Client:put(path, opts)
-  opts = copy(opts); opts.method = "PUT"; opts.path = path
-  return self:request(opts)
-end
-
-function Client:patch(path, opts)
-  opts = copy(opts); opts.method = "PATCH"; opts.path = path
-  return self:request(opts)
-end
-
-function Client:delete(path, opts)
-  opts = copy(opts); opts.method = "DELETE"; opts.path = path
-  return self:request(opts)
+-- client:get(path [, opts]), :post, :put, :patch, :delete -> client:request with that method
+for _, method in ipairs({ "GET", "POST", "PUT", "PATCH", "DELETE" }) do
+  Client[method:lower()] = function(self, path, opts)
+    opts = copy(opts); opts.method = method; opts.path = path
+    return self:request(opts)
+  end
 end
 
 -- platform.enc(id) -> a resource id made safe for one path segment

@@ -15,6 +15,7 @@
 -- soon as they are read, so nothing aep prints can contain them.
 local json = require "aep.json"
 local log = require "aep.log"
+local read_file = require("aep.file").read
 
 local M = {}
 
@@ -76,20 +77,13 @@ local function is_unset(v)
   return false
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local data = f:read("a")
-  f:close()
-  return data
-end
-
 -- PEM text as people paste it: "\n" written as two characters, or a path to the key file.
 local function normalize_private_key(v, where)
   if type(v) ~= "string" then return v, where end
   if not v:find("-----BEGIN", 1, true) then
     local data = read_file(v)
     if data and data:find("-----BEGIN", 1, true) then
+      M.check_private(v, "private key file")
       return data, (where and (where .. ", key file " .. v) or ("key file " .. v))
     end
   end
@@ -147,9 +141,13 @@ function M.parse_env_file(path)
       if not kp:match("^/") then kp = base .. "/" .. kp end
       local data, ferr = read_file(kp)
       if not data then return nil, "environment file " .. path .. ": cannot read private key " .. kp .. ": " .. tostring(ferr) end
+      M.check_private(kp, "private key file")
       values.PRIVATE_KEY = data
     end
     values.PRIVATE_KEY_FILE = nil
+  end
+  for name in pairs(M.SECRET) do
+    if values[name] ~= nil then M.check_private(path, "environment file"); break end
   end
   return values, format, extra
 end
@@ -203,6 +201,7 @@ local function flag_values(opts)
       if path then
         local data, err = read_file(path)
         if not data then error({ config_error = true, message = "cannot read --" .. k.file_flag .. " " .. path .. ": " .. tostring(err) }) end
+        M.check_private(path, "--" .. k.file_flag .. " file")
         if k.name == "CLIENT_SECRET" then data = data:gsub("%s+$", "") end
         values[k.name] = data
         where[k.name] = "--" .. k.file_flag .. " " .. path
@@ -240,6 +239,7 @@ local function env_values(getenv)
     if values[name] == nil and not is_unset(path) then
       local data, err = read_file(path)
       if not data then error({ config_error = true, message = "cannot read " .. var .. " " .. path .. ": " .. tostring(err) }) end
+      M.check_private(path, var .. " file")
       if name == "CLIENT_SECRET" then data = data:gsub("%s+$", "") end
       values[name] = data
       where[name] = var .. " " .. path
@@ -540,6 +540,25 @@ end
 -- cfg:target() -> {gateway=, org=, sandbox=} identifying where resources live
 function Config:target()
   return { gateway = self:gateway(), org = self:get("IMS_ORG"), sandbox = self:get("SANDBOX_NAME") }
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- Files holding credentials (SECURITY.md)
+
+local warned_private = {}
+
+-- config.check_private(path, what): warn, once per file, when a file holding credentials (an
+-- --env file with a secret in it, a private key or client secret file) can be read by its group
+-- or by others, as ssh does for private keys. The file is still used.
+function M.check_private(path, what)
+  if warned_private[path] then return end
+  local ok, host = pcall(require, "aep.host")
+  local st = ok and host.stat(path)
+  if st and st.type == "file" and st.mode & tonumber("044", 8) ~= 0 then
+    warned_private[path] = true
+    log.warn("%s %s is readable by others (mode %03o): chmod 600 %s", what, path,
+      st.mode & tonumber("777", 8), path)
+  end
 end
 
 return M

@@ -110,13 +110,7 @@ local function source_lines(source)
   local path = source:sub(2)
   local cached = source_cache[path]
   if cached then return cached end
-  local text
-  local f = io.open(path, "rb")
-  if f then
-    text = f:read("a")
-    f:close()
-  end
-  if not text then text = host.embedded(path) end
+  local text = require("aep.file").read(path) or host.embedded(path)
   if not text then return nil end
   local lines = {}
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end

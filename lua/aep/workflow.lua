@@ -209,13 +209,7 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Files: on disk first (relative to the working directory, then to root), else embedded in aep.
 
-local function read_disk(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
+local read_disk = require("aep.file").read
 
 local function embedded(path)
   local ok, host = pcall(require, "aep.host")

@@ -9,20 +9,13 @@
 -- (not a pipe: a pipe nobody reads would block it), so its ready lines are read from that file.
 local host = require "aep.host"
 local log = require "aep.log"
+local read_file = require("aep.file").read
 
 local M = {}
 
 M.READY_TIMEOUT = 60
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
 
 local function alive(pid)
   if not host.kill(pid, "0") then return false end

@@ -65,7 +65,8 @@ describe("aep command line", function()
     local f = assert(io.open(err, "rb"))
     local stderr = f:read("a")
     f:close()
-    assert.are.equal("aep: interrupted\n", stderr)
+    -- "(command line):1: " comes first when the signal lands as io.stdout:flush returns
+    assert.matches("^aep: [^\n]*interrupted\n$", stderr)
     assert.are.same({ "exit", 130 }, { how, code })
   end)
 

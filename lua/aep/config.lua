@@ -201,7 +201,7 @@ local function flag_values(opts)
       if path then
         local data, err = read_file(path)
         if not data then error({ config_error = true, message = "cannot read --" .. k.file_flag .. " " .. path .. ": " .. tostring(err) }) end
-        M.check_private(path, "--" .. k.file_flag .. " file")
+        M.check_private(path, "--" .. k.file_flag)
         if k.name == "CLIENT_SECRET" then data = data:gsub("%s+$", "") end
         values[k.name] = data
         where[k.name] = "--" .. k.file_flag .. " " .. path
@@ -239,7 +239,7 @@ local function env_values(getenv)
     if values[name] == nil and not is_unset(path) then
       local data, err = read_file(path)
       if not data then error({ config_error = true, message = "cannot read " .. var .. " " .. path .. ": " .. tostring(err) }) end
-      M.check_private(path, var .. " file")
+      M.check_private(path, var)
       if name == "CLIENT_SECRET" then data = data:gsub("%s+$", "") end
       values[name] = data
       where[name] = var .. " " .. path

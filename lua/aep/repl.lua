@@ -5,6 +5,7 @@
 local readline = require "aep.readline"
 local pretty = require "aep.pretty"
 local host = require "aep.host"
+local log = require "aep.log"
 
 local M = {}
 
@@ -38,9 +39,10 @@ local function compile(source, env)
   return load(source, "=stdin", "t", env)
 end
 
+-- Results and errors pass through log.redact: showing `cfg` or `client` must not show a secret.
 local function print_results(results, n)
   for i = 1, n do
-    io.stdout:write(pretty.format(results[i]), i < n and "\t" or "\n")
+    io.stdout:write(log.redact(pretty.format(results[i])), i < n and "\t" or "\n")
   end
 end
 
@@ -125,7 +127,7 @@ function M.run(opts)
             if results[1] then
               if results.n > 1 then print_results({ table.unpack(results, 2, results.n) }, results.n - 1) end
             else
-              io.stderr:write(tostring(results[2]), "\n")
+              io.stderr:write(log.redact(tostring(results[2])), "\n")
             end
           end
         end

@@ -290,6 +290,28 @@ local function typed_check(s)
   return nil
 end
 
+-- A property schema whose node is a bare type check, or a string enum: -> "type", lua_type |
+-- "enum", set | nil. Such leaves pass exactly when the value has that Lua type, or is one of the
+-- enum's strings (compile_node's string/boolean/number checks and combined enum node agree).
+local INLINE_TYPES = { string = "string", boolean = "boolean", number = "number" }
+local function inline_leaf(p)
+  local t = INLINE_TYPES[p.type]
+  if not t then return nil end
+  if p.minLength ~= nil or p.maxLength ~= nil or p.pattern ~= nil or p.format ~= nil or p.minimum ~= nil
+     or p.maximum ~= nil or p.multipleOf ~= nil or p.exclusiveMinimum ~= nil or p.exclusiveMaximum ~= nil then
+    return nil
+  end
+  local enum = p.enum
+  if enum == nil then return "type", t end
+  if t ~= "string" or type(enum) ~= "table" then return nil end
+  local set = {}
+  for _, e in ipairs(enum) do
+    if type(e) ~= "string" then return nil end
+    set[e] = true
+  end
+  return "enum", set
+end
+
 local function object_node(s, loc, opts)
   local requires = s.type == "object"
   local props = type(s.properties) == "table" and s.properties or {}
@@ -300,11 +322,15 @@ local function object_node(s, loc, opts)
   local value_fn
   if type(addl) == "table" then value_fn = compile_node(addl, loc .. "/additionalProperties", opts) end
 
-  local pfn, names = {}, {}
+  -- ptype[name]: a leaf that only needs its Lua type; penum[name]: a string enum and nothing
+  -- else (membership is the whole check). The fast pass checks those inline, without a call.
+  local pfn, names, ptype, penum = {}, {}, {}, {}
   for name, p in pairs(props) do
     if type(name) == "string" and type(p) == "table" then
       pfn[name] = compile_node(p, loc .. "/properties/" .. url_encode(name), opts)
       names[#names + 1] = name
+      local kind, arg = inline_leaf(p)
+      if kind == "type" then ptype[name] = arg elseif kind == "enum" then penum[name] = arg end
     end
   end
   local canon = order.hashmap_order(names)
@@ -350,7 +376,11 @@ local function object_node(s, loc, opts)
 
   return function(v, st, key)
     if st.stop then return end
-    if type(v) ~= "table" or is_array(v) then
+    local array
+    if type(v) == "table" then
+      if getmetatable(v) == nil then array = v[1] ~= nil else array = is_array(v) end
+    end
+    if array ~= false then
       if requires then fail(st, key, loc, "type", type_msg("JSONObject", v)) end
       return
     end
@@ -369,14 +399,24 @@ local function object_node(s, loc, opts)
     local base = st.count
     local odd = false
     for k, x in next, v do
-      local f = pfn[k]
-      if f then
-        f(x, st, k)
-      elseif value_fn then
-        value_fn(x, st, k)
-      elseif closed then
-        odd = true
-        break
+      local t = ptype[k]
+      if t then
+        if type(x) ~= t then odd = true; break end
+      else
+        local set = penum[k]
+        if set then
+          if set[x] ~= true then odd = true; break end
+        else
+          local f = pfn[k]
+          if f then
+            f(x, st, k)
+          elseif value_fn then
+            value_fn(x, st, k)
+          elseif closed then
+            odd = true
+            break
+          end
+        end
       end
     end
     if odd or st.count > base then

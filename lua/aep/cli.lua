@@ -13,6 +13,12 @@ M.EXIT = {
   INTERRUPTED = 130,
 }
 
+-- cli.is_interrupt(err) -> true for the error Ctrl-C raises ("interrupted", core/main.c), which
+-- commands pass on instead of reporting it as a failure
+function M.is_interrupt(e)
+  return type(e) == "string" and e:match("interrupted$") ~= nil
+end
+
 local usage_error_mt = {
   __tostring = function(e) return e.message end,
 }

@@ -14,6 +14,7 @@
 -- cancels them and the REPL goes on.
 local host = require "aep.host"
 local term = require "aep.term"
+local is_interrupt = require("aep.cli").is_interrupt
 
 local M = {}
 
@@ -298,7 +299,7 @@ function M.progress_http(http)
     progress:finish()
     if not ok then
       -- Ctrl-C raises inside the loop: say so without the loop's file and line
-      if type(c) == "string" and c:match("interrupted$") then error("interrupted", 0) end
+      if is_interrupt(c) then error("interrupted", 0) end
       error(c, 0)
     end
     if c.response then return c.response end

@@ -10,6 +10,7 @@
 --   print(validate.try(target, map, record))                     -- the REPL's report
 local json = require "aep.json"
 local cjson = require "cjson"
+local is_interrupt = require("aep.cli").is_interrupt
 
 local M = {}
 
@@ -182,7 +183,7 @@ end
 function M.map(map, record, ctx)
   local ok, entity = pcall(map, record, ctx)
   if not ok then
-    if type(entity) == "string" and entity:match("interrupted$") then error(entity, 0) end
+    if is_interrupt(entity) then error(entity, 0) end
     return "error", require("aep.stream.mapping").reason(entity)
   end
   if entity == nil then return "skip" end

@@ -103,10 +103,6 @@ local function parse_sets(list)
   return vars
 end
 
-local function is_interrupt(e)
-  return type(e) == "string" and e:match("interrupted$") ~= nil
-end
-
 local function report_error(err, names, opts)
   if platform.is_error(err) then
     local text = tostring(err)
@@ -198,7 +194,7 @@ function M.run(args)
     log.info("%s", summary)
     return wf.exit_code
   end, function(e)
-    if log.is_verbose() and type(e) == "string" and not is_interrupt(e) then return debug.traceback(e, 2) end
+    if log.is_verbose() and type(e) == "string" and not cli.is_interrupt(e) then return debug.traceback(e, 2) end
     return e
   end)
   if emu and not emu.reused then
@@ -206,7 +202,7 @@ function M.run(args)
     log.info("%-9s %-18s %s", "ok", "emulator", "stopped")
   end
   if not ok then
-    if is_interrupt(result) then error(result, 0) end
+    if cli.is_interrupt(result) then error(result, 0) end
     if type(result) == "table" and result.usage_error then error(result, 0) end
     report_error(result, names, opts)
     return cli.EXIT.ERROR

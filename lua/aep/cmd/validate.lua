@@ -55,10 +55,6 @@ local function fail(message)
   return cli.EXIT.ERROR
 end
 
-local function is_interrupt(e)
-  return type(e) == "string" and e:match("interrupted$") ~= nil
-end
-
 function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
@@ -100,7 +96,7 @@ function M.run(args)
     end)
     if not ok then
       reader:close()
-      if is_interrupt(t) then error(t, 0) end
+      if cli.is_interrupt(t) then error(t, 0) end
       return fail(tostring(t))
     end
     target = t

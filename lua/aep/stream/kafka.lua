@@ -104,7 +104,7 @@ function M.dispatch(opts, positional)
   return M.run(opts, kafka_config(opts.kafka_config, opts.kafka_config_file))
 end
 
-local fail, is_interrupt = setup.fail, setup.is_interrupt
+local fail, is_interrupt = setup.fail, cli.is_interrupt
 
 -- The loop. o: source, sender, ledger, map, encoder, ctx, progress, max_bytes, max_count,
 -- concurrency, max_records, idle_exit, dead_letter (bool), reject_file (bool), now

@@ -14,6 +14,7 @@ local cjson_safe = require "cjson.safe"
 local batcher = require "aep.stream.batcher"
 local ledger_mod = require "aep.stream.ledger"
 local mapping = require "aep.stream.mapping"
+local is_interrupt = require("aep.cli").is_interrupt
 
 local M = {}
 
@@ -40,10 +41,6 @@ local function entity_extractor(enc)
   end
 end
 M.entity_extractor = entity_extractor
-
-local function is_interrupt(e)
-  return type(e) == "string" and e:match("interrupted$") ~= nil
-end
 
 -- pipeline.run(o) -> result {read, read_error, resumed_records, samples, fatal, interrupted}
 function M.run(o)

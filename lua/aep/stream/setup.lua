@@ -47,10 +47,6 @@ function M.iso_now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 
-function M.is_interrupt(e)
-  return type(e) == "string" and e:match("interrupted$") ~= nil
-end
-
 -- setup.check_flags(opts): the usage errors every input shares
 function M.check_flags(opts)
   if not opts.dataset and not (opts.inlet and opts.schema) then
@@ -106,7 +102,7 @@ function M.prepare(opts, input, from_file)
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })
   if not ok_t then
-    if M.is_interrupt(target) then return nil, cli.EXIT.INTERRUPTED end
+    if cli.is_interrupt(target) then return nil, cli.EXIT.INTERRUPTED end
     return nil, M.fail(tostring(target))
   end
   s.target = target

@@ -40,16 +40,6 @@ seeds("base64", {
   truncated = "Zm9vY",
 })
 
--- json -----------------------------------------------------------------------------------------
-seeds("json", {
-  object = '{"messages":[{"header":{"schemaRef":{"id":"https://ns.adobe.com/x/schemas/1","contentType":"application/vnd.adobe.xed-full+json;version=1"}},"body":{"xdmEntity":{"_id":"1","n":1.5e3}}}]}',
-  array = '[1,-2.5e-3,true,false,null,"\\u00e9\\ud83d\\ude00\\n",[],{}]',
-  nested = string.rep("[", 60) .. string.rep("]", 60),
-  escapes = '"\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000"',
-  numbers = '[0,-0,1e308,-1e-308,123456789012345678901234567890,0.1]',
-  bad = '{"a":',
-})
-
 -- pem ------------------------------------------------------------------------------------------
 local keys = assert(crypto.generate_rsa { bits = 1024, cn = "fuzz", days = 36500 })
 local function der(pem)
@@ -134,6 +124,25 @@ seeds("lines", {
   read = L(false, 2, 6) .. jsonl,
   mix = L(false, 3, 3) .. arr .. "\n" .. jsonl,
   long_line = L(false, 0, 4) .. string.rep("x", 5000) .. "\nshort\n",
+})
+
+-- jsonsplit ------------------------------------------------------------------------------------
+local function msg(entity, schema)
+  return '{"header":{"schemaRef":{"id":"' .. (schema or "https://ns.adobe.com/t/schemas/1") ..
+    '","contentType":"application/vnd.adobe.xed-full+json;version=1"},"imsOrgId":"X@AdobeOrg",' ..
+    '"datasetId":"d1","flowId":"f1"},"body":{"xdmMeta":{"schemaRef":{"id":"s"}},"xdmEntity":' .. entity .. '}}'
+end
+seeds("jsonsplit", {
+  batch = '{"messages":[' .. msg('{"_id":"1","n":1.5,"ok":true,"x":null}') .. ",\n " ..
+    msg('{"_id":"2","tags":["a","b"],"o":{"p":-0.5e-3}}') .. "]}",
+  two_templates = '{ "messages" : [ ' .. msg('{"a":1}') .. " , " .. msg('{"a":2}', "https://ns.adobe.com/t/schemas/2") .. " ] }",
+  odd_scalars = '{"messages":[' .. msg('{"big":1e400,"lead":01,"s":"\\u00e9"}') .. "]}",
+  no_entity = '{"messages":[{"header":{},"body":{"other":1}},{"body":{"xdmEntity":[1,2]}},3,"s"]}',
+  dup_key = '{"messages":[{"body":{"xdmEntity":{"a":1},"xdmEntity":{"a":2}}}]}',
+  escaped_key = '{"messages":[{"body":{"xdm\\u0045ntity":{"a":1}}}]}',
+  nested = '{"messages":[' .. msg(string.rep('{"a":', 30) .. "1" .. string.rep("}", 30)) .. "]}",
+  empty = '{"messages":[]}',
+  other_key = '{"records":[{"body":{"xdmEntity":{}}}]}',
 })
 
 -- server ---------------------------------------------------------------------------------------

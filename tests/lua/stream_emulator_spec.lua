@@ -7,33 +7,14 @@ local json = require "aep.json"
 local cjson = require "cjson"
 local host = require "aep.host"
 local run = require "tests.lua.support.run"
-local emulator = require "tests.lua.support.emulator"
 local fixtures = require "tests.lua.support.fixtures"
+local files = require "tests.lua.support.files"
 local spawn = require "tests.lua.support.spawn"
 
 local emu, api, ids, dir
 
-local function write(name, content)
-  local p = dir .. "/" .. name
-  local f = assert(io.open(p, "wb"))
-  f:write(content)
-  f:close()
-  return p
-end
-
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function jsonl(p)
-  local out = {}
-  for l in (read(p) or ""):gmatch("[^\n]+") do out[#out + 1] = assert(json.decode(l)) end
-  return out
-end
+local function write(name, content) return files.write(dir .. "/" .. name, content) end
+local read, jsonl = files.read, files.json_lines
 
 -- Records shaped like the samples (one per line), each with a unique loyaltyID "u<i>-<tag>@example.com".
 local function records(n, tag, extra)
@@ -59,27 +40,10 @@ local function stream(args, opts)
   return run.aep(argv, opts)
 end
 
--- loyaltyID -> how many times the dataset holds it
-local function stored_ids(dataset)
-  local counts, total = {}, 0
-  local offset = 0
-  repeat
-    local page = fixtures.records(api, dataset, "?limit=5000&offset=" .. offset)
-    for _, rec in ipairs(page.records or {}) do
-      local t = rec.entity and rec.entity._exchangeinternal
-      local id = t and t.loyaltyID
-      if id then counts[id] = (counts[id] or 0) + 1 end
-      total = total + 1
-    end
-    offset = offset + 5000
-  until #(page.records or {}) < 5000
-  return counts, total
-end
+-- loyaltyID -> how many times the dataset holds it, and the total
+local function stored_ids(dataset) return fixtures.stored_ids(api, dataset) end
 
-local function set_faults(spec, seed)
-  local s, b = api:put("/emulator/faults", { spec = spec, seed = seed or 7 }, { auth = false })
-  assert(s == 200, "faults: " .. s .. " " .. json.encode(b))
-end
+local function set_faults(spec, seed) emu.faults(spec, seed or 7) end
 
 -- the emulator's request log for the streaming routes since seq
 local function log_since(seq, prefix)
@@ -103,9 +67,7 @@ end
 
 setup(function()
   dir = run.tmpdir()
-  emu = emulator.start({ "--tenant", "exchangeinternal", "--seed", "7" })
-  api = fixtures.client(emu)
-  ids = fixtures.loyalty(api, { dataflow = false })
+  emu, api, ids = fixtures.start({ "--tenant", "exchangeinternal", "--seed", "7" }, { dataflow = false })
 end)
 
 teardown(function()

@@ -7,8 +7,8 @@ local json = require "aep.json"
 local cjson = require "cjson"
 local kafka = require "aep.kafka"
 local run = require "tests.lua.support.run"
-local emulator = require "tests.lua.support.emulator"
 local fixtures = require "tests.lua.support.fixtures"
+local files = require "tests.lua.support.files"
 local spawn = require "tests.lua.support.spawn"
 local kafka_mock = require "tests.lua.support.kafka_mock"
 
@@ -17,13 +17,7 @@ local MAX_POLLS = 600
 
 local emu, api, ids, dir, mock
 
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = files.read
 
 -- A record shaped like the samples, with the unique loyaltyID "u<i>-<tag>@example.com".
 local function record(i, tag)
@@ -43,24 +37,9 @@ local function produce(topic, values)
 end
 
 -- loyaltyID -> how many times the dataset holds it, and the total
-local function stored_ids(dataset)
-  local counts, total, offset = {}, 0, 0
-  repeat
-    local page = fixtures.records(api, dataset, "?limit=5000&offset=" .. offset)
-    for _, rec in ipairs(page.records or {}) do
-      local t = rec.entity and rec.entity._exchangeinternal
-      if t and t.loyaltyID then counts[t.loyaltyID] = (counts[t.loyaltyID] or 0) + 1 end
-      total = total + 1
-    end
-    offset = offset + 5000
-  until #(page.records or {}) < 5000
-  return counts, total
-end
+local function stored_ids(dataset) return fixtures.stored_ids(api, dataset) end
 
-local function set_faults(spec)
-  local s, b = api:put("/emulator/faults", { spec = spec, seed = 7 }, { auth = false })
-  assert(s == 200, "faults: " .. s .. " " .. json.encode(b))
-end
+local function set_faults(spec) emu.faults(spec, 7) end
 
 -- the consumer config of the mock as a properties file (--kafka-config-file)
 local function properties_file()
@@ -111,9 +90,7 @@ end
 setup(function()
   dir = run.tmpdir()
   mock = kafka_mock.start{ partitions = 4, topics = { "loyalty", "loyalty-dead", "loyalty2", "loyalty3", "loyalty4" } }
-  emu = emulator.start({ "--tenant", "exchangeinternal", "--seed", "7" })
-  api = fixtures.client(emu)
-  ids = fixtures.loyalty(api, { dataflow = false })
+  emu, api, ids = fixtures.start({ "--tenant", "exchangeinternal", "--seed", "7" }, { dataflow = false })
 end)
 
 teardown(function()

@@ -4,16 +4,13 @@ local readers = require "aep.stream.readers"
 local lines = require "aep.lines"
 local cjson = require "cjson"
 local run = require "tests.lua.support.run"
+local files = require "tests.lua.support.files"
 
 local dir = run.tmpdir()
 local n = 0
 local function file(content, ext)
   n = n + 1
-  local path = dir .. "/in" .. n .. (ext or ".jsonl")
-  local f = assert(io.open(path, "wb"))
-  f:write(content)
-  f:close()
-  return path
+  return files.write(dir .. "/in" .. n .. (ext or ".jsonl"), content)
 end
 
 local function gzip(path)

@@ -9,6 +9,7 @@ local pipeline = require "aep.stream.pipeline"
 local readers = require "aep.stream.readers"
 local cjson = require "cjson"
 local run = require "tests.lua.support.run"
+local files = require "tests.lua.support.files"
 
 local dir = run.tmpdir()
 local nfile = 0
@@ -16,25 +17,8 @@ local function path(ext)
   nfile = nfile + 1
   return dir .. "/f" .. nfile .. (ext or ".jsonl")
 end
-local function write(content, ext)
-  local p = path(ext)
-  local f = assert(io.open(p, "wb"))
-  f:write(content)
-  f:close()
-  return p
-end
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-local function read_lines(p)
-  local out = {}
-  for l in (read(p) or ""):gmatch("[^\n]+") do out[#out + 1] = cjson.decode(l) end
-  return out
-end
+local function write(content, ext) return files.write(path(ext), content) end
+local read, read_lines = files.read, files.json_lines
 
 -- a fake clock
 local function clock()

@@ -9,7 +9,7 @@
 --   emu.stop()     -- SIGTERM, wait (exit status checked: 0); emu.kill9() -- SIGKILL, wait
 --   emu.restart([args])  -- start again on the same data dir (and the same port), refreshes url/env
 --   emu.cleanup()  -- stop if running and remove the data dir
-local json = require "aep.json"
+--   emu.faults(spec [, seed])  -- PUT /emulator/faults (raises unless 200); "" clears them
 
 local function need(name)
   local ok, mod = pcall(require, "support." .. name)
@@ -17,14 +17,14 @@ local function need(name)
   return require("tests.lua.support." .. name)
 end
 local spawn = need "spawn"
+local files = need "files"
+local http = require "aep.http"
+local json = require "aep.json"
 
 local M = {}
 
 local function read_env(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("a")
-  f:close()
-  local env = assert(json.decode(text))
+  local env = files.json(path)
   local out = {}
   for _, v in ipairs(env.values or {}) do out[v.key] = v.value end
   return out
@@ -85,12 +85,16 @@ function M.start(args, opts)
     end
   end
 
+  -- faults(spec [, seed]) -> the emulator's answer (its rules and seed)
+  function emu.faults(spec, seed)
+    local resp = assert(http.request({ method = "PUT", url = emu.url .. "/emulator/faults",
+      headers = { ["Content-Type"] = "application/json" }, body = json.encode({ spec = spec, seed = seed }) }))
+    assert(resp.status == 200, "faults: " .. resp.status .. " " .. resp.body)
+    return json.decode(resp.body)
+  end
+
   function emu.stderr()
-    local f = io.open(emu.data_dir .. "/stderr.log", "rb")
-    if not f then return "" end
-    local s = f:read("a")
-    f:close()
-    return s
+    return files.read(emu.data_dir .. "/stderr.log") or ""
   end
 
   launch(opts.port or 0)

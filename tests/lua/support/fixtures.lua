@@ -4,6 +4,7 @@
 -- streaming connection (Flow Service, optionally with a dataflow; or the legacy edge inlet, R4).
 --
 --   local fixtures = require "support.fixtures"
+--   local emu, api, ids = fixtures.start()     -- an emulator with all of it (emu.cleanup() after)
 --   local api = fixtures.client(emu)            -- emu: from support.emulator (url, env_file)
 --   local ids = fixtures.loyalty(api, { dataflow = false })
 --   local s, body = api:post("/collection/" .. ids.inlet_id, msg, { auth = false })
@@ -11,20 +12,19 @@
 local http = require "aep.http"
 local json = require "aep.json"
 
+local function need(name)
+  local ok, mod = pcall(require, "support." .. name)
+  if ok then return mod end
+  return require("tests.lua.support." .. name)
+end
+local emulator = need "emulator"
+
 local M = {}
 
 local Client = {}
 Client.__index = Client
 
-local function read_env(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("a")
-  f:close()
-  local env = assert(json.decode(text))
-  local out = {}
-  for _, v in ipairs(env.values or {}) do out[v.key] = v.value end
-  return out
-end
+local read_env = emulator.read_env
 M.read_env = read_env
 
 local function form(t)
@@ -273,6 +273,22 @@ function M.loyalty(api, opts)
   return ids
 end
 
+-- fixtures.start([args [, loyalty_opts]]) -> emu, api, ids: an emulator (support.emulator,
+-- started with args) holding the collection's set-up (fixtures.loyalty with loyalty_opts). If the
+-- set-up fails, the emulator is cleaned up before the error goes on.
+function M.start(args, opts)
+  local emu = emulator.start(args)
+  local ok, api, ids = pcall(function()
+    local api = M.client(emu)
+    return api, M.loyalty(api, opts)
+  end)
+  if not ok then
+    emu.cleanup()
+    error(api, 0)
+  end
+  return emu, api, ids
+end
+
 local CT = "application/vnd.adobe.xed-full+json;version=1"
 
 -- fixtures.envelope(ids, schema_id, dataset_id, entity [, header_extra]) -> message (R15/R16)
@@ -327,6 +343,22 @@ end
 function M.records(api, dataset_id, query)
   local s, b = api:get("/emulator/datasets/" .. dataset_id .. "/records" .. (query or ""), { auth = false })
   return expect(s, 200, b, "records")
+end
+
+-- fixtures.stored_ids(api, dataset_id) -> {loyaltyID = how many records hold it}, number of
+-- records (of sample-shaped records: loyaltyID under _exchangeinternal)
+function M.stored_ids(api, dataset_id)
+  local counts, total, offset = {}, 0, 0
+  repeat
+    local page = M.records(api, dataset_id, "?limit=5000&offset=" .. offset)
+    for _, rec in ipairs(page.records or {}) do
+      local t = rec.entity and rec.entity._exchangeinternal
+      if t and t.loyaltyID then counts[t.loyaltyID] = (counts[t.loyaltyID] or 0) + 1 end
+      total = total + 1
+    end
+    offset = offset + 5000
+  until #(page.records or {}) < 5000
+  return counts, total
 end
 
 return M

@@ -1,5 +1,6 @@
 -- Run the aep binary (or any command) in a child process and capture what it did.
 local host = require "aep.host"
+local files = require "tests.lua.support.files"
 
 local M = {}
 
@@ -13,19 +14,6 @@ function M.quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end
 
-local function tmpname()
-  local p = os.tmpname()
-  return p
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- run.cmd(argv_list, {stdin = string, env = {NAME = value}, cwd = dir})
 --   -> {stdout = s, stderr = s, status = exit code}
 function M.cmd(argv, opts)
@@ -33,13 +21,10 @@ function M.cmd(argv, opts)
   local words = {}
   for k, v in pairs(opts.env or {}) do words[#words + 1] = k .. "=" .. M.quote(v) end
   for _, a in ipairs(argv) do words[#words + 1] = M.quote(a) end
-  local out, err = tmpname(), tmpname()
+  local out, err = os.tmpname(), os.tmpname()
   local input = "/dev/null"
   if opts.stdin then
-    input = tmpname()
-    local f = assert(io.open(input, "wb"))
-    f:write(opts.stdin)
-    f:close()
+    input = files.write(os.tmpname(), opts.stdin)
   end
   local line = table.concat(words, " ")
   if opts.env then line = "env " .. line end
@@ -47,7 +32,7 @@ function M.cmd(argv, opts)
   local ok, how, code = os.execute(line .. " <" .. M.quote(input) .. " >" .. out .. " 2>" .. err)
   local status = code
   if how == "signal" then status = 128 + code end
-  local result = { stdout = slurp(out), stderr = slurp(err), status = status, ok = ok }
+  local result = { stdout = files.read(out) or "", stderr = files.read(err) or "", status = status, ok = ok }
   os.remove(out)
   os.remove(err)
   if opts.stdin then os.remove(input) end

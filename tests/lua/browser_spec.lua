@@ -5,18 +5,14 @@
 -- Skipped, with a message, only when chromium is not installed; `./dev test` installs chromium,
 -- Node.js and the npm packages (npm ci --prefix tests/browser).
 package.path = "tests/lua/?.lua;" .. package.path
-local emulator = require "support.emulator"
 local fixtures = require "support.fixtures"
+local files = require "support.files"
 local json = require "aep.json"
 
 local CHROMIUM = os.getenv("AEP_CHROMIUM") or "/usr/bin/chromium"
 local MEMBER = "tscrowby0@chicagotribune.com"
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() return true end
-  return false
-end
+local exists = files.exists
 
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -36,9 +32,7 @@ describe("browser: tag, demo page and console in chromium", function()
     assert(os.execute("command -v node >/dev/null 2>&1"), "node is not installed (./dev deps installs it)")
     assert(exists("tests/browser/node_modules/playwright-core/package.json"),
       "tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (./dev test does)")
-    emu = emulator.start()
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start()
     -- The member's profile record (the first of the collection's sample profiles), so the console
     -- shows a profile with its attributes and the events the page sends.
     local s, b = api:post("/collection/" .. ids.inlet_id .. "?syncValidation=true",
@@ -46,9 +40,7 @@ describe("browser: tag, demo page and console in chromium", function()
                                       level = "Platinum", points = 241450 }), { auth = false })
     fixtures.expect(s, 200, b, "member profile")
     -- The collection's 25 sample profiles as an import batch (R17-R20), for the console's batches.
-    local f = assert(io.open("data/AEP_loyalty_profiles.json", "rb"))
-    local data = f:read("a"):gsub('"_exchangeinternal"', '"_' .. ids.tenant .. '"')
-    f:close()
+    local data = assert(files.read("data/AEP_loyalty_profiles.json")):gsub('"_exchangeinternal"', '"_' .. ids.tenant .. '"')
     local IMPORT = "/data/foundation/import/batches"
     s, b = api:post(IMPORT, { datasetId = ids.profile_dataset, inputFormat = { format = "json", isMultiLineJson = true } })
     local batch = fixtures.expect(s, 201, b, "create batch").id

@@ -1,6 +1,5 @@
 -- The emulator's batch ingestion (R17-R24 of the collection) and Catalog batch objects.
 package.path = "tests/lua/?.lua;" .. package.path
-local emulator = require "support.emulator"
 local fixtures = require "support.fixtures"
 local json = require "aep.json"
 
@@ -10,9 +9,7 @@ describe("emulator batch ingestion", function()
   local emu, api, ids
 
   setup(function()
-    emu = emulator.start()
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start()
   end)
 
   teardown(function()

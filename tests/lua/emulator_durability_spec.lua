@@ -1,6 +1,5 @@
 -- What the emulator acknowledged (200, 207, a completed batch) survives kill -9 and a restart.
 package.path = "tests/lua/?.lua;" .. package.path
-local emulator = require "support.emulator"
 local fixtures = require "support.fixtures"
 
 describe("emulator durability", function()
@@ -11,9 +10,8 @@ describe("emulator durability", function()
   end)
 
   it("loses no acknowledged record, batch or identity link across kill -9", function()
-    emu = emulator.start()
-    local api = fixtures.client(emu)
-    local ids = fixtures.loyalty(api)
+    local api, ids
+    emu, api, ids = fixtures.start()
     local T = "_" .. ids.tenant
 
     -- streaming: a 207 batch (valid and async-invalid records) and a single message

@@ -1,7 +1,6 @@
 -- The emulator's Real-Time Customer Profile: identity graph, merged profiles, experience events
 -- (R25/R26 of the collection), paging, batch lookup, --profile-lag.
 package.path = "tests/lua/?.lua;" .. package.path
-local emulator = require "support.emulator"
 local fixtures = require "support.fixtures"
 local json = require "aep.json"
 
@@ -12,9 +11,7 @@ describe("emulator profile", function()
   local emu, api, ids, T
 
   setup(function()
-    emu = emulator.start()
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start()
     T = "_" .. ids.tenant
   end)
 
@@ -291,9 +288,7 @@ describe("emulator profile lag", function()
   local emu, api, ids
 
   setup(function()
-    emu = emulator.start { "--profile-lag", "3600" }
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start { "--profile-lag", "3600" }
   end)
 
   teardown(function()

@@ -1,7 +1,6 @@
 -- The emulator's DCS inlets: /collection/:inletId and /collection/batch/:inletId, against a
 -- started emulator (support.emulator), set up over HTTP (support.fixtures).
 package.path = "tests/lua/?.lua;" .. package.path
-local emulator = require "support.emulator"
 local fixtures = require "support.fixtures"
 local json = require "aep.json"
 
@@ -12,9 +11,7 @@ describe("emulator streaming", function()
 
   setup(function()
     -- a fixed tenant: where violations come in HashMap order, the order depends on the keys
-    emu = emulator.start { "--tenant", "exchangeinternal" }
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start { "--tenant", "exchangeinternal" }
   end)
 
   teardown(function()

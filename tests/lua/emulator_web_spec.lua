@@ -2,8 +2,8 @@
 -- included), the tag and assets, the console's API (overview, live feed, batches, profile), the
 -- demo page's configuration, and the local-only guard. The browser itself: browser_spec.lua.
 package.path = "tests/lua/?.lua;" .. package.path
-local emulator = require "support.emulator"
 local fixtures = require "support.fixtures"
+local files = require "support.files"
 local http = require "aep.http"
 local json = require "aep.json"
 
@@ -14,9 +14,7 @@ describe("emulator web", function()
   local emu, api, ids
 
   setup(function()
-    emu = emulator.start()
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start()
   end)
 
   teardown(function()
@@ -34,13 +32,6 @@ describe("emulator web", function()
 
   local function event(o)
     return fixtures.event_message(ids, o)
-  end
-
-  local function read(path)
-    local f = assert(io.open(path, "rb"))
-    local s = f:read("a")
-    f:close()
-    return s
   end
 
   describe("CORS on DCS", function()
@@ -102,8 +93,8 @@ describe("emulator web", function()
       assert.are.equal(200, r.status)
       assert.are.equal("text/javascript; charset=utf-8", r.headers["content-type"])
       assert.are.equal("*", r.headers["access-control-allow-origin"])
-      assert.are.equal(read("lua/aep/emulator/web/aep-tag.js"), r.body)
-      assert.are.equal(read("web/aep-tag.js"), r.body)
+      assert.are.equal(assert(files.read("lua/aep/emulator/web/aep-tag.js")), r.body)
+      assert.are.equal(assert(files.read("web/aep-tag.js")), r.body)
     end)
 
     it("answers 404 for files it does not have and for paths that leave the folder", function()

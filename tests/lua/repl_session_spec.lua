@@ -5,8 +5,8 @@
 -- (tests/lua/repl_spec.lua covers the bare REPL: editing, Ctrl-C on a line, history file.)
 local run = require "tests.lua.support.run"
 local tmux = require "tests.lua.support.tmux"
-local emulator = require "tests.lua.support.emulator"
 local fixtures = require "tests.lua.support.fixtures"
+local files = require "tests.lua.support.files"
 local host = require "aep.host"
 local cjson = require "cjson"
 
@@ -17,20 +17,14 @@ local function repo_root()
   return d
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = files.write
 
 describe("aep repl session on a terminal", function()
   local emu, api, ids, state, dir, session, T
   local root = repo_root()
 
   setup(function()
-    emu = emulator.start()
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start()
     T = "_" .. ids.tenant
     state = run.tmpdir()
     dir = run.tmpdir()
@@ -81,9 +75,7 @@ describe("aep repl session on a terminal", function()
 
   -- the first sample profile with another loyalty id and level, mapped as the mapping does
   local function mapped_size(email, level)
-    local f = assert(io.open("data/AEP_loyalty_profiles.json"))
-    local rec = cjson.decode(f:read("a"))[1]
-    f:close()
+    local rec = files.json("data/AEP_loyalty_profiles.json")[1]
     local loyalty = rec._exchangeinternal
     loyalty.loyaltyID = email or loyalty.loyaltyID
     loyalty.loyaltyLevel = level or loyalty.loyaltyLevel

@@ -3,25 +3,14 @@
 -- against schema files (resolved, and tenant schema + field group + descriptor), --json, errors.
 -- Also aep.term's colour decision.
 local run = require "tests.lua.support.run"
-local emulator = require "tests.lua.support.emulator"
 local fixtures = require "tests.lua.support.fixtures"
+local files = require "tests.lua.support.files"
 local json = require "aep.json"
 local cjson = require "cjson"
 
 local SCHEMAS = "/data/foundation/schemaregistry/tenant"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function read_samples(path)
-  local f = assert(io.open(path))
-  local list = cjson.decode(f:read("a"))
-  f:close()
-  return list
-end
+local write = files.write
 
 local function copy(v)
   if type(v) ~= "table" then return v end
@@ -39,12 +28,10 @@ end
 
 describe("aep validate", function()
   local emu, api, ids, dir, T, env
-  local profiles, events = read_samples("data/AEP_loyalty_profiles.json"), read_samples("data/AEP_loyalty_events.json")
+  local profiles, events = files.json("data/AEP_loyalty_profiles.json"), files.json("data/AEP_loyalty_events.json")
 
   setup(function()
-    emu = emulator.start()
-    api = fixtures.client(emu)
-    ids = fixtures.loyalty(api)
+    emu, api, ids = fixtures.start()
     T = "_" .. ids.tenant
     env = emu.env_file
     dir = run.tmpdir()

@@ -5,6 +5,7 @@
 --   local text = files.read(path)                    -- nil (and why) when there is no such file
 --   local doc = files.json("data/AEP_loyalty_profiles.json")   -- raises if unreadable or bad JSON
 --   local entries = files.json_lines(path)           -- {} when there is no such file
+--   if files.exists(path) then ... end
 local json = require "aep.json"
 
 local M = {}
@@ -16,6 +17,13 @@ function M.read(path)
   local s = f:read("a")
   f:close()
   return s
+end
+
+-- files.exists(path) -> whether path can be opened for reading
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
 end
 
 -- files.write(path, content) -> path (raises when it cannot)

@@ -16,6 +16,7 @@
  *   reader:close()
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,8 +66,8 @@ static int fill(Reader *r) {
       r->len -= r->pos;
       r->pos = 0;
     } else {
-      size_t ncap = r->cap * 2;
-      char *nb = (char *)realloc(r->buf, ncap);
+      size_t ncap = r->cap <= SIZE_MAX / 2 ? r->cap * 2 : 0;
+      char *nb = ncap ? (char *)realloc(r->buf, ncap) : NULL; /* open() makes cap >= 4096 */
       if (!nb) return -1;
       r->buf = nb;
       r->cap = ncap;
@@ -109,9 +110,13 @@ static int lines_open(lua_State *L) {
   size_t max_record = 64u << 20, bufsize = 256u << 10;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    max_record = (size_t)aep_opt_int_field(L, 2, "max_record", (lua_Integer)max_record);
-    bufsize = (size_t)aep_opt_int_field(L, 2, "buffer", (lua_Integer)bufsize);
-    if (bufsize < 4096) bufsize = 4096;
+    lua_Integer mr = aep_opt_int_field(L, 2, "max_record", (lua_Integer)max_record);
+    lua_Integer bs = aep_opt_int_field(L, 2, "buffer", (lua_Integer)bufsize);
+    /* a negative limit would turn into "no limit" as a size_t */
+    luaL_argcheck(L, mr >= 1, 2, "max_record must be at least 1");
+    luaL_argcheck(L, bs >= 0 && bs <= (1 << 30), 2, "buffer must be between 0 and 1 GiB");
+    max_record = (size_t)mr;
+    bufsize = bs < 4096 ? 4096 : (size_t)bs;
   }
   Reader *r = (Reader *)lua_newuserdatauv(L, sizeof(Reader), 0);
   memset(r, 0, sizeof *r);

@@ -307,8 +307,8 @@ static CURLcode xfer_setup(xfer_t *x) {
              !strcmp(s->method, "PATCH")) {
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
     SET(CURLOPT_POSTFIELDS, s->has_body ? s->body : "");
-    if (strcmp(s->method, "POST")) SET(CURLOPT_CUSTOMREQUEST, s->method);
-  } else if (strcmp(s->method, "GET")) {
+    if (strcmp(s->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, s->method);
+  } else if (strcmp(s->method, "GET") != 0) {
     SET(CURLOPT_CUSTOMREQUEST, s->method);
   }
 #undef SET

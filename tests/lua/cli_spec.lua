@@ -1,11 +1,8 @@
 -- The aep command line: lua-compatible script running, commands, errors and exit codes.
 local run = require "tests.lua.support.run"
+local files = require "tests.lua.support.files"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = files.write
 
 describe("aep command line", function()
   local dir
@@ -62,9 +59,7 @@ describe("aep command line", function()
       "^running$", { stderr = err })
     child:kill("INT")
     local _, how, code = child:wait()
-    local f = assert(io.open(err, "rb"))
-    local stderr = f:read("a")
-    f:close()
+    local stderr = assert(files.read(err))
     -- "(command line):1: " comes first when the signal lands as io.stdout:flush returns
     assert.matches("^aep: [^\n]*interrupted\n$", stderr)
     assert.are.same({ "exit", 130 }, { how, code })

@@ -6,16 +6,11 @@ local config = require "aep.config"
 local log = require "aep.log"
 local json = require "aep.json"
 local run = require "tests.lua.support.run"
+local files = require "tests.lua.support.files"
 
 local tmp
 
-local function write(name, text)
-  local path = tmp .. "/" .. name
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+local function write(name, text) return files.write(tmp .. "/" .. name, text) end
 
 local function getenv_from(t) return function(name) return t[name] end end
 

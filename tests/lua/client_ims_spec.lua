@@ -6,7 +6,6 @@ local ims = require "aep.ims"
 local config = require "aep.config"
 local platform = require "aep.platform"
 local json = require "aep.json"
-local http = require "aep.http"
 local emulator = require "tests.lua.support.emulator"
 local run = require "tests.lua.support.run"
 
@@ -23,11 +22,7 @@ describe("aep.ims", function()
     return config.load({ env_file = emu.env_file, getenv = getenv_from(extra_env or {}) })
   end
 
-  local function faults(spec)
-    local resp = assert(http.request({ method = "PUT", url = emu.url .. "/emulator/faults",
-      headers = { ["Content-Type"] = "application/json" }, body = json.encode({ spec = spec, seed = 1 }) }))
-    assert.are.equal(200, resp.status)
-  end
+  local function faults(spec) emu.faults(spec, 1) end
 
   setup(function()
     emu = emulator.start()

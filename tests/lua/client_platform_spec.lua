@@ -234,11 +234,7 @@ end)
 describe("aep.platform against the emulator", function()
   local emu, cfg
 
-  local function faults(spec)
-    local resp = assert(http.request({ method = "PUT", url = emu.url .. "/emulator/faults",
-      headers = { ["Content-Type"] = "application/json" }, body = json.encode({ spec = spec, seed = 1 }) }))
-    assert.are.equal(200, resp.status)
-  end
+  local function faults(spec) emu.faults(spec, 1) end
 
   local function requests_since(seq, prefix)
     local resp = assert(http.request({ url = emu.url .. "/emulator/requests?since=" .. seq .. "&path=" .. prefix }))

@@ -1,6 +1,7 @@
 -- aep.crypto: published known-answer vectors, RS256 against the openssl command line, keys and
 -- certificates made by generate_rsa. Keys here are throwaway test keys; temp files are removed.
 local crypto = require "aep.crypto"
+local files = require "tests.lua.support.files"
 
 local function unhex(h)
   return (h:gsub("%x%x", function(x) return string.char(tonumber(x, 16)) end))
@@ -10,18 +11,7 @@ local function hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
-local function write_file(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local data = f:read("a")
-  f:close()
-  return data
-end
+local function read_file(path) return assert(files.read(path)) end
 
 -- Run a shell command with its output captured; returns ok, output.
 local function sh(cmd)
@@ -36,7 +26,7 @@ local temps = {}
 local function tmpfile(content)
   local path = os.tmpname()
   temps[#temps + 1] = path
-  if content then write_file(path, content) end
+  if content then files.write(path, content) end
   return path
 end
 

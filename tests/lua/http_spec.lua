@@ -4,6 +4,7 @@ local http = require "aep.http"
 local server = require "aep.server"
 local cjson = require "cjson"
 local spawn = require "support.spawn"
+local run = require "support.run"
 
 local SERVER = "tests/lua/support/test_server.lua"
 
@@ -246,9 +247,7 @@ describe("aep.http", function()
     local dir, tls_child, tls_url
 
     setup(function()
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. dir))
+      dir = run.tmpdir()
       assert(os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost " ..
         "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 2 -keyout %s/key.pem -out %s/cert.pem " ..
         ">/dev/null 2>&1"):format(dir, dir)))

@@ -5,14 +5,9 @@ local server = require "aep.server"
 local http = require "aep.http"
 local cjson = require "cjson"
 local spawn = require "support.spawn"
+local files = require "support.files"
 
-local function write_tmp(bytes)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-  return path
-end
+local function write_tmp(bytes) return files.write(os.tmpname(), bytes) end
 
 -- Send bytes on one fresh connection and return everything the server sent until it closed.
 local function raw(port, bytes)

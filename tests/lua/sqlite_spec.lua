@@ -1,6 +1,7 @@
 -- aep.sqlite: the emulator's store binding. Every database lives in a temp file removed after
 -- the test (or in memory).
 local sqlite = require "aep.sqlite"
+local files = require "tests.lua.support.files"
 
 local paths = {}
 local function tmpdb()
@@ -8,12 +9,6 @@ local function tmpdb()
   os.remove(path) -- let SQLite create it
   paths[#paths + 1] = path
   return path
-end
-
-local function file_exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
 end
 
 describe("aep.sqlite", function()
@@ -159,7 +154,7 @@ describe("aep.sqlite", function()
     local db = assert(sqlite.open(path))
     assert.same({ "wal", n = 1 }, db:prepare("PRAGMA journal_mode=WAL"):first())
     db:exec("PRAGMA synchronous=NORMAL; CREATE TABLE t(x); INSERT INTO t VALUES (1)")
-    assert.is_true(file_exists(path .. "-wal"))
+    assert.is_true(files.exists(path .. "-wal"))
     assert.equal(db, db:busy_timeout(5000))
     local other = assert(sqlite.open(path)) -- a second connection sees committed data
     assert.same({ 1, n = 1 }, other:prepare("SELECT x FROM t"):first())

@@ -13,15 +13,11 @@ local platform = require "aep.platform"
 local profile = require "aep.profile"
 local emulator = require "tests.lua.support.emulator"
 local run = require "tests.lua.support.run"
+local files = require "tests.lua.support.files"
 
 local emu, tmp
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read(path) return assert(files.read(path)) end
 
 -- `aep run ARGS` in this process; returns exit status and everything it printed.
 local function aep_run(args)
@@ -35,11 +31,7 @@ local function aep_run(args)
   return code, table.concat(out)
 end
 
-local function faults(spec, seed)
-  local resp = assert(http.request({ method = "PUT", url = emu.url .. "/emulator/faults",
-    headers = { ["Content-Type"] = "application/json" }, body = json.encode({ spec = spec, seed = seed or 1 }) }))
-  assert.are.equal(200, resp.status, resp.body)
-end
+local function faults(spec, seed) emu.faults(spec, seed or 1) end
 
 -- Resource counts of a sandbox (records left out: data, not resources).
 local function resources(sandbox)
@@ -59,13 +51,13 @@ end
 -- The source truth: per person, the sample profile's loyalty values and their number of events.
 local function source_truth()
   local people, order = {}, {}
-  for _, r in ipairs(json.decode(read("data/AEP_loyalty_profiles.json"))) do
+  for _, r in ipairs(files.json("data/AEP_loyalty_profiles.json")) do
     local l = r._exchangeinternal
     people[l.loyaltyID] = { level = l.loyaltyLevel, points = math.tointeger(l.totalLoyaltyPoints),
                             first = r.person.name.firstName, last = r.person.name.lastName, events = 0 }
     order[#order + 1] = l.loyaltyID
   end
-  for _, e in ipairs(json.decode(read("data/AEP_loyalty_events.json"))) do
+  for _, e in ipairs(files.json("data/AEP_loyalty_events.json")) do
     local p = people[e._exchangeinternal.loyaltyID]
     p.events = p.events + 1
   end

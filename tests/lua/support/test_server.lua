@@ -13,13 +13,9 @@
 --                        headers, body, remote, remote_port}
 local server = require "aep.server"
 local cjson = require "cjson"
+local files = require "tests.lua.support.files"
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read_file(path) return assert(files.read(path)) end
 
 local opts = { host = "127.0.0.1", port = 0 }
 local i = 1

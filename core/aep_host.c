@@ -174,7 +174,10 @@ static int host_write_file(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   mode_t mode = (mode_t)luaL_optinteger(L, 3, 0644);
   const char *tmp = lua_pushfstring(L, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  /* A fresh file, never one that is there already: a path.tmp planted in a shared directory (a
+   * symlink, or someone else's file) must not receive the data. A stale one of ours goes first. */
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return aep_fail(L, strerror(errno), "OS");
   fchmod(fd, mode);
   size_t off = 0;

@@ -258,6 +258,17 @@ describe("secrets", function()
     assert.are.same({ "access token 1", "access token 1 payload", "access token 1 signature" }, leaks(tokens[1]))
   end)
 
+  it("writes files (manifests, reports, checkpoints) through a fresh temporary, never one planted there", function()
+    local victim = W .. "/spec/victim"
+    write(victim, "untouched")
+    local target = W .. "/spec/report.json"
+    assert(os.execute("ln -s " .. q(victim) .. " " .. q(target .. ".tmp")))
+    assert(host.write_file(target, "secret-bearing data", tonumber("600", 8)))
+    assert.are.equal("untouched", slurp(victim))
+    assert.are.equal("secret-bearing data", slurp(target))
+    assert.are.equal(tonumber("600", 8), host.stat(target).mode)
+  end)
+
   it("makes aep warn about credential files others can read", function()
     local e = W .. "/spec/world-env.json"
     write(e, assert(slurp(E .. "/environment.json")), tonumber("644", 8))

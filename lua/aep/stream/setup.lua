@@ -106,6 +106,11 @@ function M.prepare(opts, input, from_file)
     return nil, M.fail(tostring(target))
   end
   s.target = target
+  -- aep.platform warns about --insecure when it makes a client; a stream given --inlet and
+  -- --schema makes none, and must say it all the same (SECURITY.md)
+  if cfg:insecure() and not target.client then
+    log.warn("TLS certificate verification is off (--insecure): use only against a test server")
+  end
 
   -- JUnit needs the reject entries back at the end: keep them in a temporary file if no
   -- --reject-file was given

@@ -9,7 +9,11 @@
 -- more, and the new one too when the message alone fills it (max_count = 1). A batch is
 -- {n, bytes, msgs = {}, pos = {}, lines = {}, origs = {}}: four parallel arrays, so the per-record
 -- cost is four appends and no table. A message larger than max_bytes on its own is the caller's
--- to refuse (batcher.fits); add() would still place it alone.
+-- to refuse (batcher.too_large); add() would still place it alone.
+--
+-- The loops of aep stream (aep.stream.pipeline, aep.stream.kafka) keep their own open batch, as
+-- their spans need, but fill it with the same rules: batcher.too_large, batcher.room_for and
+-- batcher.append.
 local M = {}
 
 M.OVERHEAD = #'{"messages":[]}'
@@ -25,6 +29,32 @@ local function empty()
 end
 M.empty = empty
 
+-- batcher.too_large(size, max_bytes) -> the reject reason when a message of size bytes cannot
+-- travel even alone in a batch, else nil
+function M.too_large(size, max_bytes)
+  if size + M.OVERHEAD <= max_bytes then return nil end
+  return string.format(
+    "the message is %d bytes: over AEP's 1 MB request limit (%d bytes with the batch wrapper)",
+    size, max_bytes)
+end
+
+-- batcher.room_for(batch, size, max_bytes) -> whether a message of size bytes still fits in batch
+-- (an empty batch takes any message)
+function M.room_for(b, size, max_bytes)
+  return b.n == 0 or b.bytes + size + 1 <= max_bytes
+end
+
+-- batcher.append(batch, msg, pos, line, orig) -> the batch's new count (its bytes count the comma
+-- before every message but the first)
+local function append(b, msg, pos, line, orig)
+  local n = b.n + 1
+  b.n = n
+  b.bytes = b.bytes + #msg + (n > 1 and 1 or 0)
+  b.msgs[n], b.pos[n], b.lines[n], b.origs[n] = msg, pos, line, orig
+  return n
+end
+M.append = append
+
 local Batcher = {}
 Batcher.__index = Batcher
 
@@ -37,29 +67,16 @@ function M.new(o)
   return self
 end
 
--- batcher:fits(message) -> true when the message can travel at all (alone in a batch)
-function Batcher:fits(msg)
-  return #msg + M.OVERHEAD <= self.max_bytes
-end
-
 -- batcher:add(pos, line, msg, orig) -> closed batch | nil, second closed batch | nil
 function Batcher:add(pos, line, msg, orig)
   local cur = self.cur
-  local size = #msg
   local closed
-  if cur.n > 0 and cur.bytes + size + 1 > self.max_bytes then
+  if not M.room_for(cur, #msg, self.max_bytes) then
     closed = cur
     cur = empty()
     self.cur = cur
   end
-  local n = cur.n + 1
-  cur.n = n
-  cur.bytes = cur.bytes + size + (n > 1 and 1 or 0)
-  cur.msgs[n] = msg
-  cur.pos[n] = pos
-  cur.lines[n] = line
-  cur.origs[n] = orig
-  if n >= self.max_count then
+  if append(cur, msg, pos, line, orig) >= self.max_count then
     self.cur = empty()
     if closed then return closed, cur end
     return cur
@@ -83,24 +100,14 @@ end
 -- batcher.slice(batch, first, last) -> a new batch holding messages first..last of batch
 function M.slice(batch, first, last)
   local b = empty()
-  local n = 0
-  for i = first, last do
-    n = n + 1
-    b.msgs[n], b.pos[n], b.lines[n], b.origs[n] = batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]
-    b.bytes = b.bytes + #batch.msgs[i] + (n > 1 and 1 or 0)
-  end
-  b.n = n
+  for i = first, last do append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]) end
   return b
 end
 
 -- batcher.pick(batch, indexes) -> a new batch holding the listed messages of batch, in order
 function M.pick(batch, idx)
   local b = empty()
-  for n, i in ipairs(idx) do
-    b.msgs[n], b.pos[n], b.lines[n], b.origs[n] = batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]
-    b.bytes = b.bytes + #batch.msgs[i] + (n > 1 and 1 or 0)
-    b.n = n
-  end
+  for _, i in ipairs(idx) do append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]) end
   return b
 end
 

@@ -109,7 +109,6 @@ local fail, is_interrupt = setup.fail, cli.is_interrupt
 -- The loop. o: source, sender, ledger, map, encoder, ctx, progress, max_bytes, max_count,
 -- concurrency, max_records, idle_exit, dead_letter (bool), reject_file (bool), now
 local function loop(o)
-  local cjson = require "cjson"
   local cjson_safe = require "cjson.safe"
   local kafka = require "aep.kafka"
   local batcher = require "aep.stream.batcher"
@@ -118,8 +117,6 @@ local function loop(o)
   local source, sender, ledger, map, enc, ctx = o.source, o.sender, o.ledger, o.map, o.encoder, o.ctx
   local now = o.now or host.monotonic
   local max_bytes, max_count, concurrency = o.max_bytes, o.max_count, o.concurrency
-  local OVERHEAD = batcher.OVERHEAD
-  local encode = cjson.encode
   local result = { read = 0, samples = {} }
   local samples = result.samples
 
@@ -177,17 +174,7 @@ local function loop(o)
     disposed(m, reason, "rejected")
   end
 
-  local map_encode
-  if map then
-    map_encode = function(rec, c)
-      local e = map(rec, c)
-      if e == nil then return nil end
-      local te = type(e)
-      if te == "table" then return encode(e) end
-      if te == "string" then return e end
-      error("the mapping returned a " .. te .. " (expected the entity table, its JSON text, or nil to skip)", 0)
-    end
-  end
+  local map_encode = map and mapping.encoder(map)
 
   local function close_batch()
     if not cur_span then return end
@@ -236,21 +223,14 @@ local function loop(o)
     end
     local msg = enc(etext)
     local size = #msg
-    if size + OVERHEAD > max_bytes then
-      return local_reject(m, string.format(
-        "the message is %d bytes: over AEP's 1 MB request limit (%d bytes with the batch wrapper)",
-        size, max_bytes), value)
-    end
-    if cur.n > 0 and cur.bytes + size + 1 > max_bytes then
+    local too_large = batcher.too_large(size, max_bytes)
+    if too_large then return local_reject(m, too_large, value) end
+    if not batcher.room_for(cur, size, max_bytes) then
       close_batch()
       cur_span = ledger:new_span(p)
       cur_dup = dup
     end
-    local n = cur.n + 1
-    cur.n = n
-    cur.bytes = cur.bytes + size + (n > 1 and 1 or 0)
-    cur.msgs[n], cur.pos[n], cur.origs[n], cur.lines[n] = msg, p, value, nil
-    if n >= max_count then
+    if batcher.append(cur, msg, p, nil, value) >= max_count then
       close_batch()
     end
   end

@@ -7,6 +7,9 @@
 -- (line number in the input), ctx.input (path), ctx.dataset_id, ctx.schema_id, ctx.origin (the
 -- first input's position when replaying a reject file). Copy what you keep.
 -- The file runs in its own environment (globals it sets stay its own; it can require modules).
+local encode = require("cjson").encode
+local json_encode = require("aep.json").encode
+
 local M = {}
 
 -- mapping.load(path) -> map function | nil, err
@@ -24,6 +27,21 @@ function M.load(path)
     return nil, "mapping " .. path .. " must return a function(record, ctx) (it returned " .. type(result) .. ")"
   end
   return result
+end
+
+-- mapping.encoder(map) -> function(record, ctx[, marked]) -> the entity's JSON text | nil (skip)
+-- The mapping and the encoding of its result, for the loops to run under one pcall; a result that
+-- is neither a table, JSON text nor nil raises. marked: the record held empty arrays, kept as
+-- aep.json.array({}), which aep.json writes as [] (cjson, faster, would write {}).
+function M.encoder(map)
+  return function(rec, ctx, marked)
+    local e = map(rec, ctx)
+    if e == nil then return nil end
+    local te = type(e)
+    if te == "table" then return marked and json_encode(e) or encode(e) end
+    if te == "string" then return e end
+    error("the mapping returned a " .. te .. " (expected the entity table, its JSON text, or nil to skip)", 0)
+  end
 end
 
 -- mapping.reason(err) -> a one-line reject reason for an error a mapping raised

@@ -19,8 +19,8 @@ local is_interrupt = require("aep.cli").is_interrupt
 local M = {}
 
 local encode = cjson.encode
-local json_encode = require("aep.json").encode
 local reject_entry = ledger_mod.reject_entry
+local room_for, append = batcher.room_for, batcher.append
 
 -- Split messages back into the entity text: the encoder is prefix .. entity .. suffix.
 local function entity_extractor(enc)
@@ -55,7 +55,6 @@ function M.run(o)
   local rnext, rskip = reader.next, reader.skip
   local text_is_json = reader.format ~= "csv" -- without a mapping the record goes as the text it was read as
   local entity_of = entity_extractor(enc)
-  local OVERHEAD = batcher.OVERHEAD
   local samples, nsamples = {}, 0
   local result = { read = 0, resumed_records = 0, samples = samples }
   local keep_origins = false
@@ -97,19 +96,7 @@ function M.run(o)
     sample(pos, reason)
   end
 
-  -- the mapping and the encoding of its result, under one pcall
-  -- (marked: the record held empty arrays, kept as aep.json.array({}): aep.json writes them as [])
-  local map_encode
-  if map then
-    map_encode = function(rec, c, marked)
-      local e = map(rec, c)
-      if e == nil then return nil end
-      local te = type(e)
-      if te == "table" then return marked and json_encode(e) or encode(e) end
-      if te == "string" then return e end
-      error("the mapping returned a " .. te .. " (expected the entity table, its JSON text, or nil to skip)", 0)
-    end
-  end
+  local map_encode = map and mapping.encoder(map)
 
   local pos = 0
   local span
@@ -197,24 +184,15 @@ function M.run(o)
           if etext then
             local msg = enc(etext)
             local size = #msg
-            if size + OVERHEAD > max_bytes then
-              local_reject(span, pos, lineno, text, string.format(
-                "the message is %d bytes: over AEP's 1 MB request limit (%d bytes with the batch wrapper)",
-                size, max_bytes), etext)
+            local too_large = batcher.too_large(size, max_bytes)
+            if too_large then
+              local_reject(span, pos, lineno, text, too_large, etext)
             else
-              local n = cur.n
-              if n > 0 and cur.bytes + size + 1 > max_bytes then
+              if not room_for(cur, size, max_bytes) then
                 close_span(pos - 1)
                 span = ledger:new_span(pos)
-                n = 0
               end
-              n = n + 1
-              cur.n = n
-              cur.bytes = cur.bytes + size + (n > 1 and 1 or 0)
-              cur.msgs[n] = msg
-              cur.pos[n] = pos
-              cur.lines[n] = lineno
-              cur.origs[n] = text
+              local n = append(cur, msg, pos, lineno, text)
               if keep_origins then cur.origins[n] = reader.origin end
               if n >= max_count then close_span(pos) end
             end

@@ -12,12 +12,7 @@
 local http = require "aep.http"
 local json = require "aep.json"
 
-local function need(name)
-  local ok, mod = pcall(require, "support." .. name)
-  if ok then return mod end
-  return require("tests.lua.support." .. name)
-end
-local emulator = need "emulator"
+local emulator = require "tests.lua.support.emulator"
 
 local M = {}
 

@@ -104,7 +104,6 @@ function M.is_verbose() return state.verbose end
 
 -- log.set_quiet(bool): drop info lines (results and errors still print)
 function M.set_quiet(v) state.quiet = v and true or false end
-function M.is_quiet() return state.quiet end
 
 -- log.set_sinks(out_fn, err_fn) -> previous out_fn, err_fn. Each sink receives text chunks.
 function M.set_sinks(out, err)

@@ -11,7 +11,6 @@
 local wf = ...
 local profile = require "aep.profile"
 local platform = require "aep.platform"
-local json = require "aep.json"
 
 local c = wf.client
 local tkey = "_" .. wf:tenant()

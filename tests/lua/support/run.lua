@@ -1,18 +1,14 @@
 -- Run the aep binary (or any command) in a child process and capture what it did.
-local host = require "aep.host"
 local files = require "tests.lua.support.files"
+local spawn = require "tests.lua.support.spawn"
 
 local M = {}
 
 -- M.bin: the aep under test (ctest sets AEP_BIN; otherwise the running executable).
-M.bin = os.getenv("AEP_BIN") or host.executable()
+M.bin = spawn.aep
 
 -- Quote one word for /bin/sh.
-function M.quote(s)
-  s = tostring(s)
-  if s:match("^[%w%._/%-=:,@]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+M.quote = spawn.quote
 
 -- run.cmd(argv_list, {stdin = string, env = {NAME = value}, cwd = dir})
 --   -> {stdout = s, stderr = s, status = exit code}

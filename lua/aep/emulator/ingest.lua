@@ -10,7 +10,12 @@
 --                      their identities.
 --   ingest_identities  identity -> record links ((sandbox, lower-case namespace, id) -> seq), the
 --                      edges of the identity graph. The graph is walked at lookup time
---                      (profiles.lua), so ingest stays one or two index inserts per record.
+--                      (profiles.lua). The links are derived from the records' idents, so they
+--                      are written in bulk, not with each record: M.flush_links() links every
+--                      record after the watermark (meta "ingest.linked_seq": the records up to
+--                      that seq are linked) before any lookup, once LINK_BATCH records wait, and
+--                      at start-up (after a kill -9). One random index insert per record, each
+--                      dirtying a page the commit writes to the WAL, was half of storing it.
 --   ingest_batches     Catalog batches: import batches (batches.lua) and the batches streaming
 --                      writes into (one per request, dataset and outcome).
 local cjson = require "cjson"
@@ -59,6 +64,46 @@ local EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
 local S -- prepared statements, bound to one store
 local bound_store
 
+M.LINK_BATCH = 20000 -- records with identities written before their links are flushed
+local LINKED_KEY = "ingest.linked_seq"
+local unlinked = 0 -- records with identities written since the last flush (a hint: the DB decides)
+
+-- The links of records w < seq <= top, the common single-identity idents ("P<ns>\31<id>") in one
+-- statement, the rest through decode_idents. SQLite's lower() is ASCII-only, as string.lower in
+-- the C locale (the host never sets another; if it did, every record goes through Lua).
+local LINK_SIMPLE = [[
+INSERT OR IGNORE INTO ingest_identities (sandbox, ns, id, seq)
+SELECT sandbox, lower(substr(idents, 2, p - 2)), substr(idents, p + 1), seq
+FROM (SELECT seq, sandbox, idents, instr(idents, char(31)) AS p FROM ingest_records
+      WHERE seq > ?1 AND seq <= ?2 AND idents IS NOT NULL AND substr(idents, 1, 1) <> '['
+        AND instr(idents, char(30)) = 0)
+WHERE p > 1
+ORDER BY 2, 3, 4]]
+local LINK_REST = "SELECT seq, sandbox, idents FROM ingest_records WHERE seq > ?1 AND seq <= ?2 AND " ..
+  "idents IS NOT NULL AND (substr(idents, 1, 1) = '[' OR instr(idents, char(30)) > 0 OR instr(idents, char(31)) < 2)"
+local LINK_ALL = "SELECT seq, sandbox, idents FROM ingest_records WHERE seq > ?1 AND seq <= ?2 AND idents IS NOT NULL"
+
+local function link_range(w, top)
+  local rest = S.link_rest
+  if os.setlocale(nil, "ctype") == "C" then
+    S.link_simple:run(w, top)
+  else
+    rest = S.link_all
+  end
+  local rows = {}
+  for row in rest:rows(w, top) do rows[#rows + 1] = row end
+  for _, row in ipairs(rows) do
+    for _, ident in ipairs(M.decode_idents(row[3])) do
+      S.link:run(row[2], ident[1]:lower(), ident[2], row[1])
+    end
+  end
+end
+
+local function top_seq()
+  local row = S.max_seq:first()
+  return row and row[1] or 0
+end
+
 -- ingest.setup(store): create the tables and prepare the statements (idempotent per store)
 function M.setup(store)
   if bound_store == store then return end
@@ -85,9 +130,39 @@ function M.setup(store)
     ident_seqs = db:prepare("SELECT seq FROM ingest_identities WHERE sandbox = ? AND ns = ? AND id = ?"),
     record_by_seq = db:prepare("SELECT seq, dataset_id, received_ms, kind, idents, entity, event_id, event_ms " ..
       "FROM ingest_records WHERE seq = ?"),
+    -- deferred links
+    link_simple = db:prepare(LINK_SIMPLE),
+    link_rest = db:prepare(LINK_REST),
+    link_all = db:prepare(LINK_ALL),
+    max_seq = db:prepare("SELECT max(seq) FROM ingest_records"),
   }
   M.S = S
   bound_store = store
+  unlinked = 0
+  if store.meta_get(LINKED_KEY) == nil then
+    -- a store written before links were deferred: every record was linked as it was written
+    store.meta_put(LINKED_KEY, tostring(top_seq()))
+  end
+  M.flush_links() -- the records a killed process wrote after the watermark
+end
+
+-- ingest.flush_links(): link every record written after the watermark (profiles.lua calls it
+-- before walking the graph). Transactional, inside a caller's transaction or on its own: the
+-- watermark moves with the links, so a rollback leaves both as they were.
+function M.flush_links()
+  if not S then return end
+  local store = bound_store
+  if top_seq() <= (tonumber(store.meta_get(LINKED_KEY)) or 0) then
+    unlinked = 0
+    return
+  end
+  store.transaction(function()
+    local w, top = tonumber(store.meta_get(LINKED_KEY)) or 0, top_seq()
+    if top <= w then return end
+    link_range(w, top)
+    store.meta_put(LINKED_KEY, tostring(top))
+  end)
+  unlinked = 0
 end
 
 -- ingest.install(app): tables only; the routes belong to streaming.lua, batches.lua, admin.lua
@@ -99,6 +174,8 @@ end
 function M.reset(app)
   M.setup(app.store)
   app.store.db:exec("DELETE FROM ingest_records; DELETE FROM ingest_identities; DELETE FROM ingest_batches;")
+  app.store.meta_put(LINKED_KEY, "0") -- seqs start again at 1
+  unlinked = 0
   M.forget_validators()
 end
 
@@ -107,6 +184,7 @@ end
 -- and from Profile. Call inside the transaction that deletes the dataset.
 function M.drop_dataset(store, sandbox, dataset_id)
   M.setup(store)
+  M.flush_links()
   local db = store.db
   local seqs = db:prepare("SELECT seq FROM ingest_records WHERE sandbox = ? AND dataset_id = ?")
   local unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND seq = ?")
@@ -116,6 +194,9 @@ function M.drop_dataset(store, sandbox, dataset_id)
   db:prepare("DELETE FROM ingest_records WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
   db:prepare("DELETE FROM ingest_batches WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
   seqs:close(); unlink:close()
+  -- seqs freed at the end are given out again: the watermark must not stay above them
+  local top = top_seq()
+  if top < (tonumber(store.meta_get(LINKED_KEY)) or 0) then store.meta_put(LINKED_KEY, tostring(top)) end
 end
 
 ---------------------------------------------------------------------------------------------
@@ -344,20 +425,21 @@ end
 M.identities_of = identities_of
 
 -- A record's identities, kept with it as text: "P<ns>\31<id>" (P: primary, "-": not) joined by
--- "\30" -- cheaper than JSON on the hot path; JSON (leading "[") when an id holds a separator.
+-- "\30" -- cheaper than JSON on the hot path; JSON (leading "[") when an id or a namespace holds
+-- a separator (decode_idents gives back exactly what was linked: start-up relinks from it).
 local function encode_idents(idents)
   local n = #idents
   if n == 1 then
     local ident = idents[1]
-    local id = ident[2]
-    if id:find("[\30\31]") then return cjson.encode(idents) end
-    return (ident[3] and "P" or "-") .. ident[1] .. "\31" .. id
+    local ns, id = ident[1], ident[2]
+    if id:find("[\30\31]") or ns:find("[\30\31]") then return cjson.encode(idents) end
+    return (ident[3] and "P" or "-") .. ns .. "\31" .. id
   end
   local parts = {}
   for i = 1, n do
     local ident = idents[i]
     local id = ident[2]
-    if id:find("[\30\31]") then return cjson.encode(idents) end
+    if id:find("[\30\31]") or ident[1]:find("[\30\31]") then return cjson.encode(idents) end
     parts[i] = (ident[3] and "P" or "-") .. ident[1] .. "\31" .. id
   end
   return table.concat(parts, "\30")
@@ -373,17 +455,6 @@ function M.decode_idents(text)
     if flag then out[#out + 1] = { ns, id, flag == "P" } end
   end
   return out
-end
-
--- Lower-case namespace codes, remembered (a few distinct codes; bounded all the same)
-local lower_of, nlower = {}, 0
-local function lower(ns)
-  local l = lower_of[ns]
-  if l then return l end
-  if nlower >= 1000 then lower_of, nlower = {}, 0 end
-  l = ns:lower()
-  lower_of[ns], nlower = l, nlower + 1
-  return l
 end
 
 -- ingest.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
@@ -426,12 +497,9 @@ function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entit
   S.insert:run(info.sandbox, info.id, batch_id, xaction_id, received_ms, status, entity_json,
     violations and cjson.encode(violations) or nil, kind, idents_json, event_id, event_ms)
   if idents then
-    local seq = bound_store.db:last_insert_rowid()
-    local link, sandbox = S.link, info.sandbox
-    for i = 1, #idents do
-      local ident = idents[i]
-      link:run(sandbox, lower(ident[1]), ident[2], seq)
-    end
+    -- linked later, in bulk, from idents (M.flush_links)
+    unlinked = unlinked + 1
+    if unlinked >= M.LINK_BATCH then M.flush_links() end
   end
 end
 

@@ -109,6 +109,7 @@ end
 -- graph(ctx, ns, id) -> g | nil (unknown) | false (more than MAX_IDENTITIES identities)
 -- g = { records = {rows in ingestion order}, identities = {{ns, id, primary}}, xid }
 local function graph(ctx, ns, id)
+  ingest.flush_links() -- ingest defers the links; none may be waiting when the graph is walked
   local S = ingest.S
   local sandbox = ctx.sandbox or "prod"
   local cutoff = cutoff_ms(ctx)

@@ -29,29 +29,30 @@ typedef struct {
   int tmpl;            /* template number (1-based) */
 } elem_t;
 
+/* Byte classes: whitespace, what ends a string scan ('"', '\\', NUL), what ends a scalar. */
+enum { C_WS = 1, C_STR = 2, C_DELIM = 4 };
+static const unsigned char cls[256] = {
+  [0] = C_STR | C_DELIM,  [' '] = C_WS | C_DELIM, ['\t'] = C_WS | C_DELIM, ['\n'] = C_WS | C_DELIM,
+  ['\r'] = C_WS | C_DELIM, ['"'] = C_STR | C_DELIM, ['\\'] = C_STR,     [','] = C_DELIM,
+  [':'] = C_DELIM,        ['{'] = C_DELIM,        ['}'] = C_DELIM,        ['['] = C_DELIM,
+  [']'] = C_DELIM,
+};
+
 static const char *skip_ws(const char *p, const char *e) {
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  while (p < e && (cls[(unsigned char)*p] & C_WS)) p++;
   return p;
 }
 
 /* p at '"' -> just past the closing quote, or NULL. *esc is set when the string has escapes. */
 static const char *string_end(const char *p, const char *e, int *esc) {
-  for (p++; p < e; p++) {
-    char c = *p;
-    if (c == '"') return p + 1;
-    if (c == '\\') {
-      *esc = 1;
-      if (++p >= e || *p == '\0') return NULL;
-    } else if (c == '\0') {
-      return NULL;
-    }
+  for (p++;;) {
+    while (p < e && !(cls[(unsigned char)*p] & C_STR)) p++;
+    if (p >= e || *p == '\0') return NULL;
+    if (*p == '"') return p + 1;
+    *esc = 1; /* a backslash: skip what it escapes */
+    if (++p >= e || *p == '\0') return NULL;
+    p++;
   }
-  return NULL;
-}
-
-static int is_delim(char c) {
-  return c == ',' || c == ':' || c == '{' || c == '}' || c == '[' || c == ']' || c == '"' || c == ' ' ||
-         c == '\t' || c == '\n' || c == '\r' || c == '\0';
 }
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -117,7 +118,7 @@ static const char *value_end(const char *p, const char *e, int depth, int *odd) 
   if (p >= e) return NULL;
   if (*p == '"') return string_end(p, e, &esc);
   if (*p == '{' || *p == '[') return container_end(p, e, depth, odd);
-  while (p < e && !is_delim(*p)) p++;
+  while (p < e && !(cls[(unsigned char)*p] & C_DELIM)) p++;
   if (p == s || (p < e && *p == '\0')) return NULL;
   if (!plain_scalar(s, (size_t)(p - s))) *odd = 1;
   return p;

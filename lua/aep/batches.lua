@@ -7,7 +7,7 @@
 --   local batch = batches.wait(c, id, {timeout = 600, interval = 1})   -- .status "success"|"failed"
 local platform = require "aep.platform"
 local catalog = require "aep.catalog"
-local log = require "aep.log"
+local poll = require "aep.poll"
 
 local M = {}
 
@@ -48,27 +48,22 @@ function M.status(c, batch_id)
 end
 
 -- batches.wait(c, batch_id [, opts]) -> batch in a final state (success, failed, ...)
--- Polls Catalog with a growing interval, up to opts.timeout seconds (default 600); raises code
--- TIMEOUT with the last status when the bound passes.
+-- Polls Catalog with a growing interval (opts.interval, up to opts.max_interval = 15 s), never
+-- past opts.timeout seconds (default 600); then raises code TIMEOUT with the last status.
 function M.wait(c, batch_id, opts)
   opts = opts or {}
-  local timeout = opts.timeout or 600
-  local interval = opts.interval or 1
-  local max_interval = opts.max_interval or 15
-  local start = c.now()
-  local last
-  while true do
-    last = M.status(c, batch_id)
-    local st = last and tostring(last.status or ""):lower()
-    if st and M.FINAL[st] then return last end
-    if c.now() - start >= timeout then
-      error(platform.error({ kind = "timeout", code = "TIMEOUT",
-        message = string.format("batch %s still '%s' after %d s", batch_id, tostring(st), timeout) }), 0)
-    end
-    log.debug("batch %s is %s; checking again in %.1f s", batch_id, tostring(st), interval)
-    c.sleep(interval)
-    interval = math.min(max_interval, interval * 1.5)
-  end
+  local last_status
+  return poll.wait(c, function()
+    local batch = M.status(c, batch_id)
+    last_status = batch and tostring(batch.status or ""):lower()
+    if last_status and M.FINAL[last_status] then return batch end
+  end, {
+    timeout = opts.timeout or 600, interval = opts.interval, max_interval = opts.max_interval or 15,
+    what = "batch " .. batch_id,
+    timeout_message = function(s)
+      return string.format("batch %s still '%s' after %d s", batch_id, tostring(last_status), s)
+    end,
+  })
 end
 
 -- batches.errors(batch) -> array of human-readable error lines from a failed batch

@@ -6,8 +6,7 @@
 --
 -- AEP makes ingested data visible only after a delay (p95 under 15 minutes), so readers poll
 -- with a bounded wait (profile.wait) instead of trusting one GET.
-local platform = require "aep.platform"
-local log = require "aep.log"
+local poll = require "aep.poll"
 
 local M = {}
 
@@ -107,23 +106,11 @@ end
 -- most opts.timeout seconds (default 900: AEP's p95 latency to Profile); then raises TIMEOUT.
 function M.wait(c, fn, opts)
   opts = opts or {}
-  local timeout = opts.timeout or 900
-  local interval = opts.interval or 1
-  local max_interval = opts.max_interval or 30
-  local start = c.now()
-  while true do
-    local v = fn()
-    if v then return v end
-    local waited = c.now() - start
-    if waited >= timeout then
-      error(platform.error({ kind = "timeout", code = "TIMEOUT",
-        message = string.format("%s not visible after %d s", opts.what or "profile data", math.floor(timeout)) }), 0)
-    end
-    local d = math.min(interval, timeout - waited)
-    log.debug("%s not visible yet; checking again in %.1f s", opts.what or "profile data", d)
-    c.sleep(d)
-    interval = math.min(max_interval, interval * 1.5)
-  end
+  return poll.wait(c, fn, {
+    timeout = opts.timeout or 900, interval = opts.interval, max_interval = opts.max_interval or 30,
+    what = opts.what or "profile data",
+    timeout_message = function(s) return string.format("%s not visible after %d s", opts.what or "profile data", s) end,
+  })
 end
 
 return M

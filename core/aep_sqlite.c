@@ -107,8 +107,10 @@ static void push_row(lua_State *L, sqlite3_stmt *st) {
 }
 
 /* Bind the Lua values first..top to parameters 1..; parameters beyond them are set to NULL so a
- * reused statement never sees stale values. */
-static void bind_args(lua_State *L, Stmt *s, int first) {
+ * reused statement never sees stale values. Strings are copied (SQLITE_TRANSIENT) unless
+ * `borrow`: then SQLite reads them in place, and the caller must clear the bindings before the
+ * values leave the stack (stmt:run does: its arguments stay on the stack while it steps). */
+static void bind_args_mode(lua_State *L, Stmt *s, int first, int borrow) {
   sqlite3_stmt *st = s->stmt;
   int nparams = sqlite3_bind_parameter_count(st);
   int nargs = lua_gettop(L) - first + 1, i, rc = SQLITE_OK;
@@ -132,15 +134,22 @@ static void bind_args(lua_State *L, Stmt *s, int first) {
     case LUA_TSTRING: {
       size_t len;
       const char *p = lua_tolstring(L, idx, &len);
-      rc = sqlite3_bind_text64(st, i, p, (sqlite3_uint64)len, SQLITE_TRANSIENT, SQLITE_UTF8);
+      rc = sqlite3_bind_text64(st, i, p, (sqlite3_uint64)len, borrow ? SQLITE_STATIC : SQLITE_TRANSIENT,
+                               SQLITE_UTF8);
       break;
     }
     default:
+      if (borrow) sqlite3_clear_bindings(st);
       luaL_argerror(L, idx, lua_pushfstring(L, "cannot bind a %s", luaL_typename(L, idx)));
     }
   }
-  if (rc != SQLITE_OK) raise_sqlite(L, s->db->db, NULL);
+  if (rc != SQLITE_OK) {
+    if (borrow) sqlite3_clear_bindings(st);
+    raise_sqlite(L, s->db->db, NULL);
+  }
 }
+
+static void bind_args(lua_State *L, Stmt *s, int first) { bind_args_mode(L, s, first, 0); }
 
 /* Step once: 1 with the row pushed, 0 when done; raises on error. */
 static int step_row(lua_State *L, Stmt *s) {
@@ -179,15 +188,23 @@ static int stmt_reset(lua_State *L) {
   return 1;
 }
 
-/* stmt:run(...) -> number of rows changed   (reset, bind, step to the end, reset) */
+/* stmt:run(...) -> number of rows changed   (reset, bind, step to the end, reset). The strings
+ * are bound in place, not copied (the hot path of the emulator's store); the bindings are cleared
+ * before returning, as the arguments go with the call. */
 static int stmt_run(lua_State *L) {
   Stmt *s = check_stmt(L, 1);
   int rc;
   sqlite3_reset(s->stmt);
-  bind_args(L, s, 2);
+  bind_args_mode(L, s, 2, 1);
   while ((rc = sqlite3_step(s->stmt)) == SQLITE_ROW) {}
-  if (rc != SQLITE_DONE) return raise_sqlite(L, s->db->db, s->stmt);
+  if (rc != SQLITE_DONE) {
+    lua_pushfstring(L, "sqlite: %s", sqlite3_errmsg(s->db->db));
+    sqlite3_reset(s->stmt);
+    sqlite3_clear_bindings(s->stmt);
+    return lua_error(L);
+  }
   sqlite3_reset(s->stmt);
+  sqlite3_clear_bindings(s->stmt);
   lua_pushinteger(L, (lua_Integer)sqlite3_changes64(s->db->db));
   return 1;
 }

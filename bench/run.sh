@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# bench/run.sh: the `aep stream` benchmark (./dev bench runs this after a Release build).
-# Installs Newman into bench/node_modules (npm, not committed) unless it is there, then runs
-# bench/stream.lua with the aep binary, which writes bench/RESULTS.md.
+# bench/run.sh: the benchmarks (./dev bench runs this after a Release build).
+# Step 1, `aep stream`: installs Newman into bench/node_modules (npm, not committed) unless it is
+# there, then runs bench/stream.lua with the aep binary, which writes bench/RESULTS.md.
+# Step 2, the emulator's ingest rate: bench/emulator_ingest.lua replaces the "Emulator ingest"
+# section of bench/RESULTS.md (after step 1, which rewrites the file).
 #   bash bench/run.sh [bench/stream.lua flags...]   e.g. --n 100000 --memory-n 10000,1000000
-# Environment: AEP (the aep binary, default build/aep), BENCH_SKIP_NPM=1 (no npm install).
+# Environment: AEP (the aep binary, default build/aep), BENCH_SKIP_NPM=1 (no npm install),
+# EMULATOR_BENCH_FLAGS (step 2's flags, default "--n 100000 --runs 3"), BENCH_SKIP_EMULATOR=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEP=${AEP:-build/aep}
@@ -20,4 +23,10 @@ fi
 mkdir -p bench/out
 export AEP
 # aep's own Lua modules come from the binary; a checkout's lua/ wins only if AEP_LUA_PATH says so
-exec "$AEP" bench/stream.lua "$@"
+"$AEP" bench/stream.lua "$@"
+
+# --- step 2: emulator ingest (issue 3 "Speed"; bench/emulator_ingest.lua) ---------------------------
+if [ "${BENCH_SKIP_EMULATOR:-0}" != 1 ]; then
+  # shellcheck disable=SC2086 # the flags are words
+  "$AEP" bench/emulator_ingest.lua ${EMULATOR_BENCH_FLAGS:---n 100000 --runs 3} --results bench/RESULTS.md
+fi

@@ -407,6 +407,9 @@ w("```")
 w()
 local notes = slurp(ROOT .. "/bench/NOTES.md")
 if notes then w(notes) end
+-- the "Emulator ingest" section (bench/emulator_ingest.lua, run.sh's step 2) is carried over
+local kept = (slurp(RESULTS) or ""):match("\n(<!%-%- emulator%-ingest: begin.-<!%-%- emulator%-ingest: end %-%->\n)")
+if kept then w(); lines[#lines + 1] = (kept:gsub("\n$", "")) end
 local f = assert(io.open(RESULTS, "wb"))
 f:write(table.concat(lines, "\n"), "\n")
 f:close()

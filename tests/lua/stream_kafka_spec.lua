@@ -241,6 +241,17 @@ describe("aep stream --from kafka", function()
     for p = 0, 3 do committed = committed + math.max(0, (c:committed("loyalty4", p))) end
     c:close()
     assert.equal(12, committed)
+    -- the same group goes on where it stopped; --json puts the report alone on stdout
+    argv = stream_argv("loyalty4", "g-four", { "--max-records", "5", "--batch-size", "5", "--json" })
+    table.remove(argv, 1)
+    r = run.aep(argv)
+    assert.equal(0, r.status, r.stderr)
+    local doc = assert(require("aep.json").decode(r.stdout), r.stdout)
+    assert.equal(5, doc.accepted)
+    assert.equal(0, doc.rejected)
+    assert.equal("max-records", doc.kafka.stop)
+    local _, total_after = stored_ids(ids.profile_dataset)
+    assert.equal(17, total_after)
   end)
 
   it("drains on SIGTERM: what was in flight is answered and committed, nothing is read twice", function()

@@ -379,7 +379,7 @@ function M.run(opts, kconfig)
     "  kafka: %d messages from group %s; %d replayed after another consumer stopped; %d dead-lettered%s\n",
     stats.received, opts.group, stats.replayed, stats.dead_lettered,
     result.stop and result.stop ~= "fatal" and ("; stopped: " .. result.stop) or "")
-  return setup.conclude(s, r, text, { extra = { kafka = kinfo } })
+  return setup.conclude(s, r, text, { json = opts.json, extra = { kafka = kinfo } })
 end
 
 return M

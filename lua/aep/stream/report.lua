@@ -42,11 +42,12 @@ function M.summary(r)
   return table.concat(lines, "\n") .. "\n"
 end
 
--- report.json_doc(r) -> the JSON report document (a table)
-function M.json_doc(r)
+-- report.json_doc(r[, extra]) -> the JSON report document (a table); extra: more top-level keys,
+-- e.g. kafka = {...}
+function M.json_doc(r, extra)
   local c = r.counts
   local total = c.accepted + c.rejected + c.skipped + c.failed
-  return {
+  local doc = {
     tool = "aep stream",
     input = r.input, format = r.format, dataset = r.dataset_id, inlet = r.inlet_url,
     records = total,
@@ -65,6 +66,8 @@ function M.json_doc(r)
     reject_file = r.reject_file, checkpoint = r.checkpoint, resumed = r.resumed or false,
     exit_status = r.exit_status, stopped = r.stopped,
   }
+  for k, v in pairs(extra or {}) do doc[k] = v end
+  return doc
 end
 
 local function xml_escape(s)
@@ -119,8 +122,7 @@ end
 -- name; extra: more top-level keys for the JSON document, e.g. kafka = {...})
 function M.write(path, r, reject_source, extra)
   if path:lower():match("%.xml$") then return M.write_junit(path, r, reject_source) end
-  local doc = M.json_doc(r)
-  for k, v in pairs(extra or {}) do doc[k] = v end
+  local doc = M.json_doc(r, extra)
   local ok, err = host.write_file(path, json.encode_pretty(doc) .. "\n")
   if not ok then return nil, err end
   return true

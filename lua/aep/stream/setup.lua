@@ -202,7 +202,7 @@ function M.conclude(s, r, text, o)
   end
   if s.temp_rejects then os.remove(s.temp_rejects) end
   if o.json then
-    io.stdout:write(log.redact(require("aep.json").encode_pretty(report.json_doc(r))), "\n")
+    io.stdout:write(log.redact(require("aep.json").encode_pretty(report.json_doc(r, o.extra))), "\n")
     io.stdout:flush()
   elseif opts.quiet then
     log.print("%s", (text:match("^[^\n]*\n[^\n]*")))

@@ -6,7 +6,7 @@
 # section of bench/RESULTS.md (after step 1, which rewrites the file).
 #   bash bench/run.sh [bench/stream.lua flags...]   e.g. --n 100000 --memory-n 10000,1000000
 # Environment: AEP (the aep binary, default build/aep), BENCH_SKIP_NPM=1 (no npm install),
-# EMULATOR_BENCH_FLAGS (step 2's flags, default "--n 100000 --runs 3"), BENCH_SKIP_EMULATOR=1.
+# EMULATOR_BENCH_FLAGS (step 2's flags, default "--n 100000 --runs 5"), BENCH_SKIP_EMULATOR=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEP=${AEP:-build/aep}
@@ -28,5 +28,5 @@ export AEP
 # --- step 2: emulator ingest (issue 3 "Speed"; bench/emulator_ingest.lua) ---------------------------
 if [ "${BENCH_SKIP_EMULATOR:-0}" != 1 ]; then
   # shellcheck disable=SC2086 # the flags are words
-  "$AEP" bench/emulator_ingest.lua ${EMULATOR_BENCH_FLAGS:---n 100000 --runs 3} --results bench/RESULTS.md
+  "$AEP" bench/emulator_ingest.lua ${EMULATOR_BENCH_FLAGS:---n 100000 --runs 5} --results bench/RESULTS.md
 fi

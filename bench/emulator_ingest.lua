@@ -198,7 +198,7 @@ local machine = {
   os = capture(". /etc/os-release && echo \"$PRETTY_NAME\""),
   kernel = capture("uname -sr"),
 }
-local command = { "aep bench/emulator_ingest.lua" }
+local command = { (os.getenv("AEP") and ("AEP=" .. q(os.getenv("AEP")) .. " ") or "") .. "aep bench/emulator_ingest.lua" }
 for i = 1, #arg do command[#command + 1] = q(arg[i]) end
 command = table.concat(command, " ")
 
@@ -255,8 +255,11 @@ local ok, err = pcall(function()
     w()
     w("- Machine: " .. machine.cpu .. ", " .. machine.cores .. " cores (nproc); " .. machine.os .. ", " .. machine.kernel)
     local v = host.versions()
-    w("- aep " .. tostring(v.aep) .. " (" .. AEP .. "), " .. tostring(v.lua) .. ", SQLite " ..
-      tostring(require("aep.sqlite").version))
+    local cache = io.open((AEP:match("^(.*)/[^/]*$") or ".") .. "/CMakeCache.txt", "rb")
+    local build_type = cache and cache:read("a"):match("CMAKE_BUILD_TYPE:[^=]*=([^\n]*)")
+    if cache then cache:close() end
+    w("- aep " .. tostring(v.aep) .. " (" .. AEP .. (build_type and (", CMake build type " .. build_type) or "") ..
+      "), " .. tostring(v.lua) .. ", SQLite " .. tostring(require("aep.sqlite").version))
     w("- Load average at the start: " .. machine.load .. "; at the end: " .. load_end)
     w(string.format("- Records: %s per run, shaped like data/AEP_loyalty_profiles.json (xdmEntity %d bytes, " ..
       "distinct emails), in batches of %d messages (%s bytes per request body), %d requests in flight",

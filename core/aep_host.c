@@ -90,7 +90,8 @@ static int host_monotonic(lua_State *L) {
 /* host.sleep(seconds): returns early (false) when Ctrl-C arrives */
 static int host_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
-  if (s < 0) s = 0;
+  if (!(s > 0)) s = 0;       /* negative or NaN */
+  if (s > 1e9) s = 1e9;      /* ~31 years; converting more (or NaN) to time_t was undefined */
   struct timespec req = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   struct timespec rem;
   while (nanosleep(&req, &rem) != 0 && errno == EINTR) {

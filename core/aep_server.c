@@ -304,6 +304,8 @@ static void server_iterate(server_t *s, double timeout, int catch_signals) {
   int n = -1;
   if (due >= 0 && (timeout < 0 || due < timeout)) timeout = due;
   if (MHD_get_timeout(s->d, &mto) == MHD_YES && (timeout < 0 || mto / 1000.0 < timeout)) timeout = mto / 1000.0;
+  if (timeout > 3600) timeout = 3600; /* a wake-up bound, not a deadline (the loop recomputes): a huge
+                                        delay or step() timeout must not overflow time_t */
   if (timeout >= 0) {
     ts.tv_sec = (time_t)timeout;
     ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
@@ -408,7 +410,7 @@ static int server_step(lua_State *L) {
   lua_settop(L, 3);
   s->L = L;
   s->handler = 3;
-  server_iterate(s, timeout < 0 ? 0 : timeout, 0);
+  server_iterate(s, timeout >= 0 ? timeout : 0, 0); /* NaN too */
   s->handler = 0;
   if (s->close_pending) server_release(s);
   return 0;

@@ -110,6 +110,7 @@ static double field_num(lua_State *L, int idx, const char *k, double d) {
     if (!lua_isnumber(L, -1)) luaL_error(L, "http: '%s' must be a number", k);
     v = lua_tonumber(L, -1);
     if (!(v > 0)) luaL_error(L, "http: '%s' must be positive", k);
+    if (v > 1e9) v = 1e9; /* ~31 years: its milliseconds must fit a long (1e300 was undefined) */
   }
   lua_pop(L, 1);
   return v;

@@ -257,7 +257,8 @@ static int call_handler(lua_State *L) {
       if (!ok) luaL_error(L, "server: 'status' must be an integer");
     }
     if (!lua_isnil(L, -2)) {
-      if (!lua_isnumber(L, -2) || lua_tonumber(L, -2) < 0) luaL_error(L, "server: 'delay' must be a number >= 0");
+      if (!lua_isnumber(L, -2) || !(lua_tonumber(L, -2) >= 0)) /* NaN too: it was never due */
+        luaL_error(L, "server: 'delay' must be a number >= 0");
       call->delay = lua_tonumber(L, -2);
     }
     drop = lua_tostring(L, -1);

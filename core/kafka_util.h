@@ -33,7 +33,7 @@ static int kafka_fail(lua_State *L, const char *what, rd_kafka_resp_err_t err) {
 /* Milliseconds from an optional seconds argument (float), clamped to [0, 24h]. */
 static int kafka_opt_ms(lua_State *L, int idx, double def_s) {
   double s = luaL_optnumber(L, idx, def_s);
-  if (s < 0) s = 0;
+  if (!(s > 0)) s = 0; /* NaN too: converting it to int was undefined */
   if (s > 86400) s = 86400;
   return (int)(s * 1000.0 + 0.5);
 }

@@ -28,6 +28,19 @@ describe("hardening regressions", function()
     assert.is_true(host.sleep(-math.huge))
   end)
 
+  it("aep.kafka takes a NaN timeout as zero", function()
+    local kafka = require "aep.kafka"
+    local mock = assert(kafka.mock_cluster { brokers = 1, partitions = 1 })
+    assert(mock:create_topic("hardening", 1))
+    local c = assert(kafka.consumer { brokers = mock:bootstrap(), group = "hardening", topics = { "hardening" } })
+    assert.are.equal("table", type(c:poll_batch(1, 0 / 0)))
+    local p = assert(kafka.producer { brokers = mock:bootstrap() })
+    assert.are.equal(0, p:flush(0 / 0))
+    p:close()
+    c:close()
+    mock:close()
+  end)
+
   it("http.request takes absurdly long timeouts", function()
     local resp, _, code = http.request { url = "http://127.0.0.1:1/", timeout = 1e300, connect_timeout = math.huge }
     assert.is_nil(resp)

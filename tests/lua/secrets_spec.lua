@@ -156,6 +156,16 @@ describe("secrets", function()
     aep("config", { "config", "--env", E, "--verbose" })
     aep("config-json", { "config", "--env", E, "--json" })
 
+    -- what the emulator itself answers about its state: admin endpoints and the console
+    local http = require "aep.http"
+    for _, path in ipairs { "/emulator/state", "/emulator/requests?limit=100000", "/emulator/faults",
+                            "/emulator/health", "/emulator/ui", "/emulator/ui/api/overview",
+                            "/emulator/ui/api/live", "/emulator/ui/api/batches" } do
+      local resp = assert(http.request { url = emu.url .. path })
+      assert(resp.status == 200 or resp.status == 404, path .. ": " .. resp.status)
+      outputs[#outputs + 1] = { name = "GET " .. path, text = resp.body }
+    end
+
     local _, how, code = emu.child:stop()
     assert.are.same({ "exit", 0 }, { how, code })
 

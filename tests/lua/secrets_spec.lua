@@ -2,7 +2,8 @@
 -- run with --verbose against an emulator, writing reports, manifests, reject files, a checkpoint
 -- and REPL history; then every byte they printed or wrote is searched for the client secret,
 -- the private key (any 40-character slice of its base64 body), every access token the emulator
--- issued and every JWT aep signed. None may appear. Also: aep warns about credential files that
+-- issued and every JWT aep signed (the emulator's admin and console answers too). None may
+-- appear. Also: aep warns about credential files that
 -- others can read.
 --
 -- The emulator stores tokens only as SHA-256 digests (lua/aep/emulator/auth.lua), so the spec

@@ -126,25 +126,6 @@ seeds("lines", {
   long_line = L(false, 0, 4) .. string.rep("x", 5000) .. "\nshort\n",
 })
 
--- jsonsplit ------------------------------------------------------------------------------------
-local function msg(entity, schema)
-  return '{"header":{"schemaRef":{"id":"' .. (schema or "https://ns.adobe.com/t/schemas/1") ..
-    '","contentType":"application/vnd.adobe.xed-full+json;version=1"},"imsOrgId":"X@AdobeOrg",' ..
-    '"datasetId":"d1","flowId":"f1"},"body":{"xdmMeta":{"schemaRef":{"id":"s"}},"xdmEntity":' .. entity .. '}}'
-end
-seeds("jsonsplit", {
-  batch = '{"messages":[' .. msg('{"_id":"1","n":1.5,"ok":true,"x":null}') .. ",\n " ..
-    msg('{"_id":"2","tags":["a","b"],"o":{"p":-0.5e-3}}') .. "]}",
-  two_templates = '{ "messages" : [ ' .. msg('{"a":1}') .. " , " .. msg('{"a":2}', "https://ns.adobe.com/t/schemas/2") .. " ] }",
-  odd_scalars = '{"messages":[' .. msg('{"big":1e400,"lead":01,"s":"\\u00e9"}') .. "]}",
-  no_entity = '{"messages":[{"header":{},"body":{"other":1}},{"body":{"xdmEntity":[1,2]}},3,"s"]}',
-  dup_key = '{"messages":[{"body":{"xdmEntity":{"a":1},"xdmEntity":{"a":2}}}]}',
-  escaped_key = '{"messages":[{"body":{"xdm\\u0045ntity":{"a":1}}}]}',
-  nested = '{"messages":[' .. msg(string.rep('{"a":', 30) .. "1" .. string.rep("}", 30)) .. "]}",
-  empty = '{"messages":[]}',
-  other_key = '{"records":[{"body":{"xdmEntity":{}}}]}',
-})
-
 -- server ---------------------------------------------------------------------------------------
 local function post(path, body, extra)
   return "POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" ..

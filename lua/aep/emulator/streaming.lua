@@ -20,10 +20,6 @@ local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
-local jsonsplit do
-  local ok, mod = pcall(require, "aep.jsonsplit") -- a binary without it decodes batches whole
-  jsonsplit = ok and mod or nil
-end
 local decode = cjson_safe.decode
 
 local M = {}
@@ -216,33 +212,6 @@ function M.collect(req, ctx)
   }
 end
 
--- The batch cut by aep.jsonsplit (when the binary has it): each distinct envelope (a message
--- with its xdmEntity replaced by null) decoded once, each entity decoded on its own and stored as
--- the very text the client sent. -> envelopes, index, entities, texts | nil (decode it whole)
-local function split_batch(body)
-  if not jsonsplit then return nil end
-  local tmpl_texts, index, texts = jsonsplit.split(body, "messages", "body", "xdmEntity")
-  if not tmpl_texts then return nil end
-  local envelopes = {}
-  for k = 1, #tmpl_texts do
-    local v = decode(tmpl_texts[k])
-    if v == nil then return nil end
-    envelopes[k] = v
-  end
-  local entities = {}
-  for i = 1, #index do
-    local text = texts[i]
-    if text then
-      local v = decode(text)
-      if v == nil then return nil end
-      entities[i] = v
-    else
-      texts[i] = nil
-    end
-  end
-  return envelopes, index, entities, texts
-end
-
 -- Decimal index strings: "0", "1", ... (message i of a batch answers "<batchId>:<i-1>")
 local INDEX = setmetatable({}, { __index = function(t, i)
   local s = tostring(i - 1)
@@ -257,24 +226,14 @@ function M.collect_batch(req, ctx)
   if not inlet then return status, headers, body end
   local inlet_id = req.params.inletId
   local pre = prefix(inlet_id, inlet.org_id)
-  local text = req.body or ""
-  -- Fast path: the batch cut into envelopes and entities (aep.jsonsplit). Anything it does not
-  -- take (or a piece that does not decode) is decoded whole below, as before, so every error
-  -- answer is cjson's own.
-  local envelopes, index, entities, texts = split_batch(text)
-  local messages
-  if envelopes then
-    messages = index
-  else
-    local doc, err = decode(text)
-    if type(doc) ~= "table" then
-      return dcs_problem(400, "Invalid XDM Message Format",
-        pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
-    end
-    messages = doc.messages
-    if type(messages) ~= "table" or messages[1] == nil then
-      return dcs_problem(400, "Invalid XDM Message Format", pre .. "Batch has no messages")
-    end
+  local doc, err = decode(req.body or "")
+  if type(doc) ~= "table" then
+    return dcs_problem(400, "Invalid XDM Message Format",
+      pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
+  end
+  local messages = doc.messages
+  if type(messages) ~= "table" or messages[1] == nil then
+    return dcs_problem(400, "Invalid XDM Message Format", pre .. "Batch has no messages")
   end
   local n = #messages
   ctx.message_count = n
@@ -283,26 +242,10 @@ function M.collect_batch(req, ctx)
   local xprefix = batch_id .. ":"
   -- accepted messages grouped by dataset and outcome: one Catalog batch each
   local infos, responses, groups, order = {}, {}, {}, {}
-  local checked = {} -- envelope number -> info | reason (each distinct envelope checked once)
   for i = 1, n do
-    local msg, info, reason, entity
-    if envelopes then
-      local k = index[i]
-      msg = envelopes[k]
-      info = checked[k]
-      if info == nil then
-        info, reason = check_envelope(ctx, inlet, msg, req, infos)
-        checked[k] = info or reason
-      elseif type(info) == "string" then
-        info, reason = nil, info
-      end
-      entity = entities[i]
-      if entity == nil and info then entity = msg.body.xdmEntity end
-    else
-      msg = messages[i]
-      info, reason = check_envelope(ctx, inlet, msg, req, infos)
-      if info then entity = msg.body.xdmEntity end
-    end
+    local msg, info, reason, entity = messages[i], nil, nil, nil
+    info, reason = check_envelope(ctx, inlet, msg, req, infos)
+    if info then entity = msg.body.xdmEntity end
     if not info then
       responses[i] = cjson.encode { statusCode = 400, message = pre .. reason }
     else
@@ -322,7 +265,7 @@ function M.collect_batch(req, ctx)
         order[#order + 1] = g
       end
       local list = g.list
-      list[#list + 1] = { xaction, entity, (not ok) and violations or nil, entity and texts and texts[i] }
+      list[#list + 1] = { xaction, entity, (not ok) and violations or nil }
     end
   end
   if #order > 0 then

@@ -77,11 +77,14 @@ describe("TLS", function()
     assert(host.write_file(input, '{"a":1}\n'))
     -- an inlet and a schema given: the stream makes no Platform call, only the inlet's requests
     local base = { "stream", "--env", emu.data_dir, "--inlet", emu.url .. "/collection/nosuchinlet",
-                   "--schema", "https://ns.adobe.com/x/schemas/1", "--dataset", "0123", "--input", input,
-                   "--retries", "1" }
+                   "--schema", "https://ns.adobe.com/x/schemas/1", "--dataset", "0123", "--input", input }
+    -- no retry: a certificate that fails verification fails again; the run stops and says why
     local r = aep(base)
-    assert.are.equal(2, r.status)
+    assert.are.equal(1, r.status)
     assert.matches("TLS: SSL certificate problem: self%-signed certificate", r.stdout .. r.stderr)
+    assert.matches("give the CA with %-%-cacert FILE, or %-%-insecure", r.stderr)
+    assert.matches("accepted 0   rejected 0   skipped 0   failed 1", r.stdout, 1, true)
+    assert.matches("1 requests, 0 retries", r.stdout, 1, true)
     local args = { table.unpack(base) }
     args[#args + 1] = "--insecure"
     r = aep(args)

@@ -243,6 +243,12 @@ function Sender:_complete(c)
       return
     end
     local why = code .. ": " .. tostring(c.error)
+    if code == "TLS" then
+      -- a certificate that fails verification fails again on every retry: stop, and say how to fix
+      local reason = why .. " (give the CA with --cacert FILE, or --insecure to skip verification)"
+      self:_settle_all(b, nil, reason, "failed")
+      return self:_fatal(reason)
+    end
     if not M.NOT_SENT[code] then
       b.dup = true
       self.stats.ambiguous = self.stats.ambiguous + 1

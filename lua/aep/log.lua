@@ -169,9 +169,17 @@ function M.mask_fields(text)
   return text
 end
 
+-- Control characters from a server (a stray CR, an escape sequence) must not reach the terminal
+-- as such: they are shown as \xNN. Bodies keep their newlines and tabs.
+local function printable(s, keep_lines)
+  local pattern = keep_lines and "[%z\1-\8\11-\31\127]" or "[%z\1-\31\127]"
+  return (s:gsub(pattern, function(c) return string.format("\\x%02x", c:byte()) end))
+end
+M.printable = printable
+
 local function trace_body(body)
   if body == nil or body == "" then return nil end
-  body = M.mask_fields(tostring(body))
+  body = printable(M.mask_fields(tostring(body)), true)
   local shown = body
   if #body > TRACE_BODY_LIMIT then
     shown = body:sub(1, TRACE_BODY_LIMIT) .. string.format("... (%d bytes)", #body)
@@ -221,7 +229,7 @@ function M.trace_response(resp, err, code)
   local t = resp.timing and resp.timing.total
   local lines = { string.format("< %d%s", resp.status, t and string.format(" (%.3f s)", t) or "") }
   for _, k in ipairs(sorted_headers(resp.headers)) do
-    lines[#lines + 1] = string.format("< %s: %s", k, M.redact_header(k, resp.headers[k]))
+    lines[#lines + 1] = string.format("< %s: %s", printable(tostring(k)), printable(M.redact_header(k, resp.headers[k])))
   end
   local b = trace_body(resp.body)
   if b then lines[#lines + 1] = "< " .. b end

@@ -158,6 +158,16 @@ describe("aep.log", function()
     log.set_sinks(po, pe)
     assert.are.equal("> GET http://x/\n> Authorization: Bearer [REDACTED]\n", table.concat(out))
   end)
+
+  it("shows a server's control characters escaped, never raw on the terminal", function()
+    local out = {}
+    local po, pe = log.set_sinks(function(s) out[#out + 1] = s end, function(s) out[#out + 1] = s end)
+    log.set_verbose(true)
+    log.trace_response({ status = 200, headers = { ["x-evil"] = "a\rb\27[31m" }, body = "line1\nline2\r\0" })
+    log.set_verbose(false)
+    log.set_sinks(po, pe)
+    assert.are.equal("< 200\n< x-evil: a\\x0db\\x1b[31m\n< line1\nline2\\x0d\\x00\n", table.concat(out))
+  end)
 end)
 
 describe("aep config", function()

@@ -5,18 +5,16 @@
 -- Batches under /catalog/batches|batch are batches.lua's (emudata).
 local json = require "aep.json"
 local host = require "aep.host"
-local crypto = require "aep.crypto"
 local errors = require "aep.emulator.errors"
 local registry = require "aep.emulator.registry"
+local ids = require "aep.emulator.ids"
 
 local M = {}
 
 local BASE = "/data/foundation/catalog"
 local JSON_HEADERS = errors.JSON_HEADERS
 
-local function hex(n)
-  return (crypto.random_bytes(n):gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local hex = ids.hex
 
 local function problem(status, title, detail)
   return errors.problem(status, title, detail, "http://ns.adobe.com/aep/errors/CAT-" .. status)

@@ -4,10 +4,10 @@
 --   flows.find_inlet(inlet_id) -> {inlet_id, sandbox, org_id, authentication_required,
 --     connection_id, source_id, data_type, flow_ids = {...}, flows = {[flow_id] = {dataset_ids = {...}}}} | nil
 local json = require "aep.json"
-local host = require "aep.host"
 local crypto = require "aep.crypto"
 local errors = require "aep.emulator.errors"
 local registry = require "aep.emulator.registry"
+local ids = require "aep.emulator.ids"
 
 local M = {}
 
@@ -16,10 +16,8 @@ local STREAMING_SPEC = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
 local PROVIDER = "521eee4d-8cbe-4906-bb48-fb6bd4450033"
 local JSON_HEADERS = errors.JSON_HEADERS
 
-local function hex(n)
-  return (crypto.random_bytes(n):gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
-local function now_ms() return math.floor(host.now() * 1000) end
+local hex = ids.hex
+local now_ms = ids.now_ms
 
 local function problem(status, title, detail)
   return errors.problem(status, title, detail, "https://ns.adobe.com/aep/errors/FLOW-" .. status)

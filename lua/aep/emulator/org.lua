@@ -11,10 +11,7 @@ local M = {}
 M.META_SCOPES = { "ent_dataservices_sdk" }
 M.SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session"
 
-local function hex(n) -- n random bytes as lowercase hex
-  return (crypto.random_bytes(n):gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
-M.hex = hex
+local hex = require("aep.emulator.ids").hex
 
 -- org.valid_tenant(name) -> true | false
 function M.valid_tenant(name)

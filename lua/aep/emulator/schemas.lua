@@ -2,10 +2,9 @@
 -- (and the legacy /mixins), schemas with the documented Accept variants, PATCH/PUT/DELETE,
 -- descriptors, and Adobe's global classes and field groups.
 local json = require "aep.json"
-local host = require "aep.host"
-local crypto = require "aep.crypto"
 local errors = require "aep.emulator.errors"
 local registry = require "aep.emulator.registry"
+local ids = require "aep.emulator.ids"
 
 local M = {}
 
@@ -13,11 +12,9 @@ local BASE = "/data/foundation/schemaregistry"
 local IDENTITYMAP = "https://ns.adobe.com/xdm/context/identitymap"
 local JSON_HEADERS = errors.JSON_HEADERS
 
-local function hex(n)
-  return (crypto.random_bytes(n):gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local hex = ids.hex
 
-local function now_ms() return math.floor(host.now() * 1000) end
+local now_ms = ids.now_ms
 
 local deepcopy = registry.deepcopy
 

@@ -9,6 +9,7 @@
  *   pattern gives up instead of hanging.
  * re:close(); handles are aep.regex.Regex. */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <stdio.h>
 #include <pcre2.h>
 #include <string.h>
 
@@ -72,7 +73,7 @@ static int regex_compile(lua_State *L) {
   pcre2_compile_context_free(cctx);
   if (!re->code) {
     PCRE2_UCHAR msg[256];
-    if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0) strcpy((char *)msg, "unknown error");
+    if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0) snprintf((char *)msg, sizeof msg, "unknown error");
     lua_pushnil(L);
     lua_pushfstring(L, "%s at offset %d", (const char *)msg, (int)erroff);
     lua_pushstring(L, "BAD_PATTERN");
@@ -104,7 +105,7 @@ static int regex_find(lua_State *L) {
     return 1;
   }
   PCRE2_UCHAR msg[256];
-  if (pcre2_get_error_message(rc, msg, sizeof msg) < 0) strcpy((char *)msg, "unknown error");
+  if (pcre2_get_error_message(rc, msg, sizeof msg) < 0) snprintf((char *)msg, sizeof msg, "unknown error");
   if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
     return aep_fail(L, (const char *)msg, "MATCH_LIMIT");
   if (rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21) {

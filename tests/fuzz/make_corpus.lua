@@ -40,6 +40,20 @@ seeds("base64", {
   truncated = "Zm9vY",
 })
 
+-- regex -----------------------------------------------------------------------------------------
+seeds("regex", {
+  email = "^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$\0jdoe@example.com",
+  lookaround = "(?<=a)b(?!c)\0abd",
+  backref = "(\\w+) \\1\0hello hello",
+  catastrophic = "^(a+)+$\0" .. string.rep("a", 40) .. "!",
+  java_posix = "\\p{Alpha}+\\P{Digit}\0abc!",
+  unicode = "\\u00e9+\0\195\169\195\169",
+  bad_utf8 = "a.b\0a\255b",
+  bad_pattern = "(a\0a",
+  class_union = "[a-z&&[^aeiou]]\0b",
+  no_nul = "[0-9]{3}-[0-9]{4}",
+})
+
 -- pem ------------------------------------------------------------------------------------------
 local keys = assert(crypto.generate_rsa { bits = 1024, cn = "fuzz", days = 36500 })
 local function der(pem)

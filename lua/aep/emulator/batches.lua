@@ -9,14 +9,15 @@
 -- is only ever a database value, never part of a path, so no name can leave the data directory.
 -- COMPLETE moves the batch loading -> processing (committed) -> success | failed (committed with
 -- its records, metrics and errors in one transaction); a batch found "processing" after a crash
--- is processed again on the next batch request. Files: a JSON array (multi-line or not), JSON
--- Lines, or with isMultiLineJson concatenated multi-line objects. Every record is validated
--- against the dataset's schema as streaming does. As in AEP, one bad row fails the whole batch
--- unless the batch allows partial ingestion (partialIngestionPercentage, at batch creation).
+-- is processed again on the next batch request. Files (read by batch_files.lua): a JSON array
+-- (multi-line or not), JSON Lines, or with isMultiLineJson concatenated multi-line objects.
+-- Every record is validated against the dataset's schema as streaming does. As in AEP, one bad
+-- row fails the whole batch unless the batch allows partial ingestion (partialIngestionPercentage,
+-- at batch creation).
 -- Streaming writes its own Catalog batches (ingest.lua); they are served here as well.
-local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
+local batch_files = require "aep.emulator.batch_files"
 local errors = require "aep.emulator.errors"
 
 local M = {}
@@ -163,131 +164,6 @@ end
 M.catalog_view = catalog_view
 
 ---------------------------------------------------------------------------------------------
--- Parsing uploaded files
-
--- Split s into top-level JSON values, starting at i. in_array: s[i-1] was the opening "[" and
--- values are separated by commas up to the matching "]"; otherwise values are concatenated
--- (whitespace between them). A slow character walk, used only when cjson alone cannot tell the
--- rows apart (a corrupt array, multi-line objects).
-local function split_values(s, i, in_array)
-  local out, n = {}, #s
-  local depth, start, in_str, esc = 0, nil, false, false
-  local byte = string.byte
-  while i <= n do
-    local c = byte(s, i)
-    if in_str then
-      if esc then esc = false
-      elseif c == 92 then esc = true        -- \
-      elseif c == 34 then in_str = false    -- "
-      end
-    elseif c == 34 then
-      in_str = true
-      start = start or i
-    elseif c == 123 or c == 91 then         -- { [
-      depth = depth + 1
-      start = start or i
-    elseif c == 125 or c == 93 then         -- } ]
-      if depth == 0 then
-        if in_array and c == 93 then
-          if start then out[#out + 1] = s:sub(start, i - 1) end
-          return out
-        end
-        start = start or i
-      else
-        depth = depth - 1
-        if depth == 0 and not in_array then
-          out[#out + 1] = s:sub(start, i)
-          start = nil
-        end
-      end
-    elseif c == 44 and depth == 0 and in_array then -- ,
-      out[#out + 1] = start and s:sub(start, i - 1) or ""
-      start = nil
-    elseif c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then
-      start = start or i
-    end
-    i = i + 1
-  end
-  if start then out[#out + 1] = s:sub(start) end
-  return out
-end
-
-local function decode_texts(texts)
-  local rows = {}
-  for k, text in ipairs(texts) do
-    local v = cjson_safe.decode(text)
-    rows[k] = v == nil and { err = true } or { value = v }
-  end
-  return rows
-end
-
-local function good_rows(rows)
-  local n = 0
-  for _, r in ipairs(rows) do if not r.err then n = n + 1 end end
-  return n
-end
-
--- The elements of a JSON array written one per line: "[" and "]" and the separating commas
--- stripped from the line ends.
-local function array_lines(data)
-  local texts = {}
-  for line in data:gmatch("[^\n]+") do
-    local t = line:match("^%s*(.-)%s*$")
-    if #texts == 0 then t = t:gsub("^%[%s*", "") end
-    t = t:gsub(",$", "")
-    if t ~= "" then texts[#texts + 1] = t end
-  end
-  local n = #texts
-  if n > 0 then
-    texts[n] = texts[n]:gsub("%s*%]$", "")
-    if texts[n] == "" then texts[n] = nil end
-  end
-  return texts
-end
-
--- parse_rows(data, multiline) -> array of { value = decoded } | { err = true }
-local function parse_rows(data, multiline)
-  local first = data:find("%S")
-  if not first then return {} end
-  if data:sub(first, first) == "[" then
-    local v = cjson_safe.decode(data)
-    if type(v) == "table" then
-      local rows = {}
-      for k = 1, #v do rows[k] = { value = v[k] } end
-      return rows
-    end
-    -- A corrupt array: find its rows by structure, or line by line (the collection's layout,
-    -- one record per line), whichever reads more rows; a broken row with unbalanced brackets
-    -- would otherwise swallow the rows after it.
-    local by_structure = decode_texts(split_values(data, first + 1, true))
-    local by_line = decode_texts(array_lines(data))
-    return good_rows(by_line) > good_rows(by_structure) and by_line or by_structure
-  end
-  -- JSON Lines (the default): one value per line.
-  local rows, texts, all_ok = {}, {}, true
-  for line in data:gmatch("[^\n]+") do
-    if line:find("%S") then
-      texts[#texts + 1] = line
-      local v = cjson_safe.decode(line)
-      if v == nil then all_ok = false; rows[#rows + 1] = { err = true }
-      else rows[#rows + 1] = { value = v } end
-    end
-  end
-  if all_ok or not multiline then return rows end
-  -- isMultiLineJson: objects may span lines.
-  return decode_texts(split_values(data, first, false))
-end
-M.parse_rows = parse_rows
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
----------------------------------------------------------------------------------------------
 -- Processing (COMPLETE)
 
 local function fail_whole(ctx, row, doc, t, entry)
@@ -323,9 +199,8 @@ local function process(ctx, row)
   local counts, per_file = {}, {}
   local input, bytes = 0, 0
   for _, file in ipairs(files) do
-    local data = read_file(file.path) or ""
-    bytes = bytes + #data
-    local rows = parse_rows(data, multiline)
+    bytes = bytes + file.size
+    local rows = batch_files.rows(file.path, multiline)
     if #rows == 0 then
       per_file[#per_file + 1] = { code = M.CODES.empty, description = DESCRIPTIONS[M.CODES.empty],
                                   rows = {}, fileName = file.name }

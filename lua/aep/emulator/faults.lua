@@ -26,21 +26,7 @@ local PROB = { ["429"] = true, ["500"] = true, ["503"] = true, drop_before = tru
 local PARAM = { retry_after = true, delay = true, token_ttl = true }
 local EXCLUSIVE = { "drop_before", "429", "500", "503", "drop_after" }
 
-M.GROUPS = {
-  { "/ims/", "ims" },
-  { "/data/foundation/schemaregistry", "schemas" },
-  { "/data/core/idnamespace", "identity" },
-  { "/data/foundation/catalog", "catalog" },
-  { "/data/foundation/flowservice", "flows" },
-  { "/data/foundation/mappingSets", "flows" },
-  { "/data/core/edge", "flows" },
-  { "/data/core/ups/config", "ups" },
-  { "/data/core/ups/access", "profile" },
-  { "/data/foundation/import/collection", "streaming" },
-  { "/data/foundation/import", "batches" },
-  { "/collection", "streaming" },
-  { "/emulator", "emulator" },
-}
+M.GROUPS = require("aep.emulator.services").fault_groups() -- { {prefix, group} }, most specific first
 local KNOWN_GROUP = { ["*"] = true }
 for _, g in ipairs(M.GROUPS) do KNOWN_GROUP[g[2]] = true end
 

@@ -10,31 +10,17 @@ local org_mod = require "aep.emulator.org"
 local errors = require "aep.emulator.errors"
 local faults_mod = require "aep.emulator.faults"
 local auth = require "aep.emulator.auth"
+local services = require "aep.emulator.services"
 
 local M = {}
 
 M.MAX_BODY = 256 * 1024 * 1024 -- bytes of one request body (batch file uploads)
 
--- Service modules, installed in this order. Data-plane modules (owned by emudata) are optional:
--- a module that is not there yet is skipped; one that fails to load is an error.
-M.MODULES = {
-  "aep.emulator.auth", "aep.emulator.schemas", "aep.emulator.identity", "aep.emulator.catalog",
-  "aep.emulator.flows", "aep.emulator.admin",
-  "aep.emulator.ingest", "aep.emulator.streaming", "aep.emulator.batches", "aep.emulator.profiles",
-  "aep.emulator.web",
-}
-M.OPTIONAL = { ["aep.emulator.ingest"] = true, ["aep.emulator.streaming"] = true,
-               ["aep.emulator.batches"] = true, ["aep.emulator.profiles"] = true }
+-- Service modules, installed in this order: the list is services.lua (each service and its
+-- fault groups, in one place).
+M.MODULES = services.modules()
 
 M.REQUEST_LOG_SIZE = 100000
-
-local function require_optional(name)
-  local ok, mod = pcall(require, name)
-  if ok then return mod end
-  if tostring(mod):find("module '" .. name .. "' not found", 1, true) then return nil end
-  error(mod, 0)
-end
-M.require_optional = require_optional
 
 -- ---------------------------------------------------------------------------------------------
 -- Requests
@@ -316,12 +302,10 @@ function M.create(opts)
   if not wok then return nil, "cannot write " .. app.env_file .. ": " .. tostring(werr) end
 
   for _, name in ipairs(M.MODULES) do
-    local mod = M.OPTIONAL[name] and require_optional(name) or require(name)
-    if mod then
-      if type(mod.install) == "function" then mod.install(app) end
-      app.modules[#app.modules + 1] = mod
-      app.by_name[name:match("[^.]+$")] = mod
-    end
+    local mod = require(name)
+    if type(mod.install) == "function" then mod.install(app) end
+    app.modules[#app.modules + 1] = mod
+    app.by_name[name:match("[^.]+$")] = mod
   end
   return app
 end

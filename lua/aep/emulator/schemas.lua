@@ -5,6 +5,7 @@ local json = require "aep.json"
 local errors = require "aep.emulator.errors"
 local registry = require "aep.emulator.registry"
 local ids = require "aep.emulator.ids"
+local views = require "aep.emulator.schema_views"
 
 local M = {}
 
@@ -17,65 +18,8 @@ local hex = ids.hex
 local now_ms = ids.now_ms
 
 local deepcopy = registry.deepcopy
-
--- ---------------------------------------------------------------------------------------------
--- Accept header: application/vnd.adobe.<kind>+json[; version=1]
-
-local function parse_accept(value)
-  if not value then return nil end
-  local kind = value:match("application/vnd%.adobe%.(x[ed][dm][%w%-]*)%+json")
-  if not kind then return nil end
-  local version = value:match("version%s*=%s*\"?([%d%.]+)")
-  return { kind = kind, version = version }
-end
-
-local SINGLE_KINDS = { xed = true, ["xed-full"] = true, ["xed-notext"] = true, ["xed-full-notext"] = true,
-                       ["xed-full-desc"] = true, ["xed-deprecatefield"] = true }
-
-local function pack_err(status, headers, body)
-  return { status, headers, body, status = status, headers = headers, body = body }
-end
-
-local function accept_error(detail)
-  return pack_err(errors.xdm("XDM-1006-400", "Bad Request", detail))
-end
-
--- list_accept(req) -> "xed-id" | "xed" | nil, error response...
-local function list_accept(req)
-  local a = parse_accept(req.headers["accept"])
-  if not a then
-    return nil, accept_error("An Accept header such as application/vnd.adobe.xed-id+json is required")
-  end
-  if a.kind == "xed-id" then return "xed-id" end
-  if a.kind:sub(1, 3) == "xed" then return "xed" end
-  return nil, accept_error("Unsupported Accept header for a listing: " .. req.headers["accept"])
-end
-
-local function single_accept(req)
-  local a = parse_accept(req.headers["accept"])
-  if not a or not SINGLE_KINDS[a.kind] then
-    return nil, accept_error("An Accept header such as application/vnd.adobe.xed+json; version=1 is required")
-  end
-  if not a.version then
-    return nil, pack_err(errors.xdm("XDM-1007-400", "Bad Request",
-      "The Accept header must carry a version, e.g. application/vnd.adobe.xed+json; version=1"))
-  end
-  if a.version:match("^(%d+)") ~= "1" then
-    return nil, pack_err(errors.xdm("XDM-1008-400", "Bad Request", "Unknown major version " .. a.version))
-  end
-  return a.kind
-end
-
-local function strip_text(v)
-  if type(v) ~= "table" then return v end
-  local out = setmetatable({}, getmetatable(v))
-  for k, x in pairs(v) do
-    if k ~= "title" and k ~= "description" then out[k] = strip_text(x)
-    elseif type(x) == "table" then out[k] = strip_text(x) end -- a field named "title"
-  end
-  return out
-end
-
+local single_accept, present, listing, not_found = views.single_accept, views.present, views.listing,
+  views.not_found
 
 -- ---------------------------------------------------------------------------------------------
 -- Helpers
@@ -218,102 +162,6 @@ local function link_schema(ctx, doc)
   for _, e in ipairs(doc["meta:extends"] or {}) do add(e) end
   doc["meta:class"] = class_id
   doc["meta:extends"] = extends
-end
-
--- ---------------------------------------------------------------------------------------------
--- Presenting resources
-
-local function id_entry(doc)
-  return { ["$id"] = doc["$id"], ["meta:altId"] = doc["meta:altId"], version = doc.version, title = doc.title }
-end
-
-local function present(ctx, doc, kind)
-  if kind == "xed" then return doc end
-  if kind == "xed-notext" then return strip_text(doc) end
-  local full, rerr = registry.resolve(ctx.sandbox, doc)
-  if not full then return errors.xdm("XDM-1012-400", "Bad Request", rerr) end
-  if kind == "xed-full-desc" then
-    full = deepcopy(full)
-    local descs = json.array {}
-    for _, d in ipairs(ctx.store.list(ctx.sandbox, "descriptor")) do
-      if d["xdm:sourceSchema"] == doc["$id"] then descs[#descs + 1] = d end
-    end
-    full["meta:descriptors"] = descs
-  end
-  if kind == "xed-full-notext" then return strip_text(full) end
-  return full
-end
-
--- property filters: ?property=meta:intendedToExtend==ID, title!=X, or a bare name (exists)
-local function filters(req)
-  local list = req.query_all and req.query_all.property or (req.query.property and { req.query.property })
-  local out = {}
-  for _, p in ipairs(list or {}) do
-    for item in p:gmatch("[^,]+") do
-      local name, op, value = item:match("^%s*([^=!<>~]+)%s*([=!]=)%s*(.-)%s*$")
-      if name then out[#out + 1] = { name = name, op = op, value = value }
-      else out[#out + 1] = { name = item:match("^%s*(.-)%s*$"), op = "exists" } end
-    end
-  end
-  return out
-end
-
-local function matches(doc, fs)
-  for _, f in ipairs(fs) do
-    local v = doc[f.name]
-    if f.op == "exists" then
-      if v == nil then return false end
-    else
-      local hit = false
-      if type(v) == "table" then
-        for _, x in ipairs(v) do if tostring(x) == f.value then hit = true end end
-      elseif v ~= nil then
-        hit = tostring(v) == f.value
-      end
-      if (f.op == "==") ~= hit then return false end
-    end
-  end
-  return true
-end
-
-local function listing(ctx, req, docs)
-  local kind, err = list_accept(req)
-  if not kind then return err end
-  local fs = filters(req)
-  local selected = {}
-  for _, d in ipairs(docs) do
-    if matches(d, fs) then selected[#selected + 1] = d end
-  end
-  if req.query.orderby then
-    local key = req.query.orderby:gsub("^[+-]", "")
-    local desc = req.query.orderby:sub(1, 1) == "-"
-    table.sort(selected, function(a, b)
-      local x, y = tostring(a[key] or ""), tostring(b[key] or "")
-      if desc then return x > y end
-      return x < y
-    end)
-  end
-  local limit = math.min(tonumber(req.query.limit) or 300, 300)
-  local start = tonumber(req.query.start) or 0
-  local results = json.array {}
-  for i = start + 1, math.min(#selected, start + limit) do
-    results[#results + 1] = kind == "xed-id" and id_entry(selected[i]) or selected[i]
-  end
-  local nxt = (start + limit < #selected) and tostring(start + limit) or json.null
-  local links = {}
-  if nxt ~= json.null then
-    links.next = { href = req.path .. "?start=" .. nxt .. "&limit=" .. limit }
-  end
-  return 200, JSON_HEADERS, {
-    results = results,
-    _page = { orderby = req.query.orderby or "", next = nxt, count = #results },
-    _links = links,
-  }
-end
-
-local function not_found(what, id)
-  return errors.xdm("XDM-1010-404", "Not Found",
-    string.format("The requested %s '%s' was not found", what, tostring(id)))
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -574,136 +422,6 @@ local function delete(path_kind)
 end
 
 -- ---------------------------------------------------------------------------------------------
--- Descriptors
-
-local function identity_find(ctx, ns)
-  local identity = ctx.app:module("identity")
-  if not identity or not identity.find then return true end
-  return identity.find(ctx, ns)
-end
-
-local function check_descriptor(ctx, d, except_id)
-  if type(d) ~= "table" or json.is_array(d) then
-    return errors.xdm("XDM-1001-400", "Bad Request", "The request body must be a JSON object")
-  end
-  if type(d["@type"]) ~= "string" or d["@type"] == "" then
-    return errors.xdm("XDM-1001-400", "Bad Request", "@type is required")
-  end
-  local src = d["xdm:sourceSchema"]
-  if type(src) ~= "string" then
-    return errors.xdm("XDM-1001-400", "Bad Request", "xdm:sourceSchema is required")
-  end
-  local schema = find_tenant(ctx, "schema", src)
-  if not schema then
-    return errors.xdm("XDM-1012-400", "Reference not found", "The source schema " .. src .. " does not exist")
-  end
-  d["xdm:sourceSchema"] = schema["$id"]
-  if d["xdm:sourceVersion"] == nil then
-    return errors.xdm("XDM-1001-400", "Bad Request", "xdm:sourceVersion is required")
-  end
-  local prop = d["xdm:sourceProperty"]
-  if d["@type"] == "xdm:descriptorIdentity" or prop ~= nil then
-    if type(prop) ~= "string" or prop:sub(1, 1) ~= "/" or (#prop > 1 and prop:sub(-1) == "/") then
-      return errors.xdm("XDM-1001-400", "Bad Request",
-        "xdm:sourceProperty must be a path starting with '/' and not ending with '/'")
-    end
-    local full = registry.resolve_schema(ctx, schema["$id"])
-    if full and not registry.has_path(full, prop) then
-      return errors.xdm("XDM-1016-400", "Bad Request",
-        "xdm:sourceProperty " .. prop .. " does not exist in the schema " .. schema["$id"])
-    end
-  end
-  if d["@type"] == "xdm:descriptorIdentity" then
-    local ns = d["xdm:namespace"]
-    if ns == nil or ns == "" then
-      return errors.xdm("XDM-1001-400", "Bad Request", "xdm:namespace is required for an identity descriptor")
-    end
-    if not identity_find(ctx, ns) then
-      return errors.xdm("XDM-1017-400", "Bad Request", "The identity namespace '" .. tostring(ns) .. "' does not exist")
-    end
-    local p = d["xdm:property"]
-    if p ~= nil and p ~= "xdm:code" and p ~= "xdm:id" then
-      return errors.xdm("XDM-1001-400", "Bad Request", "xdm:property must be xdm:code or xdm:id")
-    end
-    if d["xdm:isPrimary"] == true then
-      for _, other in ipairs(registry.identity_descriptors(ctx, schema["$id"])) do
-        if other["xdm:isPrimary"] == true and other["@id"] ~= except_id then
-          return errors.xdm("XDM-1524-400", "Bad Request",
-            "The schema " .. schema["$id"] .. " already has a primary identity (" .. other["xdm:sourceProperty"] .. ")")
-        end
-      end
-    end
-  end
-end
-
-local function create_descriptor(req, ctx)
-  local d, err = req:json_body()
-  if d == nil then return err end
-  d = deepcopy(d)
-  local s, h, b = check_descriptor(ctx, d)
-  if s then return s, h, b end
-  d["@id"] = hex(20)
-  d["meta:containerId"] = "tenant"
-  d.version = "1"
-  d.imsOrg = ctx.org.org_id
-  d["meta:sandboxId"] = ctx.sandbox
-  ctx.store.put(ctx.sandbox, "descriptor", d["@id"], d)
-  changed(ctx)
-  return 201, JSON_HEADERS, d
-end
-
-local function list_descriptors(req, ctx)
-  local a = parse_accept(req.headers["accept"])
-  local kind = a and a.kind or "xdm-id"
-  local docs = ctx.store.list(ctx.sandbox, "descriptor")
-  if kind == "xdm-v2" then
-    local results = json.array {}
-    for i, d in ipairs(docs) do results[i] = d end
-    return 200, JSON_HEADERS, { results = results, _page = { count = #results, next = json.null }, _links = {} }
-  end
-  local grouped = {}
-  for _, d in ipairs(docs) do
-    local t = d["@type"]
-    grouped[t] = grouped[t] or json.array {}
-    local v
-    if kind == "xdm" then v = d
-    elseif kind == "xdm-link" then v = BASE .. "/tenant/descriptors/" .. d["@id"]
-    else v = d["@id"] end
-    table.insert(grouped[t], v)
-  end
-  return 200, JSON_HEADERS, grouped
-end
-
-local function get_descriptor(req, ctx)
-  local d = ctx.store.get(ctx.sandbox, "descriptor", req.params.id)
-  if not d then return not_found("descriptor", req.params.id) end
-  return 200, JSON_HEADERS, d
-end
-
-local function put_descriptor(req, ctx)
-  local old = ctx.store.get(ctx.sandbox, "descriptor", req.params.id)
-  if not old then return not_found("descriptor", req.params.id) end
-  local d, err = req:json_body()
-  if d == nil then return err end
-  d = deepcopy(d)
-  local s, h, b = check_descriptor(ctx, d, old["@id"])
-  if s then return s, h, b end
-  d["@id"], d["meta:containerId"], d.version, d.imsOrg = old["@id"], "tenant", "1", ctx.org.org_id
-  d["meta:sandboxId"] = ctx.sandbox
-  ctx.store.put(ctx.sandbox, "descriptor", d["@id"], d)
-  changed(ctx)
-  return 201, JSON_HEADERS, { ["@id"] = d["@id"] }
-end
-
-local function delete_descriptor(req, ctx)
-  if not ctx.store.delete(ctx.sandbox, "descriptor", req.params.id) then
-    return not_found("descriptor", req.params.id)
-  end
-  changed(ctx)
-  return 204, {}, ""
-end
-
--- ---------------------------------------------------------------------------------------------
 -- Stats and global resources
 
 local function stats(req, ctx)
@@ -803,11 +521,6 @@ function M.install(app)
   end
   app:route("GET", BASE .. "/tenant/classes", empty_list, o)
   app:route("GET", BASE .. "/tenant/datatypes", empty_list, o)
-  app:route("POST", BASE .. "/tenant/descriptors", create_descriptor, o)
-  app:route("GET", BASE .. "/tenant/descriptors", list_descriptors, o)
-  app:route("GET", BASE .. "/tenant/descriptors/:id", get_descriptor, o)
-  app:route("PUT", BASE .. "/tenant/descriptors/:id", put_descriptor, o)
-  app:route("DELETE", BASE .. "/tenant/descriptors/:id", delete_descriptor, o)
   for pk, kind in pairs { classes = "classes", fieldgroups = "fieldgroups", mixins = "fieldgroups",
                           datatypes = "datatypes" } do
     app:route("GET", BASE .. "/global/" .. pk, global_list(kind), o)

@@ -8,7 +8,7 @@
 --   for first, last in streaming.chunks(msgs, {max_bytes=, max_count=}) do ... end
 --
 -- `inlet` is {inlet_url=, authenticated=} (aep.flows.inlet_of) or the inlet URL string.
--- Envelope (aep-api-facts §8.2): header{schemaRef{id,contentType}, imsOrgId, datasetId, flowId,
+-- Envelope (docs/AEP-API-FACTS.md §8.2): header{schemaRef{id,contentType}, imsOrgId, datasetId, flowId,
 -- source{name}} and body{xdmMeta{schemaRef}, xdmEntity}; xdmMeta.schemaRef equals the header's.
 local json = require "aep.json"
 local platform = require "aep.platform"

@@ -203,7 +203,7 @@ function M.encode(entity)
   return cjson.encode(entity)
 end
 
--- AEP's request limit (aep-api-facts §8.4): a streaming request carries at most 1 MB; DCS
+-- AEP's request limit (docs/AEP-API-FACTS.md §8.4): a streaming request carries at most 1 MB; DCS
 -- answers 413 above it (read as 1 MiB, the emulator's reading). Profile's record and event
 -- guardrails are aep.xdm's (entity_size_check), so the emulator and this say them alike.
 M.REQUEST_LIMIT = 1048576

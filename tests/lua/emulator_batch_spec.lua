@@ -38,7 +38,7 @@ describe("emulator batch ingestion", function()
     return b[batch]
   end
 
-  -- The collection's file layout: a JSON array, one record per line (§8.1 of the reference).
+  -- The collection's file layout: a JSON array, one record per line (its sample data files).
   local function array_file(entities)
     local lines = {}
     for i, e in ipairs(entities) do lines[i] = json.encode(e) end

@@ -1,4 +1,4 @@
--- aep.emulator.catalog: Catalog datasets (aep-api-facts.md §6). Create answers 201
+-- aep.emulator.catalog: Catalog datasets (docs/AEP-API-FACTS.md §6). Create answers 201
 -- ["@/dataSets/{id}"] + Location; lists and single gets answer objects keyed by id, as Catalog
 -- does; PATCH (JSON Patch or a merge object) for tags; DELETE. /dataSets and /datasets both work.
 --   catalog.get_dataset(ctx, id) -> dataset doc | nil   (ctx.sandbox; cached, no SQL)

@@ -1,5 +1,5 @@
--- aep.emulator.descriptors: the Schema Registry's descriptors (docs/AEP-API-FACTS.md, "Schema
--- Registry"): /tenant/descriptors with create, list (by Accept variant), get, replace and delete.
+-- aep.emulator.descriptors: the Schema Registry's descriptors (docs/AEP-API-FACTS.md §4):
+-- /tenant/descriptors with create, list (by Accept variant), get, replace and delete.
 -- An identity descriptor needs an existing schema path and identity namespace, and a schema has one
 -- primary identity at most.
 local json = require "aep.json"

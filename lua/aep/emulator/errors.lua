@@ -1,4 +1,4 @@
--- aep.emulator.errors: the error shapes AEP answers with (aep-api-facts.md §2, §10.1).
+-- aep.emulator.errors: the error shapes AEP answers with (docs/AEP-API-FACTS.md §2, §10.1).
 -- Every function returns status, headers, body (a table the router encodes), ready to `return`.
 local json = require "aep.json"
 local host = require "aep.host"

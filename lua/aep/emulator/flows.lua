@@ -1,4 +1,4 @@
--- aep.emulator.flows: Flow Service (aep-api-facts.md §7) — base connections (the HTTP API
+-- aep.emulator.flows: Flow Service (docs/AEP-API-FACTS.md §7) — base connections (the HTTP API
 -- streaming spec creates an inlet), source/target connections, dataflows, mapping sets — plus the
 -- legacy inlet API (/data/core/edge/inlet) and UPS event types the collection uses.
 --   flows.find_inlet(inlet_id) -> {inlet_id, sandbox, org_id, authentication_required,

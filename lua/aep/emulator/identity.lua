@@ -1,4 +1,4 @@
--- aep.emulator.identity: Identity Service namespaces (aep-api-facts.md §5): the standard ones,
+-- aep.emulator.identity: Identity Service namespaces (docs/AEP-API-FACTS.md §5): the standard ones,
 -- custom creation (409 NAMESPACE_CODE_CONFLICT), lookups by id or code.
 --   identity.find(ctx, code_or_id) -> namespace | nil   (codes match without regard to case)
 local json = require "aep.json"

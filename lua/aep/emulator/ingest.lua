@@ -395,7 +395,7 @@ function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entit
   end
   local kind, idents, idents_json, event_id, event_ms
   local ikind = info.kind
-  -- Profile's hard guardrails (aep-api-facts.md §8.4): larger records and events stay in the
+  -- Profile's hard guardrails (docs/AEP-API-FACTS.md §8.4): larger records and events stay in the
   -- data lake but are dropped from Profile.
   if ikind and status == "success" and type(entity) == "table" then
     local limit = ikind == "e" and M.EVENT_LIMIT or M.PROFILE_LIMIT

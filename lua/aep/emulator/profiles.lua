@@ -1,4 +1,4 @@
--- aep.emulator.profiles: Real-Time Customer Profile access (aep-api-facts.md §9).
+-- aep.emulator.profiles: Real-Time Customer Profile access (docs/AEP-API-FACTS.md §9).
 --   GET  /data/core/ups/access/entities   a merged profile (schema.name=_xdm.context.profile) or
 --                                         the experience events of one (_xdm.context.experienceevent)
 --   POST /data/core/ups/access/entities   the same for a list of identities

@@ -1,5 +1,5 @@
--- aep.emulator.schema_views: how the Schema Registry answers reads (docs/AEP-API-FACTS.md,
--- "Schema Registry"): the Accept variants (xed-id, xed, xed-full, xed-notext, xed-full-desc, ...),
+-- aep.emulator.schema_views: how the Schema Registry answers reads (docs/AEP-API-FACTS.md §2,
+-- §3): the Accept variants (xed-id, xed, xed-full, xed-notext, xed-full-desc, ...),
 -- listings with property filters, orderby and paging, and its 404. Shared by the schema and
 -- descriptor services.
 local json = require "aep.json"

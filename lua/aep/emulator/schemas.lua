@@ -1,6 +1,7 @@
--- aep.emulator.schemas: the Schema Registry (aep-api-facts.md §3, §4): /stats, tenant field groups
--- (and the legacy /mixins), schemas with the documented Accept variants, PATCH/PUT/DELETE,
--- descriptors, and Adobe's global classes and field groups.
+-- aep.emulator.schemas: the Schema Registry (docs/AEP-API-FACTS.md §3): /stats, tenant field
+-- groups (and the legacy /mixins), schemas with PATCH/PUT/DELETE, and Adobe's global classes and
+-- field groups. How reads answer (the Accept variants, listings) is schema_views.lua; descriptors
+-- (§4) are their own service, descriptors.lua.
 local json = require "aep.json"
 local errors = require "aep.emulator.errors"
 local registry = require "aep.emulator.registry"

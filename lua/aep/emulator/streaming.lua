@@ -1,4 +1,4 @@
--- aep.emulator.streaming: the Data Collection Service (DCS) inlets (aep-api-facts.md §8).
+-- aep.emulator.streaming: the Data Collection Service (DCS) inlets (docs/AEP-API-FACTS.md §8).
 --   POST /collection/:inletId          one message; ?syncValidation=true (or the older
 --                                      ?synchronousValidation=true) validates before answering
 --   POST /collection/batch/:inletId    {"messages":[...]} -> 207, one result per message
@@ -82,7 +82,7 @@ local function admit(req, ctx)
   local inlet = flows.find_inlet(inlet_id)
   if not inlet then
     -- Unknown inlet: 400 in DCS's problem shape. The status codes documented for DCS
-    -- (aep-api-facts.md §8.3: 200, 207, 400, 401, 403, 413, 429, 500, 501, 503) include no 404,
+    -- (docs/AEP-API-FACTS.md §8.3: 200, 207, 400, 401, 403, 413, 429, 500, 501, 503) include no 404,
     -- and 400 covers "malformed request, missing fields, unknown XDM format": an inlet id that
     -- names nothing is answered like any other bad request to DCS.
     return nil, dcs_problem(400, "Invalid inlet", "inletId: [" .. tostring(inlet_id) .. "] Inlet not found")

@@ -6,7 +6,7 @@
 --   s:pump(block)          -- start what pacing allows, take in completions (block: wait a little)
 --   s:outstanding()        -- batches queued, waiting for a retry, or in flight
 --
--- Outcomes (aep-api-facts §8.3): 207 -> per message: {"xactionId"} accepted, {"statusCode":4xx}
+-- Outcomes (docs/AEP-API-FACTS.md §8.3): 207 -> per message: {"xactionId"} accepted, {"statusCode":4xx}
 -- rejected with AEP's status and message, a retryable statusCode (429/5xx) sent again alone;
 -- 200 (one message, sync validation) accepted; 400 rejects the request's messages with AEP's
 -- report (never retried); 413 splits the batch in halves (a single message: rejected);

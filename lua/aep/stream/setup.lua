@@ -17,7 +17,7 @@ local host = require "aep.host"
 
 local M = {}
 
--- Pacing defaults. Against AEP: its documented ceilings (aep-api-facts §8.4). Against an inlet on
+-- Pacing defaults. Against AEP: its documented ceilings (docs/AEP-API-FACTS.md §8.4). Against an inlet on
 -- loopback (the local emulator, a bench sink) there is no ceiling to respect: unlimited.
 M.AEP_REQUESTS_PER_S = 1000
 M.AEP_MESSAGES_PER_S = 10000

@@ -214,7 +214,7 @@
     return entity;
   };
 
-  // tag.envelope(entity) -> the DCS message (header + body, aep-api-facts §8.2)
+  // tag.envelope(entity) -> the DCS message (header + body, docs/AEP-API-FACTS.md §8.2)
   AepTag.prototype.envelope = function (entity) {
     var cfg = this.config;
     var ref = { id: cfg.schemaId, contentType: cfg.contentType || CONTENT_TYPE };

@@ -1,5 +1,7 @@
 -- aep.emulator.batch_files: the rows of an uploaded batch file, read with aep.lines (the reader
--- `aep stream` uses: one row in memory at a time besides the rows kept, gzip detected).
+-- `aep stream` uses: one row in memory at a time besides the rows kept). aep.lines detects gzip,
+-- so a compressed upload is read as its content; AEP's batch ingestion docs neither list nor
+-- exclude compressed JSON files (docs/AEP-API-FACTS.md has no fact on it).
 --   a JSON array, whatever its layout            element by element (aep.lines' array scanner)
 --   JSON Lines (the default)                     one value per line
 --   isMultiLineJson, objects one after another   values split at their closing brackets

@@ -88,7 +88,7 @@ function M.prepare(opts, input, from_file)
     s.reader = reader
   end
   if opts.mapping then
-    local m, merr = require("aep.stream.mapping").load(opts.mapping)
+    local m, merr = require("aep.stream.mapping").load(opts.mapping, { timeout_ms = opts.mapping_timeout })
     if not m then return nil, M.fail(merr) end
     s.map = m
   end

@@ -83,7 +83,8 @@ function M.prepare(opts, input, from_file)
   local s = { opts = opts, input = input, started = M.iso_now(), t0 = host.monotonic() }
 
   if from_file then
-    local reader, rerr = require("aep.stream.readers").open(input, { format = opts.format })
+    local reader, rerr = require("aep.stream.readers").open(input, { format = opts.format,
+      csv_max_field = opts.csv_max_field, csv_max_lines = opts.csv_max_lines })
     if not reader then return nil, M.fail(rerr) end
     s.reader = reader
   end

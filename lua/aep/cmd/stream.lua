@@ -61,9 +61,22 @@ Flags:
 ]] .. cli.flags_help(SPEC) .. [[
 
 
-A mapping is a Lua file returning function(record, ctx) that gives the XDM entity (a table), nil
-to skip the record, or raises (the record is rejected with the message). Without --mapping,
-records are sent as they are. A reject file can be given back as --input to replay it.
+A mapping is a Lua file returning function(record, ctx) that gives the XDM entity (a table, or
+the JSON text of one object, checked before it is sent), nil to skip the record, or raises (the
+record is rejected with the message). A call that runs longer than --mapping-timeout is rejected
+("mapping exceeded N ms"); a mapping that calls os.exit stops the run with exit status 1 and a
+report naming the record. Without --mapping, records are sent as they are. A reject file can be
+given back as --input to replay it.
+
+Input rules, the same for every format: A UTF-8 byte order mark at the start is skipped. An empty
+input is 0 records (exit 0, with a warning). Text after the closing ']' of a JSON array is an
+error naming its line. A CSV quoted field may span at most --csv-max-lines lines and
+--csv-max-field bytes: a row whose quote does not close is rejected alone, with its line, and
+reading goes on at the next line. A truncated gzip input fails the run (exit 1) with the position
+reached; the records before it are accounted as usual. SIGTERM stops a run as Ctrl-C does: what
+is settled is written, with the checkpoint and the report, and the exit status is 143.
+A --checkpoint belongs to its input (size and content of the bytes it saw) and mapping: resuming
+with another input or mapping is refused (an input that was only appended to resumes).
 ]]
 M.usage = M.usage .. kafka_input.USAGE .. [[
 
@@ -135,6 +148,7 @@ function M.run(args)
   end
   local r = setup.report_fields(s, result, t_end, exit_status, stopped)
   r.format = reader.format
+  r.last_position = result.last_position -- the last input position read (where a run that stopped early stopped)
   r.checkpoint, r.resumed, r.resumed_records = opts.checkpoint, ledger.resumed, result.resumed_records
   return setup.conclude(s, r, require("aep.stream.report").summary(r), { json = opts.json })
 end

@@ -122,7 +122,7 @@ function M.prepare(opts, input, from_file)
   end
   local ledger, lerr = require("aep.stream.ledger").new({
     checkpoint = opts.checkpoint, reject_file = s.reject_file, accepted_file = opts.accepted_file,
-    input = input, dataset = target.dataset_id,
+    input = input, dataset = target.dataset_id, mapping = opts.mapping,
   })
   if not ledger then return nil, M.fail(lerr) end
   s.ledger = ledger

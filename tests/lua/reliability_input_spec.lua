@@ -322,3 +322,53 @@ describe("aep stream input and mappings", function()
     end
   end)
 end)
+
+describe("mapping guards", function()
+  local mapping = require "aep.stream.mapping"
+  local function load(src, opts) return assert(mapping.load(write("unit-" .. #src .. ".lua", src), opts)) end
+
+  it("turns os.exit into an error the loop can tell apart, keeping the rest of os", function()
+    local m = load("local t = os.time() return function(r) if r.x then os.exit(r.x) end return { t = os.time() - t } end")
+    assert.same({ t = 0 }, m({}))
+    local ok, err = pcall(m, { x = 3 })
+    assert.is_false(ok)
+    assert.is_true(mapping.is_exit(err))
+    assert.equal(3, err.code)
+    assert.equal("mapping error: the mapping called os.exit(3)", mapping.reason(err))
+    -- the real os.exit is untouched outside the mapping
+    assert.is_function(os.exit)
+    assert.is_false(mapping.is_exit("os.exit"))
+  end)
+
+  it("stops a call past its budget with 'mapping exceeded N ms', and the next call has a fresh one", function()
+    local m = load("return function(r) if r.spin then while true do end end return r end", { timeout_ms = 50 })
+    local ok, err = pcall(m, { spin = true })
+    assert.is_false(ok)
+    assert.equal("mapping exceeded 50 ms", mapping.reason(err))
+    assert.same({ a = 1 }, m({ a = 1 }))
+    -- code outside the mapping is never stopped by its hook
+    local n = 0
+    for i = 1, 3000000 do n = n + i % 3 end
+    assert.equal(3000000, n)
+    -- 0: no budget at all (the function is the mapping itself)
+    local raw = load("return function(r) return r end", { timeout_ms = 0 })
+    assert.same({ b = 2 }, raw({ b = 2 }))
+  end)
+
+  it("takes JSON text only when it is one object", function()
+    local enc = mapping.encoder(function(r) return r.text end)
+    assert.equal('{"a":1}', enc({ text = '{"a":1}' }))
+    assert.equal(' {"a":[]} ', enc({ text = ' {"a":[]} ' }))
+    for text, why in pairs({
+      ["nope"] = "the mapping returned text that is not JSON (Expected value but found invalid token at character 1)",
+      ['{"a":1},{"b":2}'] = "the mapping returned text that is not JSON (Expected the end but found T_COMMA at character 8)",
+      ["[1]"] = "the mapping returned JSON text that is not one object",
+      ['"s"'] = "the mapping returned JSON text that is not one object",
+      ['{"a":"\255"}'] = "the mapping returned text that is not valid UTF-8",
+    }) do
+      local ok, err = pcall(enc, { text = text })
+      assert.is_false(ok, text)
+      assert.matches(why, err, 1, true)
+    end
+  end)
+end)

@@ -50,25 +50,41 @@ local function guarded_os()
   return g
 end
 
+-- The budget hook, one for the process (every loaded mapping shares it). It stays installed
+-- between calls (installing it per call cost more than the mapping of a small record); it acts
+-- only while a budgeted call runs, and times a call from its first firing (at most HOOK_COUNT
+-- instructions late), so a call costs no clock read.
+local active       -- the running call's TimeoutError (its budget), or nil
+local call, timed_call, started = 0, -1, 0
+
+local function hook()
+  if not active then return end
+  if timed_call ~= call then
+    timed_call, started = call, monotonic()
+  elseif monotonic() - started > active.ms / 1000 then
+    local e = active
+    active = nil
+    error(e, 0)
+  end
+end
+
 -- Wrap map with the time budget.
 local function with_budget(map, ms)
   if not ms or ms <= 0 then return map end
-  local budget = ms / 1000
-  local deadline = math.huge
   local timeout = setmetatable({ ms = ms }, TimeoutError)
-  local function hook()
-    if monotonic() > deadline then error(timeout, 0) end
-  end
   return function(rec, ctx)
-    -- an external hook (Ctrl-C's, a debugger's) is left in place: it must not be lost
-    local mine = gethook() == nil
-    if mine then
-      deadline = monotonic() + budget
+    local h = gethook()
+    if h ~= hook then
+      -- an external hook (Ctrl-C's, a debugger's) must not be lost: no budget this call
+      if h ~= nil then return map(rec, ctx) end
       sethook(hook, "", HOOK_COUNT)
     end
+    local outer, outer_call = active, call -- a mapping may call another (nested budgets)
+    call = call + 1
+    active = timeout
     local ok, e = pcall(map, rec, ctx)
-    if mine and gethook() == hook then sethook() end
-    deadline = math.huge
+    active = outer
+    if outer then call, timed_call = outer_call, outer_call end
     if not ok then error(e, 0) end
     return e
   end

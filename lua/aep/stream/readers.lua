@@ -16,6 +16,11 @@
 -- then the position the record had in its first input. r.marked is set (the caller clears it) when
 -- the record held empty arrays, decoded as aep.json.array({}) (see decode_keep_arrays).
 --
+-- One rule for every format: a UTF-8 byte order mark at the start is skipped; an empty input is
+-- no records (r:next() ends at once, no error); text after a JSON array's closing "]" ends the
+-- input with an error naming its line, as does a gzip input cut inside a compressed stream. CSV
+-- lives in aep.stream.csv (bounded quoted fields, resynchronisation after a broken row).
+--
 -- Formats follow the file name (.jsonl/.ndjson, .json, .csv, each optionally .gz; gzip is detected
 -- from the content, not the name) unless opts.format says; stdin defaults to JSON Lines.
 local lines = require "aep.lines"

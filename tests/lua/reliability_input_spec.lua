@@ -272,6 +272,15 @@ describe("aep stream input and mappings", function()
       assert.matches("^%d+\t[^\t\n]+\n$", line)
     end
     assert.equal(rep.accepted, lines)
+    -- the input replaced while the run was stopped midway: the resume is refused, nothing is sent
+    local original = read(input)
+    write("term.jsonl", (original:gsub('"id":(%d+)', function(d) return '"id":' .. string.rep("9", #d) end)))
+    local refused = run.aep({ "stream", "--env", emu.env_file, "--dataset", ds, "--input", input, "--mapping", m,
+                              "--checkpoint", cp, "--accepted-file", acc })
+    assert.equal(1, refused.status)
+    assert.matches("does not match its input", refused.stderr, 1, true)
+    assert.equal(text, read(acc))
+    write("term.jsonl", original)
     local r = run.aep({ "stream", "--env", emu.env_file, "--dataset", ds, "--input", input, "--mapping", m,
                         "--batch-size", "20", "--checkpoint", cp, "--accepted-file", acc, "--report", report })
     assert.equal(0, r.status, r.stdout .. r.stderr)

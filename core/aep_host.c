@@ -1,6 +1,6 @@
 /* aep.host: facts about the running host and small OS primitives that plain Lua lacks:
  * the executable's path, versions, files embedded at build time, clocks, sleep, signals to
- * child processes, file modes. */
+ * child processes, file modes, a SIGTERM trap for commands that must stop cleanly. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -215,7 +215,38 @@ static int host_fsync(lua_State *L) {
   return 1;
 }
 
+/* Set by the handler host.trap_term() installs (a signal handler needs a global). */
+static volatile sig_atomic_t term_requested = 0;
+
+static void on_term(int sig) {
+  term_requested = 1;
+  aep_interrupted = 1; /* blocking waits (HTTP, sleep) return as they do for Ctrl-C */
+  signal(sig, SIG_DFL); /* a second SIGTERM terminates as usual */
+}
+
+/* host.trap_term(): from now on the first SIGTERM does not kill the process; it sets the flag read
+ * by host.term_requested() and interrupts blocking waits as Ctrl-C does, so that a command can
+ * stop, settle what is in flight and write its report (what service managers expect). */
+static int host_trap_term(lua_State *L) {
+  (void)L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_term;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  term_requested = 0;
+  sigaction(SIGTERM, &sa, NULL);
+  return 0;
+}
+
+/* host.term_requested() -> boolean (a SIGTERM arrived since host.trap_term()) */
+static int host_term_requested(lua_State *L) {
+  lua_pushboolean(L, term_requested);
+  return 1;
+}
+
 static const luaL_Reg host_funcs[] = {
+    {"trap_term", host_trap_term},   {"term_requested", host_term_requested},
     {"executable", host_executable}, {"versions", host_versions},
     {"embedded", host_embedded},     {"embedded_list", host_embedded_list},
     {"isatty", host_isatty},         {"now", host_now},

@@ -5,8 +5,11 @@
  *
  *   lines.open(path | "-" [, {max_record = 64 MB, buffer = 256 KB}]) -> Reader | nil, msg, "OPEN"
  *   reader:line()       -> text, lineno | nil (EOF) | nil, msg, "TOO_LARGE" | "READ"
+ *                          ("READ" also when a gzip input ends inside a compressed stream:
+ *                          a truncated file is an error, never a short end of file)
  *                          (the "\n" and a "\r" before it are removed; a too-large line is skipped)
- *   reader:array_item() -> text, lineno | nil (the closing "]") | nil, msg, "JSON" | "READ"
+ *   reader:array_item() -> text, lineno | nil (the closing "]", or an empty input)
+ *                          | nil, msg, "JSON" | "TRAILING" (text after "]") | "READ"
  *                          (elements of a top-level JSON array, whatever the layout; strings,
  *                          escapes and nesting are followed, values are not validated)
  *   reader:read(n)      -> up to n bytes | nil (EOF)
@@ -38,6 +41,7 @@ typedef struct Reader {
   long long consumed;    /* uncompressed bytes handed out */
   int array_state;       /* 0 = before '[', 1 = inside, 2 = after ']' */
   int is_stdin;
+  int truncated;         /* the compressed input ended inside a gzip stream */
 } Reader;
 
 static void reader_release(Reader *r) {
@@ -78,6 +82,14 @@ static int fill(Reader *r) {
   int n = gzread(r->gz, r->buf + r->len, (unsigned)want);
   if (n < 0) return -1;
   if (n == 0) {
+    /* gzread reports an input that ends inside a gzip stream (cut at a flush point, or after a
+     * member's header) as a plain end of file; gzerror tells it apart (zlib.h, gzread) */
+    int errnum = Z_OK;
+    gzerror(r->gz, &errnum);
+    if (errnum == Z_BUF_ERROR) {
+      r->truncated = 1;
+      return -1;
+    }
     r->eof = 1;
     return 0;
   }
@@ -87,6 +99,15 @@ static int fill(Reader *r) {
 
 static int gz_fail(lua_State *L, Reader *r) {
   int errnum = 0;
+  if (r->truncated) {
+    lua_pushnil(L);
+    lua_pushfstring(L,
+                    "the gzip input is truncated: it ends inside a compressed stream after line %I "
+                    "(%I uncompressed bytes read); the records before were read, the rest is missing",
+                    r->lineno, (lua_Integer)(r->consumed + (long long)(r->len - r->pos)));
+    lua_pushstring(L, "READ");
+    return 3;
+  }
   const char *msg = r->gz ? gzerror(r->gz, &errnum) : "out of memory";
   if (errnum == Z_ERRNO) msg = strerror(errno);
   if (errnum == 0) msg = "out of memory";
@@ -258,6 +279,18 @@ static int skip_space(Reader *r) {
   }
 }
 
+/* After the closing ']': only whitespace may follow. Text there is not silently dropped (it may be
+ * records the writer appended): an error naming its line, code "TRAILING". */
+static int after_array(lua_State *L, Reader *r) {
+  int k = skip_space(r);
+  if (k < 0) return gz_fail(L, r);
+  if (k == 0) return 0;
+  lua_pushnil(L);
+  lua_pushfstring(L, "unexpected text after the closing ']' of the JSON array at line %I", r->lineno + 1);
+  lua_pushstring(L, "TRAILING");
+  return 3;
+}
+
 /* reader:array_item() -> text, lineno | nil | nil, msg, code */
 static int reader_array_item(lua_State *L) {
   Reader *r = check_reader(L);
@@ -265,7 +298,10 @@ static int reader_array_item(lua_State *L) {
   if (r->array_state == 2) return 0;
   if ((k = skip_space(r)) < 0) return gz_fail(L, r);
   if (r->array_state == 0) {
-    if (k == 0) return json_fail(L, r, "empty input, expected '['", r->lineno + 1);
+    if (k == 0) { /* an empty input (or only whitespace / a BOM): no records */
+      r->array_state = 2;
+      return 0;
+    }
     if (r->buf[r->pos] != '[') return json_fail(L, r, "expected '[' at the start", r->lineno + 1);
     r->pos++;
     r->consumed++;
@@ -275,7 +311,7 @@ static int reader_array_item(lua_State *L) {
       r->pos++;
       r->consumed++;
       r->array_state = 2;
-      return 0;
+      return after_array(L, r);
     }
   } else {
     /* between elements: ',' or ']' */
@@ -285,7 +321,7 @@ static int reader_array_item(lua_State *L) {
       r->pos++;
       r->consumed++;
       r->array_state = 2;
-      return 0;
+      return after_array(L, r);
     }
     if (c != ',') return json_fail(L, r, "expected ',' or ']' between elements", r->lineno + 1);
     r->pos++;

@@ -184,14 +184,13 @@ describe("CSV", function()
   it("rejects a stray quote and an unclosed quoted field", function()
     local got = all(file('a,b\n1,x"y\n"open,2\n', ".csv"))
     assert.equal("malformed CSV at line 2: a quote inside an unquoted field (field 2)", got[1].value)
-    assert.equal("malformed CSV at line 3: a quoted field is not closed", got[2].value)
+    assert.equal("malformed CSV at line 3: a quoted field is not closed (this line is rejected alone; reading goes on at line 4)", got[2].value)
   end)
 
-  it("needs a header", function()
-    local r, err = readers.open(file("", ".csv"))
-    assert.is_nil(r)
-    assert.equal("the CSV input is empty: a header row is needed", err)
-    r, err = readers.open(file("a,,c\n", ".csv"))
+  it("takes an empty input as no records, and needs named header columns", function()
+    assert.same({}, all(file("", ".csv")))
+    assert.same({}, all(file("\239\187\191", ".csv")))
+    local r, err = readers.open(file("a,,c\n", ".csv"))
     assert.equal("CSV header: column 2 has no name", err)
   end)
 
@@ -275,5 +274,146 @@ describe("empty arrays", function()
     assert.is_true(ok)
     assert.is_false(r.marked)
     assert.same({ plain = 1 }, v)
+  end)
+end)
+
+describe("one rule for every format: a BOM is skipped, an empty input is no records", function()
+  it("skips a UTF-8 BOM before the first JSON Lines record (and skip() agrees)", function()
+    local p = file('\239\187\191{"a":1}\n{"a":2}\n', ".jsonl")
+    local got = all(p)
+    assert.same({ true, '{"a":1}', 1 }, { got[1].ok, got[1].value, got[1].line })
+    assert.same({ true, '{"a":2}' }, { got[2].ok, got[2].value })
+    assert.equal(2, #got)
+    local r = assert(readers.open(p))
+    assert.is_true(r:skip())
+    assert.is_true(r:skip())
+    assert.is_nil(r:skip())
+    r:close()
+    assert.same({ true, '{"a":1}' }, { all(file('\239\187\191[{"a":1}]', ".json"))[1].ok, all(file('\239\187\191[{"a":1}]', ".json"))[1].value })
+  end)
+
+  it("reads an empty or blank input as 0 records in every format, without an error", function()
+    for _, case in ipairs({ { "", ".jsonl" }, { "\n\n", ".jsonl" }, { "", ".json" }, { " \n", ".json" },
+                            { "\239\187\191", ".json" }, { "", ".csv" }, { "\239\187\191", ".jsonl" } }) do
+      local got = all(file(case[1], case[2]))
+      assert.equal(0, #got, case[2] .. " " .. #case[1])
+      assert.is_nil(got.ended, case[2])
+    end
+  end)
+
+  it("ends a JSON array input with an error naming the line of text after the closing ]", function()
+    local got = all(file('[{"a":1},\n{"a":2}]\n\n{"a":3}\n', ".json"))
+    assert.equal(2, #got)
+    assert.equal("unexpected text after the closing ']' of the JSON array at line 4", got.ended)
+    got = all(file('[{"a":1}]\n  \n', ".json"))
+    assert.equal(1, #got)
+    assert.is_nil(got.ended)
+  end)
+end)
+
+describe("CSV with an unterminated quote", function()
+  -- rows "i,vi" with one broken row; returns the path
+  local function broken_csv(nrows, broken_at)
+    local out = { "id,v" }
+    for i = 1, nrows do
+      out[#out + 1] = i == broken_at and (i .. ',"open') or (i .. ",v" .. i)
+    end
+    return file(table.concat(out, "\n") .. "\n", ".csv")
+  end
+
+  it("rejects the broken row alone, with its line, and reads every other row", function()
+    local got = all(broken_csv(20000, 50))
+    assert.equal(20000, #got)
+    local bad = 0
+    for i, g in ipairs(got) do
+      if i == 50 then
+        assert.is_false(g.ok)
+        assert.equal("malformed CSV at line 51: a quoted field is not closed within 100 lines (this line is rejected alone; reading goes on at line 52)", g.value)
+        assert.equal(51, g.line)
+        bad = bad + 1
+      else
+        assert.is_true(g.ok, tostring(g.value))
+        assert.same({ id = tostring(i), v = "v" .. i }, cjson.decode(g.value))
+        assert.equal(i + 1, g.line)
+      end
+    end
+    assert.equal(1, bad)
+    assert.is_nil(got.ended)
+  end)
+
+  it("bounds the quoted field by bytes and lines (configurable), and resynchronises after each break", function()
+    local got = all(broken_csv(1000, 10), { csv_max_lines = 5 })
+    assert.equal(1000, #got)
+    assert.equal("malformed CSV at line 11: a quoted field is not closed within 5 lines (this line is rejected alone; reading goes on at line 12)", got[10].value)
+    assert.is_true(got[11].ok)
+    got = all(broken_csv(1000, 10), { csv_max_field = 20 })
+    assert.equal(1000, #got)
+    assert.matches("^malformed CSV at line 11: a quoted field is not closed within 20 bytes", got[10].value)
+    -- the quote closing on a later row's quote does not swallow the rows between
+    local p = file('id,v\n1,"open\n2,v2\n3,"x"\n4,v4\n', ".csv")
+    got = all(p)
+    assert.equal(4, #got)
+    assert.same({ false, 2 }, { got[1].ok, got[1].line })
+    assert.equal("malformed CSV at line 2: a quoted field is not closed (this line is rejected alone; reading goes on at line 3)", got[1].value)
+    assert.same({ { id = "2", v = "v2" }, { id = "3", v = "x" }, { id = "4", v = "v4" } },
+      { cjson.decode(got[2].value), cjson.decode(got[3].value), cjson.decode(got[4].value) })
+    -- a quote that closes into a row of the wrong width: the first line alone is rejected
+    got = all(file('id,v\n1,"a\nb",c\n2,v2\n', ".csv"))
+    assert.equal(3, #got)
+    assert.equal("malformed CSV at line 2: a quoted field opened here does not close into a row (this line is rejected alone; reading goes on at line 3)", got[1].value)
+    assert.equal("malformed CSV at line 3: a quote inside an unquoted field (field 1)", got[2].value)
+    assert.same({ id = "2", v = "v2" }, cjson.decode(got[3].value))
+    -- at the end of the input
+    got = all(file('id,v\n1,v1\n2,"open\n3,v3\n', ".csv"))
+    assert.equal(3, #got)
+    assert.is_false(got[2].ok)
+    assert.same({ id = "3", v = "v3" }, cjson.decode(got[3].value))
+    -- skip() takes the same positions (a resumed run skips exactly what the first run read)
+    local r = assert(readers.open(p))
+    local n = 0
+    while r:skip() do n = n + 1 end
+    r:close()
+    assert.equal(4, n)
+  end)
+end)
+
+describe("a truncated gzip input", function()
+  local function jsonl(n)
+    local t = {}
+    for i = 1, n do t[i] = '{"a":' .. i .. '}' end
+    return table.concat(t, "\n") .. "\n"
+  end
+  local function cut(path, size, out)
+    local f = assert(io.open(path, "rb")); local data = f:read("a"); f:close()
+    return files.write(out, data:sub(1, size < 0 and #data + size or size))
+  end
+
+  it("is an error with the position reached, never a short end of file; complete multi-member files read fully", function()
+    local whole = gzip(file(jsonl(4000), ".jsonl"))
+    local got = all(whole)
+    assert.equal(4000, #got)
+    assert.is_nil(got.ended)
+    -- the deflate data complete, the trailer (CRC, length) missing
+    got = all(cut(whole, -8, dir .. "/notrailer.jsonl.gz"))
+    assert.equal(4000, #got)
+    assert.matches("^the gzip input is truncated: it ends inside a compressed stream after line 4000", got.ended)
+    -- cut in the middle of the compressed data
+    local f = assert(io.open(whole, "rb")); local size = #f:read("a"); f:close()
+    got = all(cut(whole, size // 2, dir .. "/half.jsonl.gz"))
+    assert.is_true(#got > 0 and #got < 4000)
+    assert.matches("^the gzip input is truncated", got.ended)
+    -- two members, the second cut after its header
+    local f1 = assert(io.open(whole, "rb")); local member = f1:read("a"); f1:close()
+    local two = files.write(dir .. "/two.jsonl.gz", member .. member)
+    got = all(two)
+    assert.equal(8000, #got)
+    assert.is_nil(got.ended)
+    got = all(files.write(dir .. "/twocut.jsonl.gz", member .. member:sub(1, 12)))
+    assert.equal(4000, #got)
+    assert.matches("^the gzip input is truncated", got.ended)
+    -- the JSON array reader too
+    local arr = gzip(file("[" .. jsonl(3000):gsub("\n", ","):gsub(",$", "") .. "]", ".json"))
+    got = all(cut(arr, -8, dir .. "/arr.json.gz"))
+    assert.matches("^the gzip input is truncated", got.ended)
   end)
 end)

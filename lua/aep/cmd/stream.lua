@@ -15,6 +15,9 @@ local SPEC = {
   { "dataset", "string", short = "d", metavar = "ID", help = "target dataset: id, name, or a run manifest variable (DATASET_ID_PROFILE)" },
   { "mapping", "string", short = "m", metavar = "FILE", help = "Lua file returning function(record, ctx) -> XDM entity | nil (skip)" },
   { "format", "string", metavar = "FMT", help = "jsonl | json | csv | rejects (default: from the file name)" },
+  { "mapping-timeout", "integer", metavar = "MS", help = "time budget of one mapping call; a record that takes longer is rejected (default 1000, 0 = none)" },
+  { "csv-max-field", "integer", metavar = "BYTES", help = "longest CSV record a quoted field may make (default 1048576)" },
+  { "csv-max-lines", "integer", metavar = "N", help = "most lines a quoted CSV field may span (default 100)" },
   { "reject-file", "string", metavar = "FILE", help = "write rejected and failed records here (JSON Lines; replayable as --input)" },
   { "checkpoint", "string", metavar = "FILE", help = "resume file: how far the input is acknowledged (same command resumes)" },
   { "report", "string", metavar = "FILE", help = "write a report: JSON, or JUnit XML when FILE ends in .xml" },
@@ -58,9 +61,22 @@ Flags:
 ]] .. cli.flags_help(SPEC) .. [[
 
 
-A mapping is a Lua file returning function(record, ctx) that gives the XDM entity (a table), nil
-to skip the record, or raises (the record is rejected with the message). Without --mapping,
-records are sent as they are. A reject file can be given back as --input to replay it.
+A mapping is a Lua file returning function(record, ctx) that gives the XDM entity (a table, or
+the JSON text of one object, checked before it is sent), nil to skip the record, or raises (the
+record is rejected with the message). A call that runs longer than --mapping-timeout is rejected
+("mapping exceeded N ms"); a mapping that calls os.exit stops the run with exit status 1 and a
+report naming the record. Without --mapping, records are sent as they are. A reject file can be
+given back as --input to replay it.
+
+Input rules, the same for every format: A UTF-8 byte order mark at the start is skipped. An empty
+input is 0 records (exit 0, with a warning). Text after the closing ']' of a JSON array is an
+error naming its line. A CSV quoted field may span at most --csv-max-lines lines and
+--csv-max-field bytes: a row whose quote does not close is rejected alone, with its line, and
+reading goes on at the next line. A truncated gzip input fails the run (exit 1) with the position
+reached; the records before it are accounted as usual. SIGTERM stops a run as Ctrl-C does: what
+is settled is written, with the checkpoint and the report, and the exit status is 143.
+A --checkpoint belongs to its input (size and content of the bytes it saw) and mapping: resuming
+with another input or mapping is refused (an input that was only appended to resumes).
 ]]
 M.usage = M.usage .. kafka_input.USAGE .. [[
 
@@ -87,6 +103,10 @@ function M.run(args)
   if positional[2] or (opts.input and positional[1]) then cli.usage_error("unexpected argument '" .. tostring(positional[opts.input and 1 or 2]) .. "'") end
   setup.check_flags(opts)
 
+  if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
+  if opts.csv_max_field and opts.csv_max_field < 1 then cli.usage_error("--csv-max-field must be at least 1") end
+  if opts.csv_max_lines and opts.csv_max_lines < 1 then cli.usage_error("--csv-max-lines must be at least 1") end
+
   local s, status = setup.prepare(opts, input, true)
   if not s then return status end
   local reader, ledger, pacer, target = s.reader, s.ledger, s.pacer, s.target
@@ -99,11 +119,14 @@ function M.run(args)
       ledger.resumed and (", resuming from " .. opts.checkpoint) or "")
   end
   s.t_stream = host.monotonic()
+  -- SIGTERM (a service manager, a container stop) ends the run as Ctrl-C does: stop reading,
+  -- write what is settled, the checkpoint and the report, exit 143
+  host.trap_term()
   local result = require("aep.stream.pipeline").run({
     reader = reader, map = s.map, encoder = target.encoder, ledger = ledger, sender = s.sender,
     progress = progress, input = input, ctx = setup.mapping_context(s),
     max_bytes = opts.max_request_bytes, max_count = s.batch_size,
-    max_outstanding = s.concurrency + 1,
+    max_outstanding = s.concurrency + 1, mapping_path = opts.mapping, term_requested = host.term_requested,
   })
   local t_end = host.monotonic()
   progress:finish()
@@ -115,8 +138,17 @@ function M.run(args)
 
   local exit_status, stopped = setup.outcome(result, ledger.counts,
     "interrupted (the checkpoint, if any, lets the same command resume)")
+  local terminated = result.interrupted and host.term_requested()
+  if terminated then
+    exit_status = 143
+    stopped = "stopped by SIGTERM (the checkpoint, if any, lets the same command resume)"
+  end
+  if result.read == 0 and result.resumed_records == 0 and not result.read_error and not result.interrupted then
+    log.warn("stream: %s holds no records (0 read)", input == "-" and "stdin" or input)
+  end
   local r = setup.report_fields(s, result, t_end, exit_status, stopped)
   r.format = reader.format
+  r.last_position = result.last_position -- the last input position read (where a run that stopped early stopped)
   r.checkpoint, r.resumed, r.resumed_records = opts.checkpoint, ledger.resumed, result.resumed_records
   return setup.conclude(s, r, require("aep.stream.report").summary(r), { json = opts.json })
 end

@@ -21,7 +21,17 @@
 --   {"format":"aep-stream-checkpoint/1", "input":..., "dataset":..., "prefix":P,
 --    "done":[[a,b],...], "inflight":[[a,b],...], "counts":{accepted,rejected,skipped,failed,
 --    possibly_duplicated}, "reject_file":..., "reject_offset":N, "accepted_file":...,
---    "accepted_offset":N, "complete":bool, "updated":"..."}
+--    "accepted_offset":N, "complete":bool, "updated":"...",
+--    "input_identity":{"size":N, "mtime":T, "head":sha256, "tail":sha256} (absent for stdin),
+--    "mapping_sha256":sha256 of the mapping's text | "none"}
+--
+-- A checkpoint only makes sense for the input and mapping it was written with: positions it counts
+-- as done are skipped unread. So it is bound to the input's identity as the run that wrote it saw
+-- it at its start (size, mtime, and SHA-256 of the first and of the last 64 KiB below that size)
+-- and to the mapping's text; a resume checks them and refuses a mismatch, saying what changed. An
+-- input that only grew (appended to) keeps the checked bytes and stays resumable; an edit that
+-- keeps the size and touches neither window is not seen (a hash of the whole file would cost a
+-- full extra read of every input at every start).
 local cjson = require "cjson"
 local json = require "aep.json"
 local host = require "aep.host"
@@ -33,6 +43,67 @@ M.KINDS = { "accepted", "rejected", "skipped", "failed" }
 
 local encode = cjson.encode
 local concat = table.concat
+
+local IDENTITY_WINDOW = 64 * 1024
+
+local function sha256_hex(s) return require("aep.crypto").sha256_hex(s) end
+
+-- bytes [from, from + n) of a file (from 0-based)
+local function read_range(path, from, n)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  f:seek("set", from)
+  local data = f:read(n) or ""
+  f:close()
+  return data
+end
+
+-- ledger.input_identity(path [, size]) -> {size, mtime, head, tail} | nil (stdin, not a file).
+-- size: hash the windows as of this size (the size recorded in a checkpoint), default the current.
+function M.input_identity(path, size)
+  if not path or path == "-" then return nil end
+  local st = host.stat(path)
+  if not st or st.type ~= "file" then return nil end
+  size = size or st.size
+  if size > st.size then return { size = st.size, mtime = st.mtime } end
+  local head = read_range(path, 0, math.min(size, IDENTITY_WINDOW))
+  local tail_from = math.max(0, size - IDENTITY_WINDOW)
+  local tail = read_range(path, tail_from, size - tail_from)
+  if not head or not tail then return nil end
+  return { size = size, mtime = st.mtime, head = sha256_hex(head), tail = sha256_hex(tail) }
+end
+
+-- ledger.mapping_hash(path | nil) -> sha256 of the mapping's text | "none"
+function M.mapping_hash(path)
+  if not path then return "none" end
+  local f = io.open(path, "rb")
+  if not f then return "none" end
+  local text = f:read("a")
+  f:close()
+  return sha256_hex(text)
+end
+
+local function when(t) return t and os.date("!%Y-%m-%dT%H:%M:%SZ", math.tointeger(t) or 0) or "?" end
+
+-- Why the input no longer matches the identity a checkpoint recorded, or nil.
+local function identity_mismatch(path, old)
+  if type(old) ~= "table" or not math.tointeger(old.size) then return nil end
+  local size = math.tointeger(old.size)
+  local now = M.input_identity(path, size)
+  if not now then return nil end
+  local mtime = string.format(" (modified %s; the checkpoint saw %s)", when(now.mtime), when(old.mtime))
+  if now.size < size then
+    return string.format("%s is shorter (%d bytes) than when the checkpoint was written (%d bytes)%s",
+      path, now.size, size, mtime)
+  end
+  if now.head ~= old.head then
+    return string.format("the first bytes of %s are not those the checkpoint saw%s", path, mtime)
+  end
+  if now.tail ~= old.tail then
+    return string.format("the bytes of %s up to byte %d are not those the checkpoint saw%s", path, size, mtime)
+  end
+  return nil
+end
 
 local function unslash(s) return (s:gsub("\\/", "/")) end
 
@@ -90,8 +161,9 @@ local function truncate_file(path, offset)
   return true
 end
 
--- ledger.new{checkpoint=, reject_file=, accepted_file=, input=, dataset=, resume=true} -> ledger | nil, err
--- With a checkpoint file that exists, the ledger resumes from it (its input and dataset must match).
+-- ledger.new{checkpoint=, reject_file=, accepted_file=, input=, dataset=, mapping=} -> ledger | nil, err
+-- With a checkpoint file that exists, the ledger resumes from it (its input, the input's identity,
+-- the mapping's text and the dataset must match).
 function M.new(o)
   local self = setmetatable({}, Ledger)
   self.checkpoint = o.checkpoint
@@ -99,6 +171,9 @@ function M.new(o)
   self.accepted_path = o.accepted_file
   self.input = o.input
   self.dataset = o.dataset
+  -- what this run reads: recorded in the checkpoint (see the identity notes at the top)
+  self.mapping_sha256 = M.mapping_hash(o.mapping)
+  self.input_identity = self.checkpoint and M.input_identity(o.input) or nil
   self.counts = { accepted = 0, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 0 }
   self.this_run = { accepted = 0, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 0 }
   self.prefix = 0
@@ -125,6 +200,20 @@ function M.new(o)
       if doc.dataset ~= nil and self.dataset ~= nil and doc.dataset ~= self.dataset then
         return nil, string.format("checkpoint %s belongs to another dataset (%s, not %s)",
           self.checkpoint, tostring(doc.dataset), tostring(self.dataset))
+      end
+      local how = "delete " .. self.checkpoint .. " to stream this input from the start, or give another --checkpoint file"
+      local changed = identity_mismatch(self.input, doc.input_identity)
+      if changed then
+        return nil, string.format("checkpoint %s does not match its input: %s. It counts positions of the "
+          .. "old content as done, which would skip records of this one: %s", self.checkpoint, changed, how)
+      end
+      if doc.mapping_sha256 ~= nil and doc.mapping_sha256 ~= self.mapping_sha256 then
+        local what = self.mapping_sha256 == "none" and "this run has no --mapping"
+          or doc.mapping_sha256 == "none" and ("it was written without a mapping, this run has " .. tostring(o.mapping))
+          or ("the text of the mapping " .. tostring(o.mapping) .. " changed since")
+        return nil, string.format("checkpoint %s was written with another mapping (%s): the records it counts "
+          .. "as done were mapped by the old one; %s (a reject file can be replayed with the new mapping)",
+          self.checkpoint, what, how)
       end
       self.resumed = true
       self.prefix = math.tointeger(doc.prefix) or 0
@@ -169,14 +258,16 @@ function M.new(o)
   return self
 end
 
--- Open an output file lazily: appended to when resuming, truncated otherwise.
+-- Open an output file lazily: appended to when resuming, truncated otherwise. Unbuffered: each
+-- finished span's lines go out in one write of whole lines, so a process killed at any moment
+-- leaves no line cut in the middle (a buffered stream flushes at arbitrary byte counts).
 function Ledger:_file(which)
   local key, path = which .. "_fh", self[which .. "_path"]
   if self[key] then return self[key] end
   if not path then return nil end
   local fh, err = io.open(path, self.resumed and "ab" or "wb")
   if not fh then error("cannot write " .. path .. ": " .. tostring(err), 0) end
-  fh:setvbuf("full", 65536)
+  fh:setvbuf("no")
   self[key] = fh
   return fh
 end
@@ -311,10 +402,9 @@ function Ledger:_complete(span)
   if span.rejects then
     local fh = self:_file("reject")
     if fh then
-      for _, line in ipairs(span.rejects) do
-        fh:write(line)
-        self.reject_offset = self.reject_offset + #line
-      end
+      local text = concat(span.rejects)
+      fh:write(text)
+      self.reject_offset = self.reject_offset + #text
       self.rejects_unsynced = true
     end
     if self.on_rejects then self.on_rejects(span.rejects) end
@@ -322,10 +412,9 @@ function Ledger:_complete(span)
   if span.acc then
     local fh = self:_file("accepted")
     if fh then
-      for _, line in ipairs(span.acc) do
-        fh:write(line)
-        self.accepted_offset = self.accepted_offset + #line
-      end
+      local text = concat(span.acc)
+      fh:write(text)
+      self.accepted_offset = self.accepted_offset + #text
       self.accepted_unsynced = true
     end
   end
@@ -367,6 +456,7 @@ function Ledger:save(complete)
       counts = self.counts, reject_file = self.reject_path, reject_offset = self.reject_offset,
       accepted_file = self.accepted_path, accepted_offset = self.accepted_offset,
       complete = complete and true or false,
+      input_identity = self.input_identity, mapping_sha256 = self.mapping_sha256,
       updated = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     }
     local ok, err = host.write_file(self.checkpoint, json.encode(doc) .. "\n")

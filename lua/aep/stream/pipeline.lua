@@ -43,6 +43,8 @@ end
 M.entity_extractor = entity_extractor
 
 -- pipeline.run(o) -> result {read, read_error, resumed_records, samples, fatal, interrupted}
+-- o.term_requested: a function telling that SIGTERM arrived (the loop stops as for Ctrl-C);
+-- o.mapping_path: named when a mapping's os.exit stops the run.
 function M.run(o)
   local reader, ledger, sender, enc = o.reader, o.ledger, o.sender, o.encoder
   local map = o.map
@@ -132,9 +134,11 @@ function M.run(o)
 
   if reader.replay then keep_origins = true; cur.origins = {} end
 
+  local term_requested = o.term_requested or function() return false end
   local ok, err = pcall(function()
     while true do
       if sender.fatal then break end
+      if term_requested() or sender.interrupted then error("interrupted", 0) end
       local npos = pos + 1
       if resumed then
         local st = ledger:status(npos)
@@ -170,6 +174,15 @@ function M.run(o)
             local okm, res = pcall(map_encode, v, ctx, marked)
             if not okm then
               if is_interrupt(res) then error(res, 0) end
+              if mapping.is_exit(res) then
+                -- the mapping wanted the process gone: stop the run, loudly, with this record's fate known
+                local why = string.format("the mapping %s called os.exit(%s) at record %d (line %s): a mapping "
+                  .. "cannot end the run (raise an error to reject a record); stopped at record %d",
+                  tostring(o.mapping_path or "?"), tostring(res.code), pos, tostring(lineno), pos)
+                local_reject(span, pos, lineno, text, "mapping called os.exit(" .. tostring(res.code) .. ")", nil)
+                result.stop = why
+                break
+              end
               local_reject(span, pos, lineno, text, mapping.reason(res), nil)
             elseif res == nil then
               span:skip()
@@ -220,7 +233,7 @@ function M.run(o)
       error(err, 0)
     end
   end
-  result.fatal = sender.fatal
+  result.fatal = sender.fatal or result.stop
   return result
 end
 

@@ -16,12 +16,18 @@
 -- then the position the record had in its first input. r.marked is set (the caller clears it) when
 -- the record held empty arrays, decoded as aep.json.array({}) (see decode_keep_arrays).
 --
+-- One rule for every format: a UTF-8 byte order mark at the start is skipped; an empty input is
+-- no records (r:next() ends at once, no error); text after a JSON array's closing "]" ends the
+-- input with an error naming its line, as does a gzip input cut inside a compressed stream. CSV
+-- lives in aep.stream.csv (bounded quoted fields, resynchronisation after a broken row).
+--
 -- Formats follow the file name (.jsonl/.ndjson, .json, .csv, each optionally .gz; gzip is detected
 -- from the content, not the name) unless opts.format says; stdin defaults to JSON Lines.
 local lines = require "aep.lines"
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 local host = require "aep.host"
+local csv = require "aep.stream.csv"
 
 local M = {}
 
@@ -202,6 +208,10 @@ local function jsonl_next(self)
       return nil, lineno
     end
     local b = byte(line, 1)
+    if b == 239 and lineno == 1 and sub(line, 1, 3) == "\239\187\191" then -- a UTF-8 BOM
+      line = sub(line, 4)
+      b = byte(line, 1)
+    end
     if b == 123 or (b and find(line, "%S")) then -- '{' or any non-blank line
       local ok, bad = utf8_len(line)
       if not ok then
@@ -237,6 +247,7 @@ local function jsonl_skip(self)
       if lineno == nil then return nil end
       return true
     end
+    if lineno == 1 and sub(line, 1, 3) == "\239\187\191" then line = sub(line, 4) end
     if byte(line, 1) == 123 or find(line, "%S") then return true end
   end
 end
@@ -249,7 +260,7 @@ local function array_next(self)
   if text == nil then
     self.done = true
     if lineno == nil then return nil end
-    if code == "READ" then return nil, lineno end
+    if code == "READ" or code == "TRAILING" then return nil, lineno end
     -- a structural error: the rest of the file cannot be split reliably, so it is one reject
     return false, lineno .. " (the rest of the input was not read)", nil, self.src:lineno()
   end
@@ -266,156 +277,21 @@ end
 
 local function array_skip(self)
   if self.done then return nil end
-  local text, lineno = self.src:array_item()
+  local text, lineno, code = self.src:array_item()
   if text == nil then
     self.done = true
-    if lineno == nil then return nil end
+    if lineno == nil or code == "READ" or code == "TRAILING" then return nil end
     return true
   end
   return true
 end
 
--- CSV (RFC 4180) ---------------------------------------------------------------------------------
-
--- Split one CSV record (possibly several physical lines joined by "\n"). Returns the fields array
--- or nil, "unterminated" when a quoted field is still open at the end.
-local function csv_fields(text)
-  local fields, n = {}, 0
-  if not find(text, '"', 1, true) then
-    local pos = 1
-    while true do
-      local c = find(text, ",", pos, true)
-      n = n + 1
-      if not c then fields[n] = sub(text, pos); break end
-      fields[n] = sub(text, pos, c - 1)
-      pos = c + 1
-    end
-    return fields
-  end
-  local pos, len = 1, #text
-  while true do
-    n = n + 1
-    if byte(text, pos) == 34 then -- a quoted field
-      local parts, i = {}, pos + 1
-      while true do
-        local q = find(text, '"', i, true)
-        if not q then return nil, "unterminated" end
-        parts[#parts + 1] = sub(text, i, q - 1)
-        if byte(text, q + 1) == 34 then -- "" is a quote
-          parts[#parts + 1] = '"'
-          i = q + 2
-        else
-          pos = q + 1
-          break
-        end
-      end
-      fields[n] = table.concat(parts)
-      if pos > len then break end
-      if byte(text, pos) ~= 44 then
-        return nil, string.format("unexpected character after a quoted field (field %d)", n)
-      end
-      pos = pos + 1
-      if pos > len then n = n + 1; fields[n] = ""; break end
-    else
-      local c = find(text, ",", pos, true)
-      local field = c and sub(text, pos, c - 1) or sub(text, pos)
-      if find(field, '"', 1, true) then
-        return nil, string.format("a quote inside an unquoted field (field %d)", n)
-      end
-      fields[n] = field
-      if not c then break end
-      pos = c + 1
-      if pos > len then n = n + 1; fields[n] = ""; break end
-    end
-  end
-  return fields
-end
-M.csv_fields = csv_fields
-
--- Read one CSV record: physical lines joined while a quoted field is open.
--- -> fields, text, lineno | nil (EOF) | false, reason, text, lineno | nil, read error
-local function csv_read(self)
-  local src = self.src
-  local line, lineno, code
-  repeat
-    line, lineno, code = src:line()
-    if line == nil then
-      if lineno == nil then return nil end
-      if code == "TOO_LARGE" then
-        return false, "the row is longer than " .. M.MAX_RECORD .. " bytes", nil, src:lineno()
-      end
-      return nil, lineno
-    end
-  until line ~= ""
-  local text = line
-  while true do
-    local fields, err = csv_fields(text)
-    if fields then return fields, text, lineno end
-    if err ~= "unterminated" then return false, "malformed CSV at line " .. lineno .. ": " .. err, text, lineno end
-    local more, _, mcode = src:line()
-    if more == nil then
-      if mcode and mcode ~= "TOO_LARGE" then return nil, _ end
-      return false, "malformed CSV at line " .. lineno .. ": a quoted field is not closed", text, lineno
-    end
-    text = text .. "\n" .. more
-    if #text > M.MAX_RECORD then
-      return false, "malformed CSV at line " .. lineno .. ": a quoted field is not closed", nil, lineno
-    end
-  end
-end
-
-local function csv_header(self)
-  local fields, text, lineno = csv_read(self)
-  if fields == nil then return nil, text or "the CSV input is empty: a header row is needed" end
-  if fields == false then return nil, "CSV header: " .. tostring(text) end
-  if fields[1] then fields[1] = fields[1]:gsub("^\239\187\191", "") end
-  local seen = {}
-  for i, name in ipairs(fields) do
-    if name == "" then return nil, "CSV header: column " .. i .. " has no name" end
-    if seen[name] then return nil, "CSV header: column '" .. name .. "' appears twice" end
-    seen[name] = true
-  end
-  self.header = fields
-  self.ncols = #fields
-  return true
-end
-
-local function csv_next(self)
-  local fields, text, lineno, bad_lineno = csv_read(self)
-  if fields == nil then return nil, text end
-  if fields == false then return false, text, lineno, bad_lineno end -- reason, text, lineno
-  local ok, bad = utf8_len(text)
-  if not ok then return false, bad_utf8_reason(text, bad), text, lineno end
-  local header, ncols = self.header, self.ncols
-  if #fields ~= ncols then
-    return false, string.format("CSV row at line %d has %d fields, the header has %d", lineno, #fields, ncols),
-      text, lineno
-  end
-  local rec = {}
-  for i = 1, ncols do rec[header[i]] = fields[i] end
-  return true, rec, text, lineno
-end
-
-local function csv_record_json(self, text)
-  if text == nil then return "null" end
-  local fields = csv_fields(text)
-  if fields and #fields == self.ncols and utf8_len(text) then
-    local rec = {}
-    for i = 1, self.ncols do rec[self.header[i]] = fields[i] end
-    return cjson.encode(rec)
-  end
-  return cjson.encode(utf8_len(text) and text or scrub_utf8(text))
-end
-
-local function csv_skip(self)
-  local fields = csv_read(self)
-  if fields == nil then return nil end
-  return true
-end
-
 -- open -------------------------------------------------------------------------------------------
 
+M.csv_fields = csv.fields
+
 -- readers.open(path, opts) -> reader | nil, err
+-- opts: format, max_record, csv_max_field, csv_max_lines (aep.stream.csv)
 function M.open(path, opts)
   opts = opts or {}
   local format, ferr = M.detect(path, opts.format)
@@ -433,9 +309,8 @@ function M.open(path, opts)
   elseif format == "json" then
     self.next, self.skip = array_next, array_skip
   elseif format == "csv" then
-    self.next, self.skip = csv_next, csv_skip
-    self.record_json = csv_record_json
-    local ok, herr = csv_header(self)
+    self.max_record, self.scrub_utf8 = opts.max_record or M.MAX_RECORD, scrub_utf8
+    local ok, herr = csv.attach(self, { max_field = opts.csv_max_field, max_lines = opts.csv_max_lines })
     if not ok then src:close(); return nil, herr end
   end
   return self

@@ -64,7 +64,7 @@ function M.json_doc(r, extra)
       pacing = r.pacing,
     },
     reject_file = r.reject_file, checkpoint = r.checkpoint, resumed = r.resumed or false,
-    exit_status = r.exit_status, stopped = r.stopped,
+    exit_status = r.exit_status, stopped = r.stopped, last_position = r.last_position,
   }
   for k, v in pairs(extra or {}) do doc[k] = v end
   return doc

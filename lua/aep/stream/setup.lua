@@ -83,12 +83,13 @@ function M.prepare(opts, input, from_file)
   local s = { opts = opts, input = input, started = M.iso_now(), t0 = host.monotonic() }
 
   if from_file then
-    local reader, rerr = require("aep.stream.readers").open(input, { format = opts.format })
+    local reader, rerr = require("aep.stream.readers").open(input, { format = opts.format,
+      csv_max_field = opts.csv_max_field, csv_max_lines = opts.csv_max_lines })
     if not reader then return nil, M.fail(rerr) end
     s.reader = reader
   end
   if opts.mapping then
-    local m, merr = require("aep.stream.mapping").load(opts.mapping)
+    local m, merr = require("aep.stream.mapping").load(opts.mapping, { timeout_ms = opts.mapping_timeout })
     if not m then return nil, M.fail(merr) end
     s.map = m
   end
@@ -121,7 +122,7 @@ function M.prepare(opts, input, from_file)
   end
   local ledger, lerr = require("aep.stream.ledger").new({
     checkpoint = opts.checkpoint, reject_file = s.reject_file, accepted_file = opts.accepted_file,
-    input = input, dataset = target.dataset_id,
+    input = input, dataset = target.dataset_id, mapping = opts.mapping,
   })
   if not ledger then return nil, M.fail(lerr) end
   s.ledger = ledger

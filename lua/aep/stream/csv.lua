@@ -1,0 +1,238 @@
+-- aep.stream.csv: the CSV (RFC 4180) part of aep.stream.readers.
+--
+--   csv.fields(text) -> fields | nil, why              (one record's text, its lines joined by "\n")
+--   csv.attach(reader, {max_field = BYTES, max_lines = N}) -> true | nil, err   (reads the header)
+--
+-- A quoted field may span lines, so one unbalanced quote could swallow the rest of the input as
+-- a single field. It is bounded: a record whose quoted field is still open after max_lines lines
+-- or max_field bytes, at the end of the input, or whose joined lines do not make a row of the
+-- header's width, is treated as one broken line: that first line alone is rejected (with its line
+-- number) and reading goes on at the line after it, with the lines already read handed out again.
+-- Quote state is followed line by line (the parity of its quotes), so each line is scanned once
+-- per record attempt: linear time, a broken row costing at most max_lines lines read twice.
+local cjson = require "cjson"
+
+local M = {}
+
+M.MAX_FIELD = 1024 * 1024
+M.MAX_LINES = 100
+
+local byte, find, sub = string.byte, string.find, string.sub
+local utf8_len = utf8.len
+local concat = table.concat
+
+-- Split one CSV record (possibly several physical lines joined by "\n"). Returns the fields array
+-- or nil, "unterminated" when a quoted field is still open at the end.
+local function csv_fields(text)
+  local fields, n = {}, 0
+  if not find(text, '"', 1, true) then
+    local pos = 1
+    while true do
+      local c = find(text, ",", pos, true)
+      n = n + 1
+      if not c then fields[n] = sub(text, pos); break end
+      fields[n] = sub(text, pos, c - 1)
+      pos = c + 1
+    end
+    return fields
+  end
+  local pos, len = 1, #text
+  while true do
+    n = n + 1
+    if byte(text, pos) == 34 then -- a quoted field
+      local parts, i = {}, pos + 1
+      while true do
+        local q = find(text, '"', i, true)
+        if not q then return nil, "unterminated" end
+        parts[#parts + 1] = sub(text, i, q - 1)
+        if byte(text, q + 1) == 34 then -- "" is a quote
+          parts[#parts + 1] = '"'
+          i = q + 2
+        else
+          pos = q + 1
+          break
+        end
+      end
+      fields[n] = concat(parts)
+      if pos > len then break end
+      if byte(text, pos) ~= 44 then
+        return nil, string.format("unexpected character after a quoted field (field %d)", n)
+      end
+      pos = pos + 1
+      if pos > len then n = n + 1; fields[n] = ""; break end
+    else
+      local c = find(text, ",", pos, true)
+      local field = c and sub(text, pos, c - 1) or sub(text, pos)
+      if find(field, '"', 1, true) then
+        return nil, string.format("a quote inside an unquoted field (field %d)", n)
+      end
+      fields[n] = field
+      if not c then break end
+      pos = c + 1
+      if pos > len then n = n + 1; fields[n] = ""; break end
+    end
+  end
+  return fields
+end
+M.fields = csv_fields
+
+local function count_quotes(s)
+  local n, i = 0, 1
+  while true do
+    local q = find(s, '"', i, true)
+    if not q then return n end
+    n = n + 1
+    i = q + 1
+  end
+end
+
+-- Next physical line: lines handed back after a broken row first, then the source.
+-- -> line, lineno | nil (EOF) | nil, msg, code
+local function next_line(self)
+  local back = self.pushed
+  if back then
+    local i = self.pushed_i
+    local e = back[i]
+    if i >= #back then self.pushed = nil else self.pushed_i = i + 1 end
+    return e[1], e[2]
+  end
+  return self.src:line()
+end
+
+local function push_back(self, held, from)
+  if from > #held then return end
+  local rest = {}
+  for i = from, #held do rest[#rest + 1] = held[i] end
+  if self.pushed then -- still handing out older lines: those come after these
+    for i = self.pushed_i, #self.pushed do rest[#rest + 1] = self.pushed[i] end
+  end
+  self.pushed, self.pushed_i = rest, 1
+end
+
+-- Read one CSV record. -> fields, text, lineno | nil (EOF) | false, reason, text, lineno
+-- | nil, read error
+local function csv_read(self, max_record)
+  local line, lineno, code
+  repeat
+    line, lineno, code = next_line(self)
+    if line == nil then
+      if lineno == nil then return nil end
+      if code == "TOO_LARGE" then
+        return false, "the row is longer than " .. max_record .. " bytes", nil, self.src:lineno()
+      end
+      return nil, lineno
+    end
+  until line ~= ""
+  local fields, err = csv_fields(line)
+  if fields then return fields, line, lineno end
+  if err ~= "unterminated" or count_quotes(line) % 2 == 0 then
+    return false, "malformed CSV at line " .. lineno .. ": " .. err, line, lineno
+  end
+  -- a quoted field goes on past this line: gather lines until the quotes balance, within bounds
+  local held, size = { { line, lineno } }, #line
+  local open, why = true, nil
+  while open do
+    if #held >= self.csv_max_lines then
+      why = "a quoted field is not closed within " .. self.csv_max_lines .. " lines"; break
+    end
+    if size > self.csv_max_field then
+      why = "a quoted field is not closed within " .. self.csv_max_field .. " bytes"; break
+    end
+    local more, mlineno, mcode = next_line(self)
+    if more == nil then
+      if mlineno ~= nil and mcode ~= "TOO_LARGE" then push_back(self, held, 2); return nil, mlineno end
+      why = "a quoted field is not closed"
+      break
+    end
+    held[#held + 1] = { more, mlineno }
+    size = size + 1 + #more
+    if count_quotes(more) % 2 == 1 then open = false end
+  end
+  if not open then
+    local parts = {}
+    for i, h in ipairs(held) do parts[i] = h[1] end
+    local text = concat(parts, "\n")
+    fields = csv_fields(text)
+    if fields and (not self.ncols or #fields == self.ncols) then return fields, text, lineno end
+    why = "a quoted field opened here does not close into a row"
+  end
+  -- the broken line alone is rejected; the lines after it are read again as rows of their own
+  push_back(self, held, 2)
+  local next_at = held[2] and held[2][2] or (lineno + 1)
+  return false, string.format("malformed CSV at line %d: %s (this line is rejected alone; reading goes on at line %d)",
+    lineno, why, next_at), line, lineno
+end
+
+local csv_header
+function csv_header(self)
+  local fields, text = csv_read(self, self.max_record)
+  if fields == nil then
+    if text then return nil, text end
+    self.header, self.ncols, self.empty = {}, 0, true -- an empty input: no header, no records
+    return true
+  end
+  if fields == false then return nil, "CSV header: " .. tostring(text) end
+  if fields[1] then fields[1] = fields[1]:gsub("^\239\187\191", "") end
+  if fields[1] == "" and not fields[2] and not self.header_tries then -- a line holding only a BOM
+    self.header_tries = true
+    return csv_header(self)
+  end
+  local seen = {}
+  for i, name in ipairs(fields) do
+    if name == "" then return nil, "CSV header: column " .. i .. " has no name" end
+    if seen[name] then return nil, "CSV header: column '" .. name .. "' appears twice" end
+    seen[name] = true
+  end
+  self.header = fields
+  self.ncols = #fields
+  return true
+end
+
+local function bad_utf8_reason(bad)
+  return string.format("invalid UTF-8 at byte %d of the record", bad)
+end
+
+local function csv_next(self)
+  if self.empty then return nil end
+  local fields, text, lineno, bad_lineno = csv_read(self, self.max_record)
+  if fields == nil then return nil, text end
+  if fields == false then return false, text, lineno, bad_lineno end -- reason, text, lineno
+  local ok, bad = utf8_len(text)
+  if not ok then return false, bad_utf8_reason(bad), text, lineno end
+  local header, ncols = self.header, self.ncols
+  if #fields ~= ncols then
+    return false, string.format("CSV row at line %d has %d fields, the header has %d", lineno, #fields, ncols),
+      text, lineno
+  end
+  local rec = {}
+  for i = 1, ncols do rec[header[i]] = fields[i] end
+  return true, rec, text, lineno
+end
+
+local function csv_record_json(self, text)
+  if text == nil then return "null" end
+  local fields = csv_fields(text)
+  if fields and #fields == self.ncols and utf8_len(text) then
+    local rec = {}
+    for i = 1, self.ncols do rec[self.header[i]] = fields[i] end
+    return cjson.encode(rec)
+  end
+  return cjson.encode(utf8_len(text) and text or self.scrub_utf8(text))
+end
+
+local function csv_skip(self)
+  if self.empty then return nil end
+  local fields = csv_read(self, self.max_record)
+  if fields == nil then return nil end
+  return true
+end
+
+-- csv.attach(reader, opts) -> true | nil, err: make `reader` (aep.stream.readers) read CSV
+function M.attach(self, opts)
+  self.csv_max_field = opts.max_field or M.MAX_FIELD
+  self.csv_max_lines = opts.max_lines or M.MAX_LINES
+  self.next, self.skip, self.record_json = csv_next, csv_skip, csv_record_json
+  return csv_header(self)
+end
+
+return M

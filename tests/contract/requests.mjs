@@ -49,6 +49,10 @@ export async function setup(api, send) {
   const ids = { tenant: api.tenant, org: api.org };
   let r = await send("POST", `${SR}/tenant/mixins/`, { body: profileMixin(api.tenant), accept: XED });
   ids.fieldGroupId = r.json && r.json.$id;
+  // A second field group, through the fieldgroups path, for that path's own operations (and a
+  // delete that finds it: the first one goes with the mixins path's delete).
+  r = await send("POST", `${SR}/tenant/fieldgroups`, { body: { ...profileMixin(api.tenant), title: "Contract Field Group" }, accept: XED });
+  ids.fieldGroupId2 = r.json && r.json.$id;
   r = await send("POST", `${SR}/tenant/schemas/`, { accept: XED, body: {
     type: "object", title: "Contract Loyalty Profiles", description: "Profile data plus loyalty data",
     allOf: [{ $ref: "https://ns.adobe.com/xdm/context/profile" },
@@ -119,9 +123,9 @@ export async function setup(api, send) {
 }
 
 // Path parameter values, by spec file and name (then by name alone).
-function pathValue(ids, file, name) {
+function pathValue(ids, file, name, method) {
   const byName = {
-    CONTAINER_ID: "tenant", FIELD_GROUP_ID: ids.fieldGroupId, MIXIN_ID: ids.fieldGroupId,
+    CONTAINER_ID: "tenant", FIELD_GROUP_ID: ids.fieldGroupId2, MIXIN_ID: ids.fieldGroupId,
     SCHEMA_ID: ids.schemaId, RESOURCE_ID: ids.schemaId, DESCRIPTOR_ID: ids.descriptorId,
     CLASS_ID: "https://ns.adobe.com/xdm/context/profile", DATA_TYPE_ID: "https://ns.adobe.com/xdm/context/person-name",
     BEHAVIOR_ID: "https://ns.adobe.com/xdm/data/record", UNION_ID: "https://ns.adobe.com/xdm/context/profile__union",
@@ -135,6 +139,8 @@ function pathValue(ids, file, name) {
     "catalog.yaml id": ids.datasetId, "data-access.yaml id": ids.datasetId,
     "identity-service.yaml ID": ids.namespaceId,
   };
+  // Sandbox administration never touches prod: those requests name a sandbox nobody has.
+  if (name === "sandboxName" && method !== "GET") return "contract-no-such-sandbox";
   const v = byFile[`${file} ${name}`] ?? byName[name];
   return v === undefined || v === null ? UNKNOWN : String(v);
 }
@@ -164,7 +170,7 @@ function query(op) {
 }
 
 function fill(op, ids, unknown) {
-  return op.full.replace(/\{([^}]+)\}/g, (_, name) => encodeURIComponent(unknown ? UNKNOWN : pathValue(ids, op.file, name)));
+  return op.full.replace(/\{([^}]+)\}/g, (_, name) => encodeURIComponent(unknown ? UNKNOWN : pathValue(ids, op.file, name, op.method)));
 }
 
 // Required header parameters (beyond the Platform headers every request carries), by the name of

@@ -10,10 +10,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadSpecs, loadRaw, findOperation, checkResponse, checkRequest, requestExample } from "./openapi.mjs";
-import { startEmulator, platformClient, runAep, requestLog } from "./emulator.mjs";
-import { setup, plan } from "./requests.mjs";
-import { scopeOf, renderCoverage } from "./coverage.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
@@ -34,6 +30,16 @@ if (!fs.existsSync(AEP)) {
   console.error(`contract: ${AEP} does not exist: build it first (./dev build) or set AEP_BIN`);
   process.exit(1);
 }
+
+if (!fs.existsSync(path.join(HERE, "node_modules", "ajv"))) {
+  console.error("contract: tests/contract/node_modules is missing: run `npm ci --prefix tests/contract` (./dev test does)");
+  process.exit(1);
+}
+// Loaded once the checks above passed, so that a checkout without the specs skips cleanly.
+const { loadSpecs, loadRaw, findOperation, checkResponse, checkRequest, requestExample } = await import("./openapi.mjs");
+const { startEmulator, platformClient, runAep, requestLog } = await import("./emulator.mjs");
+const { setup, plan } = await import("./requests.mjs");
+const { scopeOf, renderCoverage } = await import("./coverage.mjs");
 
 const started = Date.now();
 const { operations } = await loadSpecs(SPECS);
@@ -108,6 +114,11 @@ try {
       const k = clientKeyOf(found.op, v);
       if (!clientViolations.has(k)) clientViolations.set(k, `${e.method} ${e.path}${e.query ? "?" + e.query : ""}`);
     }
+  }
+  // Without bodies in the log (an emulator that ignores AEP_EMULATOR_LOG_BODIES) nothing above
+  // was really checked.
+  if (!log.some((e) => e.method === "POST" && typeof e.body === "string" && e.body.length > 0) || clientRequests === 0) {
+    throw new Error("the emulator's request log holds no request bodies: the client's requests were not checked");
   }
   const since = log.length ? log[log.length - 1].seq : 0;
 

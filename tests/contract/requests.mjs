@@ -48,11 +48,24 @@ function entity(tenant, email) {
 export async function setup(api, send) {
   const ids = { tenant: api.tenant, org: api.org };
   let r = await send("POST", `${SR}/tenant/mixins/`, { body: profileMixin(api.tenant), accept: XED });
-  ids.fieldGroupId = r.json && r.json.$id;
+  ids.fieldGroupId = r.status === 201 && r.json ? r.json.$id : undefined;
   // A second field group, through the fieldgroups path, for that path's own operations (and a
   // delete that finds it: the first one goes with the mixins path's delete).
   r = await send("POST", `${SR}/tenant/fieldgroups`, { body: { ...profileMixin(api.tenant), title: "Contract Field Group" }, accept: XED });
   ids.fieldGroupId2 = r.json && r.json.$id;
+  // A tenant class and data type (the guide's examples, trimmed), for their operations by id.
+  r = await send("POST", `${SR}/tenant/classes`, { accept: XED, body: {
+    title: "Contract Property", description: "contract test", type: "object",
+    "meta:extends": ["https://ns.adobe.com/xdm/data/record"],
+    definitions: { property: { properties: { ["_" + api.tenant]: { type: "object", properties: {
+      propertyId: { title: "Property ID", type: "string" } } } } } },
+    allOf: [{ $ref: "https://ns.adobe.com/xdm/data/record" }, { $ref: "#/definitions/property" }] } });
+  ids.classId = r.status === 201 && r.json ? r.json.$id : undefined;
+  r = await send("POST", `${SR}/tenant/datatypes`, { accept: XED, body: {
+    title: "Contract Construction", description: "contract test", type: "object",
+    definitions: { construction: { properties: { yearBuilt: { title: "Year Built", type: "integer" } } } },
+    allOf: [{ $ref: "#/definitions/construction" }] } });
+  ids.dataTypeId = r.status === 201 && r.json ? r.json.$id : undefined;
   r = await send("POST", `${SR}/tenant/schemas/`, { accept: XED, body: {
     type: "object", title: "Contract Loyalty Profiles", description: "Profile data plus loyalty data",
     allOf: [{ $ref: "https://ns.adobe.com/xdm/context/profile" },
@@ -122,12 +135,25 @@ export async function setup(api, send) {
   return ids;
 }
 
-// Path parameter values, by spec file and name (then by name alone).
-function pathValue(ids, file, name, method) {
+// Path parameter values, by spec file and name (then by name alone). Schema Registry operations
+// under {CONTAINER_ID} are sent for both containers: the tenant's own resources, and Adobe's
+// global ones (a container without a resource of that kind gets no request).
+const GLOBAL = {
+  CONTAINER_ID: "global", CLASS_ID: "https://ns.adobe.com/xdm/context/profile",
+  DATA_TYPE_ID: "https://ns.adobe.com/xdm/context/person-name",
+  FIELD_GROUP_ID: "https://ns.adobe.com/xdm/context/profile-person-details",
+  MIXIN_ID: "https://ns.adobe.com/xdm/context/profile-person-details",
+  SCHEMA_ID: null, DESCRIPTOR_ID: null,
+};
+
+function pathValue(ids, file, name, method, container) {
+  if (container === "global" && name in GLOBAL) return GLOBAL[name];
+  // Sandbox administration never touches prod: those requests name a sandbox nobody has.
+  if (name === "sandboxName" && method !== "GET") return "contract-no-such-sandbox";
   const byName = {
     CONTAINER_ID: "tenant", FIELD_GROUP_ID: ids.fieldGroupId2, MIXIN_ID: ids.fieldGroupId,
     SCHEMA_ID: ids.schemaId, RESOURCE_ID: ids.schemaId, DESCRIPTOR_ID: ids.descriptorId,
-    CLASS_ID: "https://ns.adobe.com/xdm/context/profile", DATA_TYPE_ID: "https://ns.adobe.com/xdm/context/person-name",
+    CLASS_ID: ids.classId, DATA_TYPE_ID: ids.dataTypeId,
     BEHAVIOR_ID: "https://ns.adobe.com/xdm/data/record", UNION_ID: "https://ns.adobe.com/xdm/context/profile__union",
     batchId: ids.batchId, BATCH_ID: ids.batchId, datasetId: ids.datasetId, DATASET_ID: ids.datasetId,
     filePath: "contract.json", FIELD: "status", tagNamespace: "unifiedProfile",
@@ -139,10 +165,9 @@ function pathValue(ids, file, name, method) {
     "catalog.yaml id": ids.datasetId, "data-access.yaml id": ids.datasetId,
     "identity-service.yaml ID": ids.namespaceId,
   };
-  // Sandbox administration never touches prod: those requests name a sandbox nobody has.
-  if (name === "sandboxName" && method !== "GET") return "contract-no-such-sandbox";
   const v = byFile[`${file} ${name}`] ?? byName[name];
-  return v === undefined || v === null ? UNKNOWN : String(v);
+  if (v === null || v === undefined) return method === "GET" ? null : UNKNOWN;
+  return String(v);
 }
 
 // Required query parameters: documented enum's first value, default, or these.
@@ -169,8 +194,17 @@ function query(op) {
   return parts.join("&");
 }
 
-function fill(op, ids, unknown) {
-  return op.full.replace(/\{([^}]+)\}/g, (_, name) => encodeURIComponent(unknown ? UNKNOWN : pathValue(ids, op.file, name, op.method)));
+// fill(op, ids, mode) -> the path with its parameters ("tenant", "global" or "unknown" ids), or
+// null when this container has nothing to ask for.
+function fill(op, ids, mode) {
+  let missing = false;
+  const p = op.full.replace(/\{([^}]+)\}/g, (_, name) => {
+    if (mode === "unknown") return name === "CONTAINER_ID" ? "tenant" : UNKNOWN;
+    const v = pathValue(ids, op.file, name, op.method, mode);
+    if (v === null) missing = true;
+    return encodeURIComponent(v ?? "");
+  });
+  return missing ? null : p;
 }
 
 // Required header parameters (beyond the Platform headers every request carries), by the name of
@@ -203,35 +237,45 @@ function authFor(op) { return op.file !== "streaming-ingestion.yaml"; }
 export function plan(operations, ids, example) {
   const out = [];
   const ordered = [...operations].sort((a, b) => (RANK[a.method] - RANK[b.method]) || a.key.localeCompare(b.key));
+  const deletes = ordered.filter((op) => op.method === "DELETE");
   for (const op of ordered) {
     const q = query(op);
-    const url = fill(op, ids, false) + (q ? "?" + q : "");
+    const withQuery = (p) => p + (q ? "?" + q : "");
     const base = { op, method: op.method, auth: authFor(op), headers: headers(op) };
     const ex = ["POST", "PUT", "PATCH"].includes(op.method) ? example(op) : null;
+    const body = { body: ex ? ex[1] : undefined, contentType: ex ? ex[0] : undefined };
     const documented = op.def.responses || {};
+    const tenant = fill(op, ids, "tenant");
     if (op.method !== "DELETE") {
-      out.push({ ...base, variant: "valid", path: url, body: ex ? ex[1] : undefined,
-                 contentType: ex ? ex[0] : undefined });
+      if (tenant) out.push({ ...base, ...body, variant: "valid", path: withQuery(tenant) });
+      if (op.method === "GET" && op.names.includes("CONTAINER_ID")) {
+        const global = fill(op, ids, "global");
+        if (global) out.push({ ...base, variant: "global container", path: withQuery(global) });
+      }
+      if (op.names.length && "404" in documented) {
+        out.push({ ...base, ...body, variant: "unknown id", path: withQuery(fill(op, ids, "unknown")) });
+      }
+      if (["POST", "PUT", "PATCH"].includes(op.method) && "400" in documented && op.def.requestBody && tenant) {
+        out.push({ ...base, variant: "empty body", path: withQuery(tenant), body: "{}", contentType: "application/json" });
+      }
     }
-    if (op.names.length && "404" in documented && op.method !== "DELETE") {
-      out.push({ ...base, variant: "unknown id", path: fill(op, ids, true) + (q ? "?" + q : ""),
-                 body: ex ? ex[1] : undefined, contentType: ex ? ex[0] : undefined });
-    }
-    if (["POST", "PUT", "PATCH"].includes(op.method) && "400" in documented && op.def.requestBody) {
-      out.push({ ...base, variant: "empty body", path: url, body: "{}", contentType: "application/json" });
+    if ("401" in documented && base.auth) {
+      out.push({ ...base, ...body, auth: false, variant: "no credentials",
+                 path: withQuery(tenant || fill(op, ids, "unknown")) });
     }
   }
   // Deletions last, created objects innermost first (the flow before its connections).
-  const deletes = ordered.filter((op) => op.method === "DELETE");
   const order = ["flows", "sourceConnections", "targetConnections", "connections", "descriptors", "schemas", "mixins", "fieldgroups"];
   const rank = (op) => { const i = order.findIndex((w) => op.path.includes("/" + w + "/")); return i < 0 ? order.length : i; };
   deletes.sort((a, b) => rank(a) - rank(b) || a.key.localeCompare(b.key));
   for (const op of deletes) {
     const q = query(op);
+    const withQuery = (p) => p + (q ? "?" + q : "");
+    const base = { op, method: op.method, auth: true, headers: headers(op) };
     if (op.names.length && "404" in (op.def.responses || {})) {
-      out.push({ op, method: op.method, auth: true, headers: headers(op), variant: "unknown id", path: fill(op, ids, true) + (q ? "?" + q : "") });
+      out.push({ ...base, variant: "unknown id", path: withQuery(fill(op, ids, "unknown")) });
     }
-    out.push({ op, method: op.method, auth: true, headers: headers(op), variant: "valid", path: fill(op, ids, false) + (q ? "?" + q : "") });
+    out.push({ ...base, variant: "valid", path: withQuery(fill(op, ids, "tenant")) });
   }
   return out;
 }

@@ -43,6 +43,29 @@ const { scopeOf, renderCoverage } = await import("./coverage.mjs");
 
 const started = Date.now();
 const { operations } = await loadSpecs(SPECS);
+// The checker checks: answers and requests the specs forbid must be flagged (a checker that
+// accepts everything would pass every run).
+{
+  const get = (k) => operations.find((o) => o.key === k);
+  const cases = [
+    [checkResponse(get("catalog.yaml GET /dataSets/{DATASET_ID}"), 200, "application/json", "[1]"), "body / must be object"],
+    [checkResponse(get("identity-service.yaml GET /idnamespace/identities/{ID}"), 404, "application/json", '"x"'), "body / must be object"],
+    [checkResponse(get("batch-ingestion.yaml POST /batches"), 418, "application/json", "{}"), "status  status 418 is not documented"],
+    [checkResponse(get("batch-ingestion.yaml POST /batches"), 201, "text/plain", "x"), "content-type  Content-Type text/plain"],
+    [checkRequest(get("batch-ingestion.yaml POST /batches/{batchId}"), { params: { batchId: "b" }, query: { action: "NOPE" } }), "query /action must be equal"],
+    [checkRequest(get("data-prep.yaml GET /mappingSets"), { params: {}, query: { limit: "x", start: "0" } }), "query /limit must be integer"],
+  ];
+  for (const [got, want] of cases) {
+    if (!got.some((v) => `${v.kind} ${v.pointer} ${v.error}`.startsWith(want))) {
+      console.error(`contract: the checker missed "${want}": ${JSON.stringify(got)}`);
+      process.exit(1);
+    }
+  }
+  if (checkRequest(get("data-prep.yaml GET /mappingSets"), { params: {}, query: { limit: "10", start: "0" } }).length) {
+    console.error("contract: the checker flagged a valid request");
+    process.exit(1);
+  }
+}
 const raw = {};
 const example = (op) => {
   raw[op.file] = raw[op.file] || loadRaw(SPECS, op.file);

@@ -210,13 +210,18 @@ export function checkResponse(op, status, contentType, bodyText) {
 
 const paramValidators = new Map();
 
-// checkRequest(op, {params, query, contentType, body}) -> [violation]: path and query parameters
-// against their schemas (required ones present), the body against the documented request body.
+// checkRequest(op, {params, query, contentType, body, headerNames}) -> [violation]: required
+// headers present (when headerNames, lowercase, is given), path and query parameters against
+// their schemas (required ones present), the body against the documented request body.
 // query: an object of name -> value (first value) from the request's query string.
 export function checkRequest(op, req) {
   const out = [];
   const doc = op.spec.doc;
   for (const param of op.parameters) {
+    if (param.in === "header" && param.required && req.headerNames &&
+        !req.headerNames.includes(param.name.toLowerCase())) {
+      out.push({ kind: "header", pointer: "/" + param.name, error: "required header is missing" });
+    }
     if (param.in !== "path" && param.in !== "query") continue;
     const value = (param.in === "path" ? req.params : req.query)[param.name];
     if (value === undefined) {

@@ -54,6 +54,7 @@ const { operations } = await loadSpecs(SPECS);
     [checkResponse(get("batch-ingestion.yaml POST /batches"), 201, "text/plain", "x"), "content-type  Content-Type text/plain"],
     [checkRequest(get("batch-ingestion.yaml POST /batches/{batchId}"), { params: { batchId: "b" }, query: { action: "NOPE" } }), "query /action must be equal"],
     [checkRequest(get("data-prep.yaml GET /mappingSets"), { params: {}, query: { limit: "x", start: "0" } }), "query /limit must be integer"],
+    [checkRequest(get("catalog.yaml GET /dataSets"), { params: {}, query: {}, headerNames: [] }), "header /x-sandbox-name required header is missing"],
   ];
   for (const [got, want] of cases) {
     if (!got.some((v) => `${v.kind} ${v.pointer} ${v.error}`.startsWith(want))) {
@@ -133,7 +134,8 @@ try {
     clientRequests++;
     const query = {};
     for (const [k, v] of new URLSearchParams(e.query || "")) if (!(k in query)) query[k] = v;
-    for (const v of checkRequest(found.op, { params: found.params, query, contentType: e.content_type, body: e.body })) {
+    for (const v of checkRequest(found.op, { params: found.params, query, contentType: e.content_type, body: e.body,
+                                           headerNames: e.header_names })) {
       const k = clientKeyOf(found.op, v);
       if (!clientViolations.has(k)) clientViolations.set(k, `${e.method} ${e.path}${e.query ? "?" + e.query : ""}`);
     }

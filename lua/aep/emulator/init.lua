@@ -235,6 +235,11 @@ function App:handle(req)
       -- (tests/contract); opt-in, as a ring of 100k request bodies can hold gigabytes.
       entry.raw_path, entry.query = raw:match("^[^?#]*"), req.raw_query
       entry.content_type, entry.body = req.headers["content-type"], req.body
+      -- header names only: values may be credentials
+      local names = {}
+      for name in pairs(req.headers) do names[#names + 1] = name end
+      table.sort(names)
+      entry.header_names = names
     end
     self.log.add(entry)
   end
@@ -320,7 +325,7 @@ function M.create(opts)
   }, App)
 
   -- AEP_EMULATOR_LOG_BODIES=1: the request log keeps each request's raw path, query string,
-  -- Content-Type and body too (GET /emulator/requests shows them).
+  -- Content-Type, body and header names too (GET /emulator/requests shows them).
   app.log.bodies = os.getenv("AEP_EMULATOR_LOG_BODIES") == "1"
 
   local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)

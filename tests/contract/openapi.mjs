@@ -167,9 +167,8 @@ function ajvErrors(errors, where) {
   return out;
 }
 
-function validatorFor(spec, pointer, which = "ajv") {
-  const ajv = spec[which];
-  return ajv.getSchema(`${spec.file}${pointer}`);
+function validatorFor(spec, pointer) {
+  return spec.ajv.getSchema(`${spec.file}${pointer}`);
 }
 
 // checkResponse(op, status, contentType, bodyText) -> [violation]; a violation is
@@ -264,7 +263,8 @@ export function checkRequest(op, req) {
   return out;
 }
 
-// exampleBody(op) -> [contentType, body text] from the documented request body's example, or null
+// requestExample(rawDoc, op) -> [contentType, body text] from the documented request body's
+// example, or null
 export function requestExample(rawDoc, op) {
   const item = rawDoc && rawDoc.paths && rawDoc.paths[op.path];
   const def = item && item[op.method.toLowerCase()];

@@ -101,10 +101,11 @@ async function isUnknownRoute(api, method, p, resp) {
 }
 
 const emu = await startEmulator(AEP, ROOT);
+// aep's own state (run manifests) goes to a directory of this run, never the user's.
+const state = fs.mkdtempSync(path.join(os.tmpdir(), "aep-contract-state."));
 let failed = false;
 try {
   // --- 1. The client's own requests: the whole workflow, then a few streamed records ----------
-  const state = fs.mkdtempSync(path.join(os.tmpdir(), "aep-contract-state."));
   const env = { XDG_STATE_HOME: state, NO_COLOR: "1" };
   const wf = await runAep(AEP, ["run", "realtime-import", "--env", emu.dataDir, "-q"], env, ROOT);
   if (wf.code !== 0) throw new Error(`aep run realtime-import failed (exit ${wf.code}):\n${wf.stdout}${wf.stderr}`);
@@ -114,7 +115,6 @@ try {
   const st = await runAep(AEP, ["stream", "--env", emu.dataDir, "--dataset", "DATASET_ID_PROFILE",
     "--input", input, "--mapping", path.join(ROOT, "mappings", "loyalty_profile.lua"), "-q"], env, ROOT);
   if (st.code !== 0) throw new Error(`aep stream failed (exit ${st.code}):\n${st.stdout}${st.stderr}`);
-  fs.rmSync(state, { recursive: true, force: true });
   const log = await requestLog(emu, 0);
   let clientRequests = 0;
   for (const e of log) {
@@ -235,5 +235,6 @@ try {
   console.error(`contract: ERROR: ${err.stack || err}\nemulator stderr:\n${emu.stderr()}`);
 } finally {
   await emu.stop();
+  if (!process.env.AEP_KEEP_TMP) fs.rmSync(state, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -4,7 +4,8 @@
 // makes them), then one request per documented operation built from the spec (path parameters
 // from the objects created first, required query parameters, the documented request example as
 // body), then the invalid requests the specs describe (an unknown id where 404 is documented, an
-// empty body where 400 is), deletions last. Every answer goes to `check(req, resp)`.
+// empty body or no required query parameter where 400 is, no credentials where 401 is), deletions
+// last. Every answer goes to `send`'s checks (run.mjs).
 
 const SR = "/data/foundation/schemaregistry";
 const CATALOG = "/data/foundation/catalog";
@@ -254,6 +255,9 @@ export function plan(operations, ids, example) {
       }
       if (op.names.length && "404" in documented) {
         out.push({ ...base, ...body, variant: "unknown id", path: withQuery(fill(op, ids, "unknown")) });
+      }
+      if (q && "400" in documented && tenant && op.parameters.some((p) => p.in === "query" && p.required)) {
+        out.push({ ...base, ...body, variant: "no query", path: tenant });
       }
       if (["POST", "PUT", "PATCH"].includes(op.method) && "400" in documented && op.def.requestBody && tenant) {
         out.push({ ...base, variant: "empty body", path: withQuery(tenant), body: "{}", contentType: "application/json" });

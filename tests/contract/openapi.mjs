@@ -1,11 +1,11 @@
 // Adobe's OpenAPI specifications as a checker: loads every spec of the reference folder (YAML via
-// the `yaml` package; the Swagger 2.0 one converted by `swagger2openapi`), lists their operations
+// `js-yaml`, YAML 1.2 core schema; the Swagger 2.0 one converted by `swagger2openapi`), lists their operations
 // with the full path each is served at, and checks an answer (status documented, body against the
 // response schema) or a request (path and query parameters, body) with Ajv (+ ajv-formats), which
 // understands OpenAPI 3.0's `nullable`. Only glue here: no schema logic of our own.
 import fs from "node:fs";
 import path from "node:path";
-import YAML from "yaml";
+import yaml from "js-yaml";
 import converter from "swagger2openapi";
 import Ajv from "ajv";
 import addFormats from "ajv-formats";
@@ -78,7 +78,7 @@ export async function loadSpecs(dir) {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
   for (const file of files) {
     const text = fs.readFileSync(path.join(dir, file), "utf8").replace(/'\/#components\//g, "'#/components/");
-    let doc = YAML.parse(text, { maxAliasCount: -1 });
+    let doc = yaml.load(text, { schema: yaml.CORE_SCHEMA });
     if (doc.swagger) doc = (await converter.convertObj(doc, { patch: true, warnOnly: true })).openapi;
     stripExamples(doc);
     const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, validateFormats: true });
@@ -299,5 +299,5 @@ export function requestExample(rawDoc, op) {
 // loadRaw(dir, file) -> the spec as written (examples kept), for request examples
 export function loadRaw(dir, file) {
   const text = fs.readFileSync(path.join(dir, file), "utf8").replace(/'\/#components\//g, "'#/components/");
-  return YAML.parse(text, { maxAliasCount: -1 });
+  return yaml.load(text, { schema: yaml.CORE_SCHEMA });
 }

@@ -146,6 +146,7 @@ try {
     throw new Error("the emulator's request log holds no request bodies: the client's requests were not checked");
   }
   const since = log.length ? log[log.length - 1].seq : 0;
+  const clientSeconds = (Date.now() - started) / 1000;
 
   // --- 2. The emulator's answers: set-up, then every documented operation ----------------------
   const api = await platformClient(emu);
@@ -229,7 +230,8 @@ try {
   } else if (WRITE) {
     console.log(`contract: wrote ${path.relative(ROOT, COVERAGE)}`);
   }
-  console.log(`contract: ${failed ? "FAILED" : "passed"} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`contract: ${failed ? "FAILED" : "passed"} in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
+    `(specs loaded, emulator started and the client's workflow checked after ${clientSeconds.toFixed(1)} s)`);
 } catch (err) {
   failed = true;
   console.error(`contract: ERROR: ${err.stack || err}\nemulator stderr:\n${emu.stderr()}`);

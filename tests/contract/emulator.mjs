@@ -8,13 +8,33 @@ import readline from "node:readline";
 
 const READY_MS = 30000;
 
+// Every process started here and every directory made, for stopAll() when the run is stopped.
+const running = new Set();
+const made = new Set();
+
+// stopAll(): SIGTERM to every child still running, wait for them (5 s at most), remove the
+// directories (a signal handler's last act).
+export async function stopAll() {
+  const exits = [];
+  for (const child of running) {
+    if (child.exitCode !== null) continue;
+    exits.push(new Promise((r) => child.on("exit", r)));
+    child.kill("SIGTERM");
+  }
+  await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 5000))]);
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+}
+
 // startEmulator(aep) -> {url, dataDir, envFile, env, stop()}; the request log keeps bodies.
 // cwd: the checkout, whose lua/ overrides the embedded copies (as when ctest runs specs).
 export async function startEmulator(aep, cwd) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "aep-contract."));
+  if (!process.env.AEP_KEEP_TMP) made.add(dataDir);
   const child = spawn(aep, ["emulator", "--port", "0", "--data-dir", dataDir], {
     cwd, env: { ...process.env, AEP_EMULATOR_LOG_BODIES: "1" }, stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(child);
+  child.on("exit", () => running.delete(child));
   let stderr = "";
   child.stderr.on("data", (d) => { stderr += d; });
   const lines = readline.createInterface({ input: child.stdout });
@@ -76,8 +96,9 @@ export async function platformClient(emu) {
 // runAep(aep, args, env) -> {code, stdout, stderr}
 export function runAep(aep, args, env, cwd) {
   return new Promise((resolve) => {
-    execFile(aep, args, { cwd, env: { ...process.env, ...env }, timeout: 60000, maxBuffer: 16 << 20 },
-      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+    const child = execFile(aep, args, { cwd, env: { ...process.env, ...env }, timeout: 60000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => { running.delete(child); resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }); });
+    running.add(child);
   });
 }
 

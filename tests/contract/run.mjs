@@ -37,7 +37,7 @@ if (!fs.existsSync(path.join(HERE, "node_modules", "ajv"))) {
 }
 // Loaded once the checks above passed, so that a checkout without the specs skips cleanly.
 const { loadSpecs, loadRaw, findOperation, checkResponse, checkRequest, requestExample } = await import("./openapi.mjs");
-const { startEmulator, platformClient, runAep, requestLog } = await import("./emulator.mjs");
+const { startEmulator, platformClient, runAep, requestLog, stopAll } = await import("./emulator.mjs");
 const { setup, plan } = await import("./requests.mjs");
 const { scopeOf, renderCoverage } = await import("./coverage.mjs");
 
@@ -100,14 +100,22 @@ async function isUnknownRoute(api, method, p, resp) {
   return resp.status === 404 && resp.json && /^No route for /.test(resp.json.detail || "");
 }
 
-const emu = await startEmulator(AEP, ROOT);
 // aep's own state (run manifests) goes to a directory of this run, never the user's.
 const state = fs.mkdtempSync(path.join(os.tmpdir(), "aep-contract-state."));
+// Stopped (ctest's timeout, ^C): the emulator and aep go too, never left behind.
+for (const sig of ["SIGTERM", "SIGINT"]) {
+  process.on(sig, async () => {
+    await stopAll();
+    fs.rmSync(state, { recursive: true, force: true });
+    process.exit(1);
+  });
+}
+const emu = await startEmulator(AEP, ROOT);
 let failed = false;
 try {
   // --- 1. The client's own requests: the whole workflow, then a few streamed records ----------
   const env = { XDG_STATE_HOME: state, NO_COLOR: "1" };
-  const wf = await runAep(AEP, ["run", "realtime-import", "--env", emu.dataDir, "-q"], env, ROOT);
+  const wf = await runAep(AEP, ["run", "realtime-import", "--env", emu.dataDir, "--wait", "30", "-q"], env, ROOT);
   if (wf.code !== 0) throw new Error(`aep run realtime-import failed (exit ${wf.code}):\n${wf.stdout}${wf.stderr}`);
   const records = JSON.parse(fs.readFileSync(path.join(ROOT, "data", "AEP_loyalty_profiles.json"), "utf8")).slice(0, 3);
   const input = path.join(state, "members.jsonl");

@@ -79,7 +79,8 @@ let idValues = [];
 function normalize(s) {
   let out = String(s);
   for (const v of idValues) if (v && v.length >= 6) out = out.split(v).join("{id}");
-  return out.replace(/\b[0-9a-f]{24,32}\b/g, "{id}")
+  return out.replace(/\b[0-9a-f]{24,}\b/g, "{id}")
+    .replace(/\b[0-9A-HJKMNP-TV-Z]{26}\b/g, "{id}") // ULIDs (batch ids)
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, "{id}")
     .replace(/\/\d+(?=\/|$)/g, "/*");
 }
@@ -140,6 +141,17 @@ try {
       }
     }
     clientRequests++;
+    // The answer the workflow got: the same checks as the answers to this test's own requests.
+    const r = results.get(found.op.key);
+    const unknownRoute = (e.status === 404 && /"No route for /.test(e.response_body || "")) || e.status === 405;
+    if (!unknownRoute) {
+      r.answered = true;
+      r.statuses.add(e.status);
+      for (const v of checkResponse(found.op, e.status, e.response_content_type, e.response_body)) {
+        const k = keyOf(found.op, e.status, v);
+        if (!r.violations.has(k)) r.violations.set(k, `workflow: ${e.method} ${e.raw_path}${e.query ? "?" + e.query : ""}`);
+      }
+    }
     const query = {};
     for (const [k, v] of new URLSearchParams(e.query || "")) if (!(k in query)) query[k] = v;
     for (const v of checkRequest(found.op, { params: found.params, query, contentType: e.content_type, body: e.body,
@@ -150,8 +162,9 @@ try {
   }
   // Without bodies in the log (an emulator that ignores AEP_EMULATOR_LOG_BODIES) nothing above
   // was really checked.
-  if (!log.some((e) => e.method === "POST" && typeof e.body === "string" && e.body.length > 0) || clientRequests === 0) {
-    throw new Error("the emulator's request log holds no request bodies: the client's requests were not checked");
+  if (!log.some((e) => e.method === "POST" && typeof e.body === "string" && e.body.length > 0) ||
+      !log.some((e) => typeof e.response_body === "string" && e.response_body.length > 0) || clientRequests === 0) {
+    throw new Error("the emulator's request log holds no request or answer bodies: the client's traffic was not checked");
   }
   const since = log.length ? log[log.length - 1].seq : 0;
   const clientSeconds = (Date.now() - started) / 1000;
@@ -213,7 +226,7 @@ try {
   console.log(`contract: ${operations.length} operations: ${count("conforming")} conforming, ` +
     `${count("listed difference")} with listed differences, ${count("known violation")} with known violations, ` +
     `${count("not implemented")} not implemented (${rows.filter((r) => r.scope && r.scope.out).length} of them out of scope)`);
-  console.log(`contract: ${sent} requests to the emulator; ${clientRequests} client requests checked ` +
+  console.log(`contract: ${sent} requests to the emulator; ${clientRequests} client requests and their answers checked ` +
     `(aep run realtime-import, aep stream); ${observed.size} distinct violations ` +
     `(${[...observed].filter((k) => allowed.has(k)).length} allowed, ${[...observed].filter((k) => knownSet.has(k)).length} known)`);
   const fail = (title, list, hint) => {

@@ -240,6 +240,9 @@ function App:handle(req)
       for name in pairs(req.headers) do names[#names + 1] = name end
       table.sort(names)
       entry.header_names = names
+      -- and the answer, checked against the response schemas the same way
+      entry.response_content_type = headers["Content-Type"] or headers["content-type"]
+      if type(body) == "string" then entry.response_body = body end
     end
     self.log.add(entry)
   end
@@ -325,7 +328,8 @@ function M.create(opts)
   }, App)
 
   -- AEP_EMULATOR_LOG_BODIES=1: the request log keeps each request's raw path, query string,
-  -- Content-Type, body and header names too (GET /emulator/requests shows them).
+  -- Content-Type, body and header names, and the answer's Content-Type and body too (GET
+  -- /emulator/requests shows them).
   app.log.bodies = os.getenv("AEP_EMULATOR_LOG_BODIES") == "1"
 
   local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)

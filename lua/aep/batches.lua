@@ -26,7 +26,8 @@ function M.create(c, dataset_id, opts)
   local format = opts.format or "json"
   local doc = c:post(M.BASE, { json = {
     datasetId = dataset_id,
-    inputFormat = { format = M.INPUT_FORMATS[format:lower()] or format, isMultiLineJson = opts.multiline ~= false },
+    inputFormat = { format = M.INPUT_FORMATS[format:lower()] or format,
+                    isMultiLineJson = opts.multiline ~= false },
   } }).json
   if type(doc) ~= "table" or not doc.id then
     error(platform.error({ kind = "aep", code = "BAD_ANSWER", message = "batch created without an id" }), 0)

@@ -191,7 +191,8 @@ export function checkResponse(op, status, contentType, bodyText) {
   }
   const picked = pickContent(content, contentType);
   if (!picked) {
-    return [{ kind: "content-type", pointer: "", error: `Content-Type ${mediaType(contentType) || "(none)"} is not documented for ${code} (documented: ${documented})` }];
+    const got = mediaType(contentType) || "(none)";
+    return [{ kind: "content-type", pointer: "", error: `Content-Type ${got} is not documented for ${code} (documented: ${documented})` }];
   }
   const [ct, media] = picked;
   if (!media.schema) return [];
@@ -247,7 +248,9 @@ export function checkRequest(op, req) {
   if (rb && hasBody && rb.content) {
     const picked = pickContent(rb.content, req.contentType);
     if (!picked) {
-      out.push({ kind: "request-body", pointer: "", error: `Content-Type ${mediaType(req.contentType) || "(none)"} is not documented (documented: ${Object.keys(rb.content).join(", ")})` });
+      const got = mediaType(req.contentType) || "(none)";
+      out.push({ kind: "request-body", pointer: "",
+                 error: `Content-Type ${got} is not documented (documented: ${Object.keys(rb.content).join(", ")})` });
     } else if (picked[1].schema && /json/.test(mediaType(picked[0]))) {
       let body;
       try { body = JSON.parse(req.body); } catch {

@@ -132,7 +132,8 @@ export async function setup(api, send) {
     name: "Contract loyalty", code: "ContractLoyalty", description: "contract test", idType: "Cross_device" } });
 
   // Profile: the member streamed above.
-  await send("GET", `/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId=${encodeURIComponent(MEMBER)}&entityIdNS=email`);
+  await send("GET", "/data/core/ups/access/entities?schema.name=_xdm.context.profile" +
+    `&entityId=${encodeURIComponent(MEMBER)}&entityIdNS=email`);
   return ids;
 }
 
@@ -177,7 +178,8 @@ const QUERY = {
   "batch-ingestion.yaml POST /batches/{batchId}/datasets/{datasetId}/files/{filePath}": "action=INITIALIZE",
   "batch-ingestion.yaml GET /batches/{batchId}/datasets/{datasetId}/preview": "format=json",
   "profile.yaml GET /ups/access/entities": `schema.name=_xdm.context.profile&entityId=${encodeURIComponent(MEMBER)}&entityIdNS=email`,
-  "profile.yaml DELETE /ups/access/entities": `schema.name=_xdm.context.profile&entityId=${encodeURIComponent("nobody@example.com")}&entityIdNS=email`,
+  "profile.yaml DELETE /ups/access/entities":
+    `schema.name=_xdm.context.profile&entityId=${encodeURIComponent("nobody@example.com")}&entityIdNS=email`,
   "identity-service.yaml GET /identity/identity": `namespace=email&id=${encodeURIComponent(MEMBER)}`,
   "data-prep.yaml GET /mappingSets": "limit=10&start=0",
   "observability-insights.yaml GET /metrics": "metric=timeseries.ingestion.dataset.recordsuccess.count",

@@ -52,9 +52,12 @@ const { operations } = await loadSpecs(SPECS);
     [checkResponse(get("identity-service.yaml GET /idnamespace/identities/{ID}"), 404, "application/json", '"x"'), "body / must be object"],
     [checkResponse(get("batch-ingestion.yaml POST /batches"), 418, "application/json", "{}"), "status  status 418 is not documented"],
     [checkResponse(get("batch-ingestion.yaml POST /batches"), 201, "text/plain", "x"), "content-type  Content-Type text/plain"],
-    [checkRequest(get("batch-ingestion.yaml POST /batches/{batchId}"), { params: { batchId: "b" }, query: { action: "NOPE" } }), "query /action must be equal"],
-    [checkRequest(get("data-prep.yaml GET /mappingSets"), { params: {}, query: { limit: "x", start: "0" } }), "query /limit must be integer"],
-    [checkRequest(get("catalog.yaml GET /dataSets"), { params: {}, query: {}, headerNames: [] }), "header /x-sandbox-name required header is missing"],
+    [checkRequest(get("batch-ingestion.yaml POST /batches/{batchId}"), { params: { batchId: "b" }, query: { action: "NOPE" } }),
+     "query /action must be equal"],
+    [checkRequest(get("data-prep.yaml GET /mappingSets"), { params: {}, query: { limit: "x", start: "0" } }),
+     "query /limit must be integer"],
+    [checkRequest(get("catalog.yaml GET /dataSets"), { params: {}, query: {}, headerNames: [] }),
+     "header /x-sandbox-name required header is missing"],
   ];
   for (const [got, want] of cases) {
     if (!got.some((v) => `${v.kind} ${v.pointer} ${v.error}`.startsWith(want))) {
@@ -240,7 +243,8 @@ try {
     }
   };
   fail("violations listed nowhere", unlisted,
-    "fix them, or list each in tests/contract/differences.json (with its reason and sources) or, for a bug left for later, in tests/contract/known-violations.json");
+    "fix them, or list each in tests/contract/differences.json (with its reason and sources) or, " +
+    "for a bug left for later, in tests/contract/known-violations.json");
   fail("known violations that no longer occur", fixed, "remove them from tests/contract/known-violations.json");
   fail("allowed differences that no longer occur", stale, "remove them from tests/contract/differences.json");
   fail("violations in both lists", both, "keep each in one list");

@@ -3,6 +3,7 @@
 // client sends. Run by ctest (CMakeLists.txt, test `contract.openapi`), or by hand:
 //   node tests/contract/run.mjs            check; exit 0 pass, 1 fail, 77 skipped (no specs)
 //   node tests/contract/run.mjs --write    also rewrite docs/api-coverage.md (`./dev api-coverage`)
+//                                          and drop fixed violations from known-violations.json
 // Environment: AEP_BIN (default build/aep), AEP_OPENAPI_DIR (default ../shared/reference/openapi
 // beside the checkout). What counts as a violation, and the two lists that excuse one, are in
 // tests/contract/README.md.
@@ -204,8 +205,15 @@ try {
   const observed = new Set([...clientViolations.keys()]);
   for (const r of results.values()) for (const k of r.violations.keys()) observed.add(k);
   const unlisted = [...observed].filter((k) => !allowed.has(k) && !knownSet.has(k)).sort();
-  const fixed = [...knownSet].filter((k) => !observed.has(k)).sort();
+  let fixed = [...knownSet].filter((k) => !observed.has(k)).sort();
   const stale = [...allowed.keys()].filter((k) => !observed.has(k)).sort();
+  if (WRITE && fixed.length) {
+    // The list only shrinks: --write drops the known violations that no longer occur.
+    known.violations = known.violations.filter((k) => observed.has(k));
+    fs.writeFileSync(KNOWN, JSON.stringify(known, null, 2) + "\n");
+    for (const k of fixed) console.log(`contract: fixed, removed from tests/contract/known-violations.json: ${JSON.stringify(k)}`);
+    fixed = [];
+  }
   const both = [...knownSet].filter((k) => allowed.has(k));
 
   // --- 4. The coverage table ---------------------------------------------------------------------

@@ -102,8 +102,16 @@ export function runAep(aep, args, env, cwd) {
   });
 }
 
-// requestLog(emu, since) -> the emulator's request log entries after `since`
+// requestLog(emu, since) -> the emulator's request log entries after `since`, page by page
+// (whatever page size the emulator answers with; 1000 pages at most)
 export async function requestLog(emu, since = 0) {
-  const r = await fetch(`${emu.url}/emulator/requests?since=${since}`);
-  return (await r.json()).requests;
+  const out = [];
+  for (let page = 0; page < 1000; page++) {
+    const r = await fetch(`${emu.url}/emulator/requests?since=${since}`);
+    const { requests } = await r.json();
+    if (!requests.length) break;
+    out.push(...requests);
+    since = requests[requests.length - 1].seq;
+  }
+  return out;
 }

@@ -16,12 +16,18 @@ M.FINAL = { success = true, failed = true, failure = true, aborted = true, aband
 
 local enc = platform.urlencode
 
+-- inputFormat.format as the batch ingestion API's enum spells it (JSON, Parquet, CSV); callers
+-- may write the format in any case.
+M.INPUT_FORMATS = { json = "JSON", parquet = "Parquet", csv = "CSV" }
+
 -- batches.create(c, dataset_id [, opts]) -> batch id
 function M.create(c, dataset_id, opts)
   opts = opts or {}
+  local format = opts.format or "json"
   local doc = c:post(M.BASE, { json = {
     datasetId = dataset_id,
-    inputFormat = { format = opts.format or "json", isMultiLineJson = opts.multiline ~= false },
+    inputFormat = { format = M.INPUT_FORMATS[format:lower()] or format,
+                    isMultiLineJson = opts.multiline ~= false },
   } }).json
   if type(doc) ~= "table" or not doc.id then
     error(platform.error({ kind = "aep", code = "BAD_ANSWER", message = "batch created without an id" }), 0)

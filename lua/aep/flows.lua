@@ -115,6 +115,8 @@ function M.create_source_connection(c, o)
     name = o.name, description = o.description,
     baseConnectionId = o.base_connection_id,
     connectionSpec = { id = M.HTTP_API_SPEC, version = "1.0" },
+    -- required by the Flow Service spec; the HTTP API streaming tutorial sends JSON messages
+    data = { format = "json" },
   } })
   return created_id(resp, "source connection")
 end

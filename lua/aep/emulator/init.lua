@@ -213,9 +213,24 @@ function App:handle(req)
         messages = (type(j) == "table" and type(j.messages) == "table") and #j.messages or 1
       end
     end
-    self.log.add { time = t0, method = method, path = log_path, status = status, messages = messages,
-                   ms = math.floor((host.now() - t0) * 1e6) / 1e3, delay = delay,
-                   fault = fault_name, sandbox = ctx and ctx.sandbox }
+    local entry = { time = t0, method = method, path = log_path, status = status, messages = messages,
+                    ms = math.floor((host.now() - t0) * 1e6) / 1e3, delay = delay,
+                    fault = fault_name, sandbox = ctx and ctx.sandbox }
+    if self.log.bodies then
+      -- The whole request, for checking what a client sends against the API contract
+      -- (tests/contract); opt-in, as a ring of 100k request bodies can hold gigabytes.
+      entry.raw_path, entry.query = raw:match("^[^?#]*"), req.raw_query
+      entry.content_type, entry.body = req.headers["content-type"], req.body
+      -- header names only: values may be credentials
+      local names = {}
+      for name in pairs(req.headers) do names[#names + 1] = name end
+      table.sort(names)
+      entry.header_names = names
+      -- and the answer, checked against the response schemas the same way
+      entry.response_content_type = headers["Content-Type"] or headers["content-type"]
+      if type(body) == "string" then entry.response_body = body end
+    end
+    self.log.add(entry)
   end
   return response(status, headers, body, delay, drop)
 end
@@ -297,6 +312,11 @@ function M.create(opts)
     log = new_log(opts.request_log_size or M.REQUEST_LOG_SIZE),
     modules = {}, by_name = {}, started = host.now(), answer_hooks = {},
   }, App)
+
+  -- AEP_EMULATOR_LOG_BODIES=1: the request log keeps each request's raw path, query string,
+  -- Content-Type, body and header names, and the answer's Content-Type and body too (GET
+  -- /emulator/requests shows them).
+  app.log.bodies = os.getenv("AEP_EMULATOR_LOG_BODIES") == "1"
 
   local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)
   if not wok then return nil, "cannot write " .. app.env_file .. ": " .. tostring(werr) end

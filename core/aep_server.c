@@ -8,6 +8,7 @@
  * A `delay` suspends the connection and resumes it from the loop when due, so other connections
  * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
  * sent them (no copy). */
+#include <sys/resource.h>
 #include <sys/select.h>
 
 #include "server_handler.h"
@@ -46,12 +47,125 @@ static void conn_reset(conn_t *c) {
   c->status = 0;
   c->too_large = 0;
   c->body_len = 0;
+  c->body_seen = 0;
+  c->requested = 0;
   if (c->body_cap > KEEP_BUF) {
     free(c->body);
     c->body = NULL;
     c->body_cap = 0;
   }
   c->state = RQ_IDLE;
+}
+
+/* ---- the connection guard ---------------------------------------------------------------
+ * Slow or idle clients must not keep others out (select() also cannot watch a descriptor past
+ * FD_SETSIZE). MHD refuses connections over max_conns (below both FD_SETSIZE and the descriptor
+ * limit). Past soft_conns, or past per_ip for one client address, a new connection evicts the
+ * oldest one that has not finished sending its headers (that client's first): a stalled client
+ * loses its place, a new one gets in. A request line must be followed by complete headers within
+ * header_timeout, and a body must arrive within body_timeout plus a second per MiB. Eviction is a
+ * shutdown() of the socket: MHD sees the end of the stream and closes the connection itself. */
+
+#define GUARD_RESERVE_FDS 64        /* descriptors kept for SQLite, logs, clients of our own */
+#define GUARD_MIN_BODY_RATE 1048576.0 /* bytes per second a body must at least arrive at */
+
+static int same_client(const conn_t *a, const conn_t *b) {
+  if (a->addr.ss_family != b->addr.ss_family) return 0;
+  if (a->addr.ss_family == AF_INET)
+    return memcmp(&((const struct sockaddr_in *)(const void *)&a->addr)->sin_addr,
+                  &((const struct sockaddr_in *)(const void *)&b->addr)->sin_addr, sizeof(struct in_addr)) == 0;
+  if (a->addr.ss_family == AF_INET6)
+    return memcmp(&((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_addr,
+                  &((const struct sockaddr_in6 *)(const void *)&b->addr)->sin6_addr, sizeof(struct in6_addr)) == 0;
+  return 0;
+}
+
+static void guard_evict(conn_t *c) {
+  const union MHD_ConnectionInfo *ci;
+  if (c->evicted) return;
+  c->evicted = 1;
+  c->srv->nconns--;
+  ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci) shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+/* A connection opened: remember it and its client, and make room if needed. */
+static void guard_open(server_t *s, conn_t *c) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  conn_t *x, *oldest = NULL, *oldest_mine = NULL;
+  int mine = 0;
+  if (ci && ci->client_addr) {
+    size_t n = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    memcpy(&c->addr, ci->client_addr, n);
+  }
+  c->phase_start = now_s();
+  for (x = s->conns; x; x = x->anext) { /* newest first: the last stalled one seen is the oldest */
+    if (x->evicted) continue;
+    if (x->state == RQ_IDLE) oldest = x;
+    if (same_client(x, c)) {
+      mine++;
+      if (x->state == RQ_IDLE) oldest_mine = x;
+    }
+  }
+  c->anext = s->conns;
+  if (s->conns) s->conns->aprev = c;
+  s->conns = c;
+  s->nconns++;
+  if (mine >= s->per_ip) guard_evict(oldest_mine ? oldest_mine : c);
+  else if (s->nconns > s->soft_conns && (oldest_mine || oldest)) guard_evict(oldest_mine ? oldest_mine : oldest);
+}
+
+static void guard_close(server_t *s, conn_t *c) {
+  if (!c->evicted) s->nconns--;
+  if (c->aprev) c->aprev->anext = c->anext;
+  else if (s->conns == c) s->conns = c->anext;
+  if (c->anext) c->anext->aprev = c->aprev;
+  c->aprev = c->anext = NULL;
+}
+
+/* Evict the connections past their deadline; returns seconds until the next deadline (or -1). */
+static double guard_sweep(server_t *s) {
+  double now = now_s(), next = -1, due;
+  conn_t *x;
+  for (x = s->conns; x; x = x->anext) {
+    if (x->evicted) continue;
+    if (x->state == RQ_IDLE && x->requested) due = x->phase_start + s->header_timeout;
+    else if (x->state == RQ_BODY) due = x->phase_start + s->body_timeout + (double)x->body_seen / GUARD_MIN_BODY_RATE;
+    else continue;
+    if (due <= now) guard_evict(x);
+    else if (next < 0 || due - now < next) next = due - now;
+  }
+  return next;
+}
+
+/* How many connections this process can serve: below FD_SETSIZE (select) and RLIMIT_NOFILE. */
+static int guard_capacity(lua_Integer wanted) {
+  struct rlimit rl;
+  long cap = FD_SETSIZE;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < cap)
+    cap = (long)rl.rlim_cur;
+  cap -= GUARD_RESERVE_FDS;
+  if (wanted > 0 && wanted < cap) cap = (long)wanted;
+  return cap < 8 ? 8 : (int)cap;
+}
+
+/* The body limit of this request: the Lua body_limit(method, path) if given (never above
+ * max_body), else max_body. A failing body_limit gives max_body. */
+static size_t guard_limit(server_t *s, const char *url, const char *method) {
+  lua_State *L = s->L;
+  size_t limit = s->max_body;
+  int top;
+  if (s->limit_ref == LUA_NOREF || L == NULL || !lua_checkstack(L, 4)) return limit;
+  top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->limit_ref);
+  lua_pushstring(L, method);
+  lua_pushstring(L, url);
+  if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isinteger(L, -1)) {
+    lua_Integer n = lua_tointeger(L, -1);
+    if (n >= 0 && (size_t)n < limit) limit = (size_t)n;
+  }
+  lua_settop(L, top);
+  return limit;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
@@ -64,7 +178,9 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     c->mc = mc;
     c->body_ref = LUA_NOREF;
     *socket_context = c;
+    guard_open(s, c);
   } else if (c) {
+    guard_close(s, c);
     conn_reset(c);
     free(c->body);
     free(c->raw_uri);
@@ -89,6 +205,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc) {
     free(c->raw_uri);
     c->raw_uri = u;
   }
+  c->requested = 1;
+  c->phase_start = now_s();
   return c;
 }
 
@@ -147,7 +265,7 @@ static enum MHD_Result queue_json(conn_t *c, unsigned status, const char *title,
 
 static enum MHD_Result queue_too_large(conn_t *c) {
   char detail[96];
-  snprintf(detail, sizeof detail, "request body exceeds %zu bytes", c->srv->max_body);
+  snprintf(detail, sizeof detail, "request body exceeds %zu bytes", c->limit);
   c->state = RQ_DONE;
   return queue_json(c, 413, "Payload Too Large", detail);
 }
@@ -216,11 +334,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     case RQ_IDLE: { /* headers only */
       const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       c->state = RQ_BODY;
+      c->phase_start = now_s();
+      c->limit = guard_limit(s, url, method);
       if (cl) {
         unsigned long long n = strtoull(cl, NULL, 10);
-        if (n > s->max_body) {
+        if (n > c->limit) { /* answer before reading: MHD will not read the body */
           c->too_large = 1;
-          return queue_too_large(c); /* answer early: MHD will not read the body */
+          c->body_seen = n > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)n;
+          if (s->limit_ref == LUA_NOREF) return queue_too_large(c);
+          return run_handler(c, url, method);
         }
         if (n > c->body_cap) {
           char *p = realloc(c->body, (size_t)n);
@@ -235,8 +357,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
       if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
+        c->body_seen += n;
         if (c->too_large) return MHD_YES;
-        if (c->body_len + n > s->max_body) { /* chunked: discard the rest, answer 413 at the end */
+        if (c->body_len + n > c->limit) { /* chunked: discard the rest, answer 413 at the end */
           c->too_large = 1;
           return MHD_YES;
         }
@@ -244,7 +367,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
           size_t cap = c->body_cap ? c->body_cap : 16384;
           char *p;
           while (cap < c->body_len + n) cap *= 2;
-          if (cap > s->max_body) cap = s->max_body;
+          if (cap > c->limit) cap = c->limit;
           if ((p = realloc(c->body, cap)) == NULL) return MHD_NO;
           c->body = p;
           c->body_cap = cap;
@@ -253,7 +376,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         c->body_len += n;
         return MHD_YES;
       }
-      if (c->too_large) return queue_too_large(c);
+      if (c->too_large && s->limit_ref == LUA_NOREF) return queue_too_large(c);
       return run_handler(c, url, method);
     case RQ_DELAYED: /* resumed */
       return answer(c);
@@ -297,12 +420,13 @@ static double resume_due(server_t *s) {
  * (tests/lua/emulator_safety_spec.lua). */
 static void server_iterate(server_t *s, double timeout, int catch_signals) {
   MHD_UNSIGNED_LONG_LONG mto;
-  double due = resume_due(s);
+  double due = resume_due(s), guard_due = guard_sweep(s);
   fd_set rs, ws, es;
   MHD_socket max = -1;
   struct timespec ts, *tsp = NULL;
   int n = -1;
   if (due >= 0 && (timeout < 0 || due < timeout)) timeout = due;
+  if (guard_due >= 0 && (timeout < 0 || guard_due < timeout)) timeout = guard_due;
   if (MHD_get_timeout(s->d, &mto) == MHD_YES && (timeout < 0 || mto / 1000.0 < timeout)) timeout = mto / 1000.0;
   if (timeout > 3600) timeout = 3600; /* a wake-up bound, not a deadline (the loop recomputes): a huge
                                         delay or step() timeout must not overflow time_t */
@@ -349,6 +473,8 @@ static void server_release(server_t *s) {
   free(s->tls_cert);
   free(s->tls_key);
   s->tls_cert = s->tls_key = NULL;
+  if (s->limit_ref != LUA_NOREF && s->L) luaL_unref(s->L, LUA_REGISTRYINDEX, s->limit_ref);
+  s->limit_ref = LUA_NOREF;
 }
 
 /* The first SIGINT/SIGTERM ends serve() after the current iteration; a second one (say, a handler
@@ -362,15 +488,35 @@ static void on_signal(int sig) {
   server_signal = sig;
 }
 
-/* srv:serve(handler[, ready]) -> "signal" | "stopped". ready() is called once the SIGINT/SIGTERM
- * handlers are in place: print "ready" lines there, so a signal sent on seeing them is caught. */
+/* Between iterations: idle() -> true while it has more work (the next wait is then 0 s), so long
+ * work done in slices never keeps requests waiting longer than one slice. An error stops it. */
+static int run_idle(lua_State *L, int idx) {
+  int busy;
+  if (lua_isnil(L, idx)) return 0;
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    fprintf(stderr, "aep.server: idle: %s\n", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_replace(L, idx);
+    return 0;
+  }
+  busy = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return busy;
+}
+
+/* srv:serve(handler[, ready[, idle]]) -> "signal" | "stopped". ready() is called once the
+ * SIGINT/SIGTERM handlers are in place: print "ready" lines there, so a signal sent on seeing them
+ * is caught. idle: see run_idle. */
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
   if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   s->L = L;
   s->handler = 2;
   s->stop = 0;
@@ -389,9 +535,15 @@ static int server_serve(lua_State *L) {
       s->handler = 0;
       return lua_error(L);
     }
-    lua_settop(L, 3);
+    lua_settop(L, 4);
   }
-  while (!s->stop && !server_signal && !s->close_pending) server_iterate(s, -1, 1);
+  {
+    int busy = run_idle(L, 4);
+    while (!s->stop && !server_signal && !s->close_pending) {
+      server_iterate(s, busy ? 0 : -1, 1);
+      busy = run_idle(L, 4);
+    }
+  }
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;
@@ -455,6 +607,21 @@ static int server_tostring(lua_State *L) {
   return 1;
 }
 
+/* listen's guard options (table at index 1); the body_limit function is kept by a registry ref */
+static void guard_options(lua_State *L, server_t *s) {
+  lua_Integer max_conns = aep_opt_int_field(L, 1, "max_connections", 0);
+  lua_Integer per_ip = aep_opt_int_field(L, 1, "per_ip_connections", 0);
+  s->header_timeout = (double)aep_opt_int_field(L, 1, "header_timeout", 10);
+  s->body_timeout = (double)aep_opt_int_field(L, 1, "body_timeout", 30);
+  s->max_conns = guard_capacity(max_conns);
+  s->soft_conns = s->max_conns - (s->max_conns / 16 > 4 ? s->max_conns / 16 : 4);
+  s->per_ip = per_ip > 0 && per_ip < s->soft_conns ? (int)per_ip : s->soft_conns * 3 / 4;
+  if (s->per_ip < 1) s->per_ip = 1;
+  lua_getfield(L, 1, "body_limit");
+  if (lua_isfunction(L, -1)) s->limit_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else lua_pop(L, 1);
+}
+
 static char *opt_pem(lua_State *L, const char *k) {
   char *p;
   lua_getfield(L, 1, k);
@@ -468,8 +635,9 @@ static char *opt_pem(lua_State *L, const char *k) {
   return p;
 }
 
-/* server.listen{host="127.0.0.1", port=0, tls_cert, tls_key, max_body=10MB, idle_timeout=60}
- *   -> Server | nil, msg, code */
+/* server.listen{host="127.0.0.1", port=0, tls_cert, tls_key, max_body=10MB, idle_timeout=60,
+ *   body_limit=fn(method, path) -> bytes, max_connections, per_ip_connections, header_timeout=10,
+ *   body_timeout=30} -> Server | nil, msg, code */
 static int server_listen(lua_State *L) {
   server_t *s;
   const char *host;
@@ -490,6 +658,7 @@ static int server_listen(lua_State *L) {
   if (idle < 0) return luaL_error(L, "server: bad 'idle_timeout'");
   s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
+  s->limit_ref = LUA_NOREF;
   s->closed = 1;
   luaL_setmetatable(L, SERVER_MT);
   s->tls_cert = opt_pem(L, "tls_cert");
@@ -501,6 +670,8 @@ static int server_listen(lua_State *L) {
   }
   s->tls = s->tls_cert != NULL;
   s->max_body = (size_t)max_body;
+  s->limit_ref = LUA_NOREF;
+  guard_options(L, s);
   snprintf(s->host, sizeof s->host, "%s", host);
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -524,14 +695,16 @@ static int server_listen(lua_State *L) {
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
                             s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)idle, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
+                            (unsigned int)idle, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns,
+                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
                             MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_END);
   else
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
                             s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)idle, MHD_OPTION_END);
+                            (unsigned int)idle, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns,
+                            MHD_OPTION_END);
   s->starting = 0;
   freeaddrinfo(ai);
   s->closed = 0;

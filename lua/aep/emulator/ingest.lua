@@ -62,6 +62,7 @@ local PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
 local EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
 
 local S -- prepared statements, bound to one store
+local load_dropping, save_dropping -- the deleted datasets' queue (see drop_dataset)
 local bound_store
 
 M.LINK_BATCH = 20000 -- records with identities written before their links are flushed
@@ -135,6 +136,10 @@ function M.setup(store)
     link_rest = db:prepare(LINK_REST),
     link_all = db:prepare(LINK_ALL),
     max_seq = db:prepare("SELECT max(seq) FROM ingest_records"),
+    -- deleted datasets (drop_step)
+    drop_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE dataset_id = ? AND sandbox = ? LIMIT ?"),
+    unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND ns = ? AND id = ? AND seq = ?"),
+    drop_record = db:prepare("DELETE FROM ingest_records WHERE seq = ?"),
   }
   M.S = S
   bound_store = store
@@ -144,6 +149,7 @@ function M.setup(store)
     store.meta_put(LINKED_KEY, tostring(top_seq()))
   end
   M.flush_links() -- the records a killed process wrote after the watermark
+  load_dropping(store)
 end
 
 -- ingest.flush_links(): link every record written after the watermark (profiles.lua calls it
@@ -165,9 +171,11 @@ function M.flush_links()
   unlinked = 0
 end
 
--- ingest.install(app): tables only; the routes belong to streaming.lua, batches.lua, admin.lua
+-- ingest.install(app): tables, and the idle job deleting deleted datasets' records; the routes
+-- belong to streaming.lua, batches.lua, admin.lua
 function M.install(app)
   M.setup(app.store)
+  app:on_idle(function() return M.drop_step(app.store) end)
 end
 
 -- ingest.reset(app): forget every record, identity link and batch (/emulator/reset)
@@ -175,28 +183,72 @@ function M.reset(app)
   M.setup(app.store)
   app.store.db:exec("DELETE FROM ingest_records; DELETE FROM ingest_identities; DELETE FROM ingest_batches;")
   app.store.meta_put(LINKED_KEY, "0") -- seqs start again at 1
+  M.dropping = {}
+  save_dropping(app.store)
   unlinked = 0
   M.forget_validators()
 end
 
 -- ingest.drop_dataset(store, sandbox, dataset_id): a deleted dataset's records, identity links
 -- and batches go with it, as in AEP, where deleting a dataset removes its data from the data lake
--- and from Profile. Call inside the transaction that deletes the dataset.
+-- and from Profile. Call inside the transaction that deletes the dataset. The batches go at once;
+-- the records are queued (meta DROPPING_KEY, so a restart carries on) and deleted in slices by
+-- M.drop_step from the server's idle loop: one request must never hold the server for long.
+-- Queued records are invisible at once (M.dropping: profiles.lua skips them).
+local DROPPING_KEY = "ingest.dropping"
+M.DROP_SLICE = 2000 -- records deleted per slice (each slice is one transaction)
+M.dropping = {}     -- dataset id -> sandbox, while its records are being deleted
+
+function save_dropping(store)
+  local list = {}
+  for ds, sb in pairs(M.dropping) do list[#list + 1] = { sandbox = sb, dataset = ds } end
+  table.sort(list, function(a, b) return a.dataset < b.dataset end)
+  store.meta_put(DROPPING_KEY, #list > 0 and cjson.encode(list) or "[]")
+end
+
+function load_dropping(store)
+  M.dropping = {}
+  local list = cjson_safe.decode(store.meta_get(DROPPING_KEY) or "[]")
+  for _, e in ipairs(type(list) == "table" and list or {}) do
+    if type(e) == "table" and type(e.dataset) == "string" and type(e.sandbox) == "string" then
+      M.dropping[e.dataset] = e.sandbox
+    end
+  end
+end
+
 function M.drop_dataset(store, sandbox, dataset_id)
   M.setup(store)
-  M.flush_links()
-  local db = store.db
-  local seqs = db:prepare("SELECT seq FROM ingest_records WHERE sandbox = ? AND dataset_id = ?")
-  local unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND seq = ?")
-  local doomed = {}
-  for row in seqs:rows(sandbox, dataset_id) do doomed[#doomed + 1] = row[1] end
-  for _, seq in ipairs(doomed) do unlink:run(sandbox, seq) end
-  db:prepare("DELETE FROM ingest_records WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
-  db:prepare("DELETE FROM ingest_batches WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
-  seqs:close(); unlink:close()
-  -- seqs freed at the end are given out again: the watermark must not stay above them
-  local top = top_seq()
-  if top < (tonumber(store.meta_get(LINKED_KEY)) or 0) then store.meta_put(LINKED_KEY, tostring(top)) end
+  store.db:prepare("DELETE FROM ingest_batches WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
+  M.dropping[dataset_id] = sandbox
+  save_dropping(store)
+end
+
+-- ingest.drop_step(store) -> true while records of deleted datasets remain to be deleted. Each
+-- call deletes up to DROP_SLICE of them with their identity links (point deletes by the links'
+-- primary key: the links are derived from the record's idents), in one transaction.
+function M.drop_step(store)
+  M.setup(store)
+  local dataset, sandbox = next(M.dropping)
+  if not dataset then return false end
+  M.flush_links() -- links are deleted by key: they must exist for every record deleted
+  local rows = {}
+  for row in S.drop_page:rows(dataset, sandbox, M.DROP_SLICE) do rows[#rows + 1] = row end
+  store.transaction(function()
+    for _, row in ipairs(rows) do
+      if row[2] then
+        for _, ident in ipairs(M.decode_idents(row[2])) do S.unlink:run(sandbox, ident[1]:lower(), ident[2], row[1]) end
+      end
+      S.drop_record:run(row[1])
+    end
+    if #rows < M.DROP_SLICE then
+      M.dropping[dataset] = nil
+      save_dropping(store)
+    end
+    -- seqs freed at the end are given out again: the watermark must not stay above them
+    local top = top_seq()
+    if top < (tonumber(store.meta_get(LINKED_KEY)) or 0) then store.meta_put(LINKED_KEY, tostring(top)) end
+  end)
+  return next(M.dropping) ~= nil
 end
 
 ---------------------------------------------------------------------------------------------

@@ -148,7 +148,8 @@ local function records(req, ctx)
   if out == nil then return errors.problem(500, "Internal Server Error", tostring(err)) end
   local list = out.records or out
   if type(list) == "table" and next(list) == nil then list = json.array {} end
-  local body = type(out.records) == "table" and out or { records = list }
+  local body = type(out.records) == "table" and out or {}
+  body.records = list -- an empty list stays a JSON array
   body.dataset = id
   body.sandbox = ctx.sandbox
   body.count = body.count or #list

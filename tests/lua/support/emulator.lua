@@ -38,7 +38,8 @@ local function mktemp()
   return assert(dir, "mktemp failed")
 end
 
--- emulator.start([args [, opts]]) -> emu. args: extra flags; opts.data_dir reuses a directory.
+-- emulator.start([args [, opts]]) -> emu. args: extra flags; opts.data_dir reuses a directory;
+-- opts.nofile: the child's descriptor limit (ulimit -n).
 function M.start(args, opts)
   args = args or {}
   opts = opts or {}
@@ -46,6 +47,10 @@ function M.start(args, opts)
 
   local function launch(port)
     local argv = { spawn.aep, "emulator", "--port", tostring(port or 0), "--data-dir", emu.data_dir }
+    if opts.nofile then -- sh execs aep: the pid stays the emulator's
+      table.insert(argv, 1, "sh"); table.insert(argv, 2, "-c")
+      table.insert(argv, 3, "ulimit -n " .. math.tointeger(opts.nofile) .. ' && exec "$@"'); table.insert(argv, 4, "sh")
+    end
     for _, a in ipairs(emu.args) do argv[#argv + 1] = a end
     local child = spawn.spawn(argv, "^aep emulator: ready$", { stderr = emu.data_dir .. "/stderr.log" })
     for _, line in ipairs(child.lines) do
@@ -53,7 +58,7 @@ function M.start(args, opts)
       emu.url = line:match("^aep emulator: listening on (%S+)$") or emu.url
     end
     assert(emu.url and emu.env_file, "emulator printed no URL/environment lines")
-    emu.child, emu.pid = child, child.pid
+    emu.child, emu.pid, emu.lines = child, child.pid, child.lines
     emu.port = tonumber(emu.url:match(":(%d+)$"))
     emu.env = read_env(emu.env_file)
   end

@@ -31,7 +31,7 @@ local function state(req, ctx)
   local app = ctx.app
   local sandboxes = {}
   local ingest = app:module("ingest")
-  for _, sb in ipairs(app.store.sandboxes()) do
+  for _, sb in ipairs(app.store.sandbox_names()) do
     local counts = app.store.kinds(sb)
     if ingest and type(ingest.count) == "function" then
       local ok, n = pcall(ingest.count, { app = app, store = app.store, org = app.org, sandbox = sb })
@@ -73,9 +73,8 @@ end
 -- The names a loopback client may call the emulator by: loopback names, and the --host name.
 local function host_allowed(app, h)
   if type(h) ~= "string" then return false end
-  local name, port = host_name(h)
+  local name = host_name(h) -- any port: a loopback name is this machine, whatever proxy is between
   if not name then return false end
-  if port ~= "" and tonumber(port) ~= app.port then return false end
   if name == "localhost" or name == "127.0.0.1" or name == "::1" then return true end
   local bind = app.bind_host and app.bind_host:lower()
   return bind ~= nil and name == bind and bind ~= "0.0.0.0" and bind ~= "::"
@@ -109,7 +108,8 @@ function M.guard(app, req, route)
         "TOKEN' with EMULATOR_ADMIN_TOKEN from " .. app.env_file .. " or an access token of the org")
     end
   elseif not host_allowed(app, h["host"]) then
-    return forbidden("Host '" .. tostring(h["host"]) .. "' is not this emulator: call it as " .. app.urls.base)
+    return forbidden("Host '" .. tostring(h["host"]) .. "' is not this emulator: its /emulator/ endpoints are " ..
+      "local-only, call them as " .. app.urls.base)
   end
   local origin = h["origin"]
   if origin ~= nil and not same_origin(app, origin) then

@@ -10,6 +10,7 @@
 --   emu.restart([args])  -- start again on the same data dir (and the same port), refreshes url/env
 --   emu.cleanup()  -- stop if running and remove the data dir
 --   emu.faults(spec [, seed])  -- PUT /emulator/faults (raises unless 200); "" clears them
+--   emu.sandbox(name)  -- POST /emulator/sandboxes: sandboxes other than prod exist once created
 
 local function need(name)
   local ok, mod = pcall(require, "support." .. name)
@@ -96,6 +97,13 @@ function M.start(args, opts)
       headers = { ["Content-Type"] = "application/json" }, body = json.encode({ spec = spec, seed = seed }) }))
     assert(resp.status == 200, "faults: " .. resp.status .. " " .. resp.body)
     return json.decode(resp.body)
+  end
+
+  -- sandbox(name): create a sandbox (others than prod exist once created); idempotent
+  function emu.sandbox(name)
+    local resp = assert(http.request({ method = "POST", url = emu.url .. "/emulator/sandboxes",
+      headers = { ["Content-Type"] = "application/json" }, body = json.encode({ name = name }) }))
+    assert(resp.status == 201 or resp.status == 200, "sandbox: " .. resp.status .. " " .. resp.body)
   end
 
   function emu.stderr()

@@ -81,7 +81,9 @@ static double guard_sweep(server_t *s) {
   for (x = s->conns; x; x = x->anext) {
     if (x->evicted) continue;
     if (x->state == RQ_IDLE && x->requested) due = x->phase_start + s->header_timeout;
-    else if (x->state == RQ_BODY) due = x->phase_start + s->body_timeout + (double)x->body_seen / GUARD_MIN_BODY_RATE;
+    else if (x->state == RQ_BODY) /* a chunked body discarded past its limit earns no more time */
+      due = x->phase_start + s->body_timeout +
+            (double)(x->body_seen < x->limit ? x->body_seen : x->limit) / GUARD_MIN_BODY_RATE;
     else continue;
     if (due <= now) guard_evict(x);
     else if (next < 0 || due - now < next) next = due - now;

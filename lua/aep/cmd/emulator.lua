@@ -60,9 +60,9 @@ Limits: request bodies are refused (413) from their headers past the route's lim
 the request line, bodies arrive at 1 MiB/s at least (after 30 s); stalled connections give their
 place to new ones. One emulator per data directory (DIR/emulator.lock names its pid and URL).
 
-Prints, in order: "aep emulator: environment file FILE", "aep emulator: listening on URL",
-"aep emulator: ready" (after "aep emulator: bound to ADDRESS:PORT" when --host is not loopback).
-SIGINT/SIGTERM: clean shutdown, exit 0.
+Prints, in order: "aep emulator: bound to ADDRESS:PORT" (only when --host is not loopback),
+"aep emulator: environment file FILE", "aep emulator: listening on URL" (the URL clients use),
+"aep emulator: ready". SIGINT/SIGTERM: clean shutdown, exit 0.
 
 Examples:
   aep emulator --port 0 --data-dir /tmp/aep-emu

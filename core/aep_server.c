@@ -225,7 +225,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
       const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       c->state = RQ_BODY;
       c->phase_start = now_s();
-      c->limit = guard_limit(s, url, method);
+      c->limit = guard_limit(s, c, url, method);
       if (cl) {
         unsigned long long n = strtoull(cl, NULL, 10);
         if (n > c->limit) { /* answer before reading: MHD will not read the body */
@@ -493,7 +493,7 @@ static char *opt_pem(lua_State *L, const char *k) {
 }
 
 /* server.listen{host="127.0.0.1", port=0, tls_cert, tls_key, max_body=10MB, idle_timeout=60,
- *   body_limit=fn(method, path) -> bytes, max_connections, per_ip_connections, header_timeout=10,
+ *   body_limit=fn(method, raw_path) -> bytes, max_connections, per_ip_connections, header_timeout=10,
  *   body_timeout=30} -> Server | nil, msg, code */
 static int server_listen(lua_State *L) {
   server_t *s;

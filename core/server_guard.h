@@ -102,9 +102,9 @@ static int guard_capacity(lua_Integer wanted) {
   return cap < 8 ? 8 : (int)cap;
 }
 
-/* The body limit of this request: the Lua body_limit(method, path) if given (never above
+/* The body limit of this request: the Lua body_limit(method, raw path) if given (never above
  * max_body), else max_body. A failing body_limit gives max_body. */
-static size_t guard_limit(server_t *s, const char *url, const char *method) {
+static size_t guard_limit(server_t *s, const conn_t *c, const char *url, const char *method) {
   lua_State *L = s->L;
   size_t limit = s->max_body;
   int top;
@@ -112,7 +112,10 @@ static size_t guard_limit(server_t *s, const char *url, const char *method) {
   top = lua_gettop(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->limit_ref);
   lua_pushstring(L, method);
-  lua_pushstring(L, url);
+  if (c->raw_uri) /* the path as sent: routes match percent-encoded segments (schema $ids) */
+    lua_pushlstring(L, c->raw_uri, strcspn(c->raw_uri, "?"));
+  else
+    lua_pushstring(L, url);
   if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isinteger(L, -1)) {
     lua_Integer n = lua_tointeger(L, -1);
     if (n >= 0 && (size_t)n < limit) limit = (size_t)n;

@@ -4,7 +4,8 @@
  * so the Lua handler is only ever called from the thread that is inside serve/step and the
  * lua_State is never entered concurrently. Each TCP connection owns a small C struct (the MHD
  * socket context) holding the request being received: body chunks are appended to a buffer as
- * MHD delivers them (bounded by max_body), and the handler runs once on the final call.
+ * MHD delivers them (bounded by the route's limit: server_guard.h), and the handler runs once on
+ * the final call.
  * A `delay` suspends the connection and resumes it from the loop when due, so other connections
  * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
  * sent them (no copy). */
@@ -231,8 +232,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         if (n > c->limit) { /* answer before reading: MHD will not read the body */
           c->too_large = 1;
           c->body_seen = n > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)n;
-          if (s->limit_ref == LUA_NOREF) return queue_too_large(c);
-          return run_handler(c, url, method);
+          return s->limit_ref == LUA_NOREF ? queue_too_large(c) : run_handler(c, url, method);
         }
         if (n > c->body_cap) {
           char *p = realloc(c->body, (size_t)n);
@@ -384,6 +384,7 @@ static void on_signal(int sig) {
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
+  int busy;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
@@ -409,13 +410,8 @@ static int server_serve(lua_State *L) {
     }
     lua_settop(L, 4);
   }
-  {
-    int busy = run_idle(L, 4);
-    while (!s->stop && !server_signal && !s->close_pending) {
-      server_iterate(s, busy ? 0 : -1, 1);
-      busy = run_idle(L, 4);
-    }
-  }
+  for (busy = run_idle(L, 4); !s->stop && !server_signal && !s->close_pending; busy = run_idle(L, 4))
+    server_iterate(s, busy ? 0 : -1, 1);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;
@@ -547,21 +543,16 @@ static int server_listen(lua_State *L) {
   if (s->tls) flags |= MHD_USE_TLS;
   s->starting = 1;
   s->L = L;
-  if (s->tls)
+  { /* the TLS options, or none (an empty array) */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+                                   {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert}, {MHD_OPTION_END, 0, NULL}};
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
                             s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)idle, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns,
-                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
-                            MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_END);
-  else
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-                            s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)idle, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns,
-                            MHD_OPTION_END);
+                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns, MHD_OPTION_ARRAY,
+                            s->tls ? tls : tls + 2, MHD_OPTION_END);
+  }
   s->starting = 0;
   freeaddrinfo(ai);
   s->closed = 0;

@@ -4,7 +4,8 @@
  * so the Lua handler is only ever called from the thread that is inside serve/step and the
  * lua_State is never entered concurrently. Each TCP connection owns a small C struct (the MHD
  * socket context) holding the request being received: body chunks are appended to a buffer as
- * MHD delivers them (bounded by max_body), and the handler runs once on the final call.
+ * MHD delivers them (bounded by the route's limit: server_guard.h), and the handler runs once on
+ * the final call.
  * A `delay` suspends the connection and resumes it from the loop when due, so other connections
  * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
  * sent them (no copy). */
@@ -20,6 +21,8 @@ static double now_s(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+#include "server_guard.h"
 
 /* ---- per-request state ------------------------------------------------------------------ */
 
@@ -46,6 +49,8 @@ static void conn_reset(conn_t *c) {
   c->status = 0;
   c->too_large = 0;
   c->body_len = 0;
+  c->body_seen = 0;
+  c->requested = 0;
   if (c->body_cap > KEEP_BUF) {
     free(c->body);
     c->body = NULL;
@@ -64,7 +69,9 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_co
     c->mc = mc;
     c->body_ref = LUA_NOREF;
     *socket_context = c;
+    guard_open(s, c);
   } else if (c) {
+    guard_close(s, c);
     conn_reset(c);
     free(c->body);
     free(c->raw_uri);
@@ -89,6 +96,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc) {
     free(c->raw_uri);
     c->raw_uri = u;
   }
+  c->requested = 1;
+  c->phase_start = now_s();
   return c;
 }
 
@@ -147,7 +156,7 @@ static enum MHD_Result queue_json(conn_t *c, unsigned status, const char *title,
 
 static enum MHD_Result queue_too_large(conn_t *c) {
   char detail[96];
-  snprintf(detail, sizeof detail, "request body exceeds %zu bytes", c->srv->max_body);
+  snprintf(detail, sizeof detail, "request body exceeds %zu bytes", c->limit);
   c->state = RQ_DONE;
   return queue_json(c, 413, "Payload Too Large", detail);
 }
@@ -216,11 +225,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     case RQ_IDLE: { /* headers only */
       const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
       c->state = RQ_BODY;
+      c->phase_start = now_s();
+      c->limit = guard_limit(s, c, url, method);
       if (cl) {
         unsigned long long n = strtoull(cl, NULL, 10);
-        if (n > s->max_body) {
+        if (n > c->limit) { /* answer before reading: MHD will not read the body */
           c->too_large = 1;
-          return queue_too_large(c); /* answer early: MHD will not read the body */
+          c->body_seen = n > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)n;
+          return s->limit_ref == LUA_NOREF ? queue_too_large(c) : run_handler(c, url, method);
         }
         if (n > c->body_cap) {
           char *p = realloc(c->body, (size_t)n);
@@ -235,8 +247,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
       if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
+        c->body_seen += n;
         if (c->too_large) return MHD_YES;
-        if (c->body_len + n > s->max_body) { /* chunked: discard the rest, answer 413 at the end */
+        if (c->body_len + n > c->limit) { /* chunked: discard the rest, answer 413 at the end */
           c->too_large = 1;
           return MHD_YES;
         }
@@ -244,7 +257,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
           size_t cap = c->body_cap ? c->body_cap : 16384;
           char *p;
           while (cap < c->body_len + n) cap *= 2;
-          if (cap > s->max_body) cap = s->max_body;
+          if (cap > c->limit) cap = c->limit;
           if ((p = realloc(c->body, cap)) == NULL) return MHD_NO;
           c->body = p;
           c->body_cap = cap;
@@ -253,7 +266,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         c->body_len += n;
         return MHD_YES;
       }
-      if (c->too_large) return queue_too_large(c);
+      if (c->too_large && s->limit_ref == LUA_NOREF) return queue_too_large(c);
       return run_handler(c, url, method);
     case RQ_DELAYED: /* resumed */
       return answer(c);
@@ -297,12 +310,13 @@ static double resume_due(server_t *s) {
  * (tests/lua/emulator_safety_spec.lua). */
 static void server_iterate(server_t *s, double timeout, int catch_signals) {
   MHD_UNSIGNED_LONG_LONG mto;
-  double due = resume_due(s);
+  double due = resume_due(s), guard_due = guard_sweep(s);
   fd_set rs, ws, es;
   MHD_socket max = -1;
   struct timespec ts, *tsp = NULL;
   int n = -1;
   if (due >= 0 && (timeout < 0 || due < timeout)) timeout = due;
+  if (guard_due >= 0 && (timeout < 0 || guard_due < timeout)) timeout = guard_due;
   if (MHD_get_timeout(s->d, &mto) == MHD_YES && (timeout < 0 || mto / 1000.0 < timeout)) timeout = mto / 1000.0;
   if (timeout > 3600) timeout = 3600; /* a wake-up bound, not a deadline (the loop recomputes): a huge
                                         delay or step() timeout must not overflow time_t */
@@ -349,6 +363,8 @@ static void server_release(server_t *s) {
   free(s->tls_cert);
   free(s->tls_key);
   s->tls_cert = s->tls_key = NULL;
+  if (s->limit_ref != LUA_NOREF && s->L) luaL_unref(s->L, LUA_REGISTRYINDEX, s->limit_ref);
+  s->limit_ref = LUA_NOREF;
 }
 
 /* The first SIGINT/SIGTERM ends serve() after the current iteration; a second one (say, a handler
@@ -362,15 +378,18 @@ static void on_signal(int sig) {
   server_signal = sig;
 }
 
-/* srv:serve(handler[, ready]) -> "signal" | "stopped". ready() is called once the SIGINT/SIGTERM
- * handlers are in place: print "ready" lines there, so a signal sent on seeing them is caught. */
+/* srv:serve(handler[, ready[, idle]]) -> "signal" | "stopped". ready() is called once the
+ * SIGINT/SIGTERM handlers are in place: print "ready" lines there, so a signal sent on seeing them
+ * is caught. idle: see run_idle. */
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
+  int busy;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
   if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   s->L = L;
   s->handler = 2;
   s->stop = 0;
@@ -389,9 +408,10 @@ static int server_serve(lua_State *L) {
       s->handler = 0;
       return lua_error(L);
     }
-    lua_settop(L, 3);
+    lua_settop(L, 4);
   }
-  while (!s->stop && !server_signal && !s->close_pending) server_iterate(s, -1, 1);
+  for (busy = run_idle(L, 4); !s->stop && !server_signal && !s->close_pending; busy = run_idle(L, 4))
+    server_iterate(s, busy ? 0 : -1, 1);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;
@@ -468,8 +488,9 @@ static char *opt_pem(lua_State *L, const char *k) {
   return p;
 }
 
-/* server.listen{host="127.0.0.1", port=0, tls_cert, tls_key, max_body=10MB, idle_timeout=60}
- *   -> Server | nil, msg, code */
+/* server.listen{host="127.0.0.1", port=0, tls_cert, tls_key, max_body=10MB, idle_timeout=60,
+ *   body_limit=fn(method, raw_path) -> bytes, max_connections, per_ip_connections, header_timeout=10,
+ *   body_timeout=30} -> Server | nil, msg, code */
 static int server_listen(lua_State *L) {
   server_t *s;
   const char *host;
@@ -490,6 +511,7 @@ static int server_listen(lua_State *L) {
   if (idle < 0) return luaL_error(L, "server: bad 'idle_timeout'");
   s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
+  s->limit_ref = LUA_NOREF;
   s->closed = 1;
   luaL_setmetatable(L, SERVER_MT);
   s->tls_cert = opt_pem(L, "tls_cert");
@@ -501,6 +523,8 @@ static int server_listen(lua_State *L) {
   }
   s->tls = s->tls_cert != NULL;
   s->max_body = (size_t)max_body;
+  s->limit_ref = LUA_NOREF;
+  guard_options(L, s);
   snprintf(s->host, sizeof s->host, "%s", host);
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -519,19 +543,16 @@ static int server_listen(lua_State *L) {
   if (s->tls) flags |= MHD_USE_TLS;
   s->starting = 1;
   s->L = L;
-  if (s->tls)
+  { /* the TLS options, or none (an empty array) */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+                                   {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert}, {MHD_OPTION_END, 0, NULL}};
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
                             s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)idle, MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
-                            MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_END);
-  else
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-                            s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int)idle, MHD_OPTION_END);
+                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns, MHD_OPTION_ARRAY,
+                            s->tls ? tls : tls + 2, MHD_OPTION_END);
+  }
   s->starting = 0;
   freeaddrinfo(ai);
   s->closed = 0;

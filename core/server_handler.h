@@ -48,6 +48,12 @@ struct conn {
   size_t out_len;
   double due;
   conn_t *prev, *next; /* list of delayed connections */
+  /* the connection guard (aep_server.c): every open connection, its client and its deadlines */
+  conn_t *aprev, *anext;
+  struct sockaddr_storage addr;
+  double phase_start; /* request line seen (headers phase) or headers done (body phase) */
+  size_t limit, body_seen; /* this request's body limit; bytes of body received (kept or not) */
+  int requested, evicted;
 };
 
 struct server {
@@ -60,6 +66,11 @@ struct server {
   char *tls_cert, *tls_key;
   conn_t *delayed;
   char errmsg[256];
+  /* the connection guard */
+  conn_t *conns;
+  int nconns, max_conns, soft_conns, per_ip;
+  double header_timeout, body_timeout;
+  int limit_ref; /* Lua body_limit(method, path) -> bytes, or LUA_NOREF */
 };
 
 /* drop="after": announce the whole body, send half of it, then fail so MHD closes the socket. */
@@ -183,6 +194,14 @@ static void push_request(lua_State *L, call_t *call) {
 
   lua_pushlstring(L, c->body ? c->body : "", c->body_len);
   lua_setfield(L, -2, "body");
+  if (c->too_large) { /* refused before (or while) reading: the body is not there */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "too_large");
+    lua_pushinteger(L, (lua_Integer)c->limit);
+    lua_setfield(L, -2, "body_limit");
+    lua_pushinteger(L, (lua_Integer)c->body_seen);
+    lua_setfield(L, -2, "body_size");
+  }
   ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   if (ci && ci->client_addr) {
     char ip[INET6_ADDRSTRLEN] = "";

@@ -246,6 +246,7 @@ describe("aep emulator auth", function()
     end)
 
     it("isolates sandboxes named by x-sandbox-name", function()
+      assert.equals(201, (api:post("/emulator/sandboxes", { name = "dev1" }, { auth = false })))
       local s = api:post("/data/core/idnamespace/identities",
         { name = "Loyalty", code = "Loyalty", idType = "CROSS_DEVICE" }, { headers = { ["x-sandbox-name"] = "dev1" } })
       assert.equals(200, s)

@@ -70,6 +70,7 @@ local function client_for(sandbox)
 end
 
 local function base_args(sandbox, manifest, extra)
+  emu.sandbox(sandbox) -- sandboxes other than prod exist once created
   local args = { "--env", emu.env_file, "--sandbox", sandbox, "--manifest", tmp .. "/" .. manifest, "--wait", "30" }
   for _, a in ipairs(extra or {}) do args[#args + 1] = a end
   return args

@@ -46,10 +46,22 @@ Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N
   P is a probability in [0, 1]; draws are deterministic under --seed.
   Example: --faults 'streaming:429=0.1,503=0.05,drop_after=0.01,latency=0.02;*:500=0.01'
 
-Emulator endpoints (no auth): GET /emulator/health, GET /emulator/state, POST /emulator/reset,
-GET /emulator/datasets/ID/records, GET /emulator/requests?since=SEQ, GET|PUT /emulator/faults.
+Emulator endpoints: GET /emulator/health, GET /emulator/state, POST /emulator/reset,
+GET /emulator/datasets/ID/records, GET /emulator/requests?since=SEQ, GET|PUT /emulator/faults,
+POST /emulator/sandboxes {"name": "dev"} (sandboxes other than prod exist once created).
+From loopback they need no credentials, but Host must name the emulator (localhost, 127.0.0.1,
+[::1] or --host), a browser Origin must be the emulator's own, and calls that change state need
+'Content-Type: application/json' or an 'X-Aep-Admin: 1' header. From other machines (--host
+0.0.0.0) they need 'Authorization: Bearer TOKEN': EMULATOR_ADMIN_TOKEN from the environment file
+(new at each start) or an access token of the org.
 
-Prints, in order: "aep emulator: environment file FILE", "aep emulator: listening on URL",
+Limits: request bodies are refused (413) from their headers past the route's limit (streaming
+1 MiB, batch files 256 MiB, admin 64 KiB, other APIs 10 MiB); headers must be complete 10 s after
+the request line, bodies arrive at 1 MiB/s at least (after 30 s); stalled connections give their
+place to new ones. One emulator per data directory (DIR/emulator.lock names its pid and URL).
+
+Prints, in order: "aep emulator: bound to ADDRESS:PORT" (only when --host is not loopback),
+"aep emulator: environment file FILE", "aep emulator: listening on URL" (the URL clients use),
 "aep emulator: ready". SIGINT/SIGTERM: clean shutdown, exit 0.
 
 Examples:
@@ -78,6 +90,13 @@ local function run(args)
   end
   local emulator = require "aep.emulator"
   return emulator.start(opts, function(app)
+    if not emulator.loopback_bind(opts.host) then
+      local shown = opts.host:find(":", 1, true) and "[" .. opts.host .. "]" or opts.host
+      io.stdout:write("aep emulator: bound to ", shown, ":", app.port, "\n")
+      io.stderr:write("aep emulator: warning: listening on ", shown, ":", app.port, ", not only on loopback: ",
+        "other machines can reach it. Admin calls (/emulator/*) from them need 'Authorization: Bearer' ",
+        "with EMULATOR_ADMIN_TOKEN from ", app.env_file, " or an access token of the org\n")
+    end
     io.stdout:write("aep emulator: environment file ", app.env_file, "\n")
     io.stdout:write("aep emulator: listening on ", app.urls.base, "\n")
     io.stdout:write("aep emulator: ready\n")

@@ -7,6 +7,11 @@
 --                                         status, messages, ms; filters path=PREFIX, method=,
 --                                         since_time=EPOCH_S, limit=
 --   GET|PUT /emulator/faults              {"spec": "...", "seed": N, "rules": {...}}
+--   POST /emulator/sandboxes              {"name": "dev"}: create a sandbox (prod always exists)
+--
+-- Every /emulator/* call but health passes M.guard first: the emulator's admin surface must not
+-- be reachable from a web page the user visits (DNS rebinding, cross-site "simple" requests) nor
+-- from the network when it listens on more than loopback.
 local json = require "aep.json"
 local host = require "aep.host"
 local errors = require "aep.emulator.errors"
@@ -26,7 +31,7 @@ local function state(req, ctx)
   local app = ctx.app
   local sandboxes = {}
   local ingest = app:module("ingest")
-  for _, sb in ipairs(app.store.sandboxes()) do
+  for _, sb in ipairs(app.store.sandbox_names()) do
     local counts = app.store.kinds(sb)
     if ingest and type(ingest.count) == "function" then
       local ok, n = pcall(ingest.count, { app = app, store = app.store, org = app.org, sandbox = sb })
@@ -43,6 +48,82 @@ local function state(req, ctx)
     requests = app.log.seq,
     faults = app.faults.describe(),
   }
+end
+
+-- ---------------------------------------------------------------------------------------------
+-- The admin guard
+
+M.ADMIN_HEADER = "x-aep-admin" -- any value: makes a request "non-simple" (CORS preflight needed)
+M.MAX_BODY = 64 * 1024          -- bytes of an admin request body
+
+local function loopback_ip(ip)
+  if type(ip) ~= "string" then return false end
+  ip = ip:gsub("^::ffff:", "")
+  return ip:match("^127%.%d+%.%d+%.%d+$") ~= nil or ip == "::1"
+end
+M.loopback_ip = loopback_ip
+
+-- host_name("[::1]:8080") -> "::1", "8080"
+local function host_name(h)
+  local name, port = h:match("^%[(.-)%]:?(%d*)$")
+  if not name then name, port = h:match("^([^:]+):?(%d*)$") end
+  return name and name:lower(), port
+end
+
+-- The names a loopback client may call the emulator by: loopback names, and the --host name.
+local function host_allowed(app, h)
+  if type(h) ~= "string" then return false end
+  local name = host_name(h) -- any port: a loopback name is this machine, whatever proxy is between
+  if not name then return false end
+  if name == "localhost" or name == "127.0.0.1" or name == "::1" then return true end
+  local bind = app.bind_host and app.bind_host:lower()
+  return bind ~= nil and name == bind and bind ~= "0.0.0.0" and bind ~= "::"
+end
+
+local function same_origin(app, origin)
+  local scheme, h = origin:match("^(https?)://([^/]+)$")
+  return scheme == app.scheme and host_allowed(app, h)
+end
+
+local function bearer(req)
+  local a = req.headers["authorization"]
+  return type(a) == "string" and a:match("^[Bb]earer%s+(%S+)$") or nil
+end
+
+local function forbidden(detail)
+  return errors.problem(403, "Forbidden", detail, "http://ns.adobe.com/aep/errors/EMULATOR-ADMIN-FORBIDDEN")
+end
+
+-- admin.guard(app, req, route) -> nil (go on) | status, headers, body
+function M.guard(app, req, route)
+  local h = req.headers
+  if not loopback_ip(req.remote) then
+    -- From the network: the admin token (environment file, EMULATOR_ADMIN_TOKEN) or a token of
+    -- the org (IMS). Host is not checked: the client names this machine as it knows it.
+    local tok = bearer(req)
+    local ok = tok ~= nil and app.admin_token ~= nil and #tok == #app.admin_token and tok == app.admin_token
+    if not ok and tok then ok = auth.verify_bearer(app, h["authorization"]) ~= nil end
+    if not ok then
+      return forbidden("Emulator admin calls from " .. tostring(req.remote) .. " need 'Authorization: Bearer " ..
+        "TOKEN' with EMULATOR_ADMIN_TOKEN from " .. app.env_file .. " or an access token of the org")
+    end
+  elseif not host_allowed(app, h["host"]) then
+    return forbidden("Host '" .. tostring(h["host"]) .. "' is not this emulator: its /emulator/ endpoints are " ..
+      "local-only, call them as " .. app.urls.base)
+  end
+  local origin = h["origin"]
+  if origin ~= nil and not same_origin(app, origin) then
+    return forbidden("Origin '" .. tostring(origin) .. "' may not call the emulator's admin endpoints")
+  end
+  local m = req.method
+  if m ~= "GET" and m ~= "HEAD" and m ~= "OPTIONS" then
+    local ct = h["content-type"]
+    if not (type(ct) == "string" and ct:lower():find("json", 1, true)) and h[M.ADMIN_HEADER] == nil then
+      return forbidden(m .. " " .. route.pattern .. " changes the emulator's state: send it with " ..
+        "'Content-Type: application/json' or an 'X-Aep-Admin: 1' header")
+    end
+  end
+  return nil
 end
 
 local function reset(req, ctx)
@@ -67,7 +148,8 @@ local function records(req, ctx)
   if out == nil then return errors.problem(500, "Internal Server Error", tostring(err)) end
   local list = out.records or out
   if type(list) == "table" and next(list) == nil then list = json.array {} end
-  local body = type(out.records) == "table" and out or { records = list }
+  local body = type(out.records) == "table" and out or {}
+  body.records = list -- an empty list stays a JSON array
   body.dataset = id
   body.sandbox = ctx.sandbox
   body.count = body.count or #list
@@ -90,6 +172,19 @@ local function get_faults(req, ctx)
   return 200, JSON_HEADERS, ctx.app.faults.describe()
 end
 
+local function create_sandbox(req, ctx)
+  local body, err = req:json_body()
+  if body == nil then return err end
+  local name = type(body) == "table" and body.name
+  if type(name) ~= "string" or not name:match("^[a-z][a-z0-9%-]*$") or #name > 256 then
+    return errors.problem(400, "Bad Request",
+      'POST /emulator/sandboxes takes {"name": "dev"}: lowercase letters, digits and hyphens, starting with a letter')
+  end
+  local created = ctx.store.add_sandbox(name)
+  return created and 201 or 200, JSON_HEADERS, { name = name, created = created,
+    sandboxes = json.array(ctx.store.sandbox_names()) }
+end
+
 local function put_faults(req, ctx)
   local body, err = req:json_body()
   if body == nil then return err end
@@ -109,14 +204,15 @@ local function put_faults(req, ctx)
 end
 
 function M.install(app)
-  local o = { auth = "none", group = "emulator" }
-  app:route("GET", "/emulator/health", health, o)
+  local o = { auth = "none", group = "emulator", max_body = M.MAX_BODY }
+  app:route("GET", "/emulator/health", health, { auth = "none", group = "emulator", max_body = M.MAX_BODY, open = true })
   app:route("GET", "/emulator/state", state, o)
   app:route("POST", "/emulator/reset", reset, o)
   app:route("GET", "/emulator/datasets/:id/records", records, o)
   app:route("GET", "/emulator/requests", requests, o)
   app:route("GET", "/emulator/faults", get_faults, o)
   app:route("PUT", "/emulator/faults", put_faults, o)
+  app:route("POST", "/emulator/sandboxes", create_sandbox, o)
 end
 
 return M

@@ -63,6 +63,7 @@ local PROFILE_CLASS = "https://ns.adobe.com/xdm/context/profile"
 local EVENT_CLASS = "https://ns.adobe.com/xdm/context/experienceevent"
 
 local S -- prepared statements, bound to one store
+local load_dropping, save_dropping -- the deleted datasets' queue (see drop_dataset)
 local bound_store
 
 M.LINK_BATCH = 20000 -- records with identities written before their links are flushed
@@ -136,6 +137,10 @@ function M.setup(store)
     link_rest = db:prepare(LINK_REST),
     link_all = db:prepare(LINK_ALL),
     max_seq = db:prepare("SELECT max(seq) FROM ingest_records"),
+    -- deleted datasets (drop_step)
+    drop_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE dataset_id = ? AND sandbox = ? LIMIT ?"),
+    unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND ns = ? AND id = ? AND seq = ?"),
+    drop_record = db:prepare("DELETE FROM ingest_records WHERE seq = ?"),
   }
   M.S = S
   bound_store = store
@@ -145,6 +150,7 @@ function M.setup(store)
     store.meta_put(LINKED_KEY, tostring(top_seq()))
   end
   M.flush_links() -- the records a killed process wrote after the watermark
+  load_dropping(store)
 end
 
 -- ingest.flush_links(): link every record written after the watermark (profiles.lua calls it
@@ -166,9 +172,11 @@ function M.flush_links()
   unlinked = 0
 end
 
--- ingest.install(app): tables only; the routes belong to streaming.lua, batches.lua, admin.lua
+-- ingest.install(app): tables, and the idle job deleting deleted datasets' records; the routes
+-- belong to streaming.lua, batches.lua, admin.lua
 function M.install(app)
   M.setup(app.store)
+  app:on_idle(function() return M.drop_step(app.store) end)
 end
 
 -- ingest.reset(app): forget every record, identity link and batch (/emulator/reset)
@@ -176,29 +184,15 @@ function M.reset(app)
   M.setup(app.store)
   app.store.db:exec("DELETE FROM ingest_records; DELETE FROM ingest_identities; DELETE FROM ingest_batches;")
   app.store.meta_put(LINKED_KEY, "0") -- seqs start again at 1
+  M.dropping = {}
+  save_dropping(app.store)
   unlinked = 0
   M.forget_validators()
 end
 
--- ingest.drop_dataset(store, sandbox, dataset_id): a deleted dataset's records, identity links
--- and batches go with it, as in AEP, where deleting a dataset removes its data from the data lake
--- and from Profile. Call inside the transaction that deletes the dataset.
-function M.drop_dataset(store, sandbox, dataset_id)
-  M.setup(store)
-  M.flush_links()
-  local db = store.db
-  local seqs = db:prepare("SELECT seq FROM ingest_records WHERE sandbox = ? AND dataset_id = ?")
-  local unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND seq = ?")
-  local doomed = {}
-  for row in seqs:rows(sandbox, dataset_id) do doomed[#doomed + 1] = row[1] end
-  for _, seq in ipairs(doomed) do unlink:run(sandbox, seq) end
-  db:prepare("DELETE FROM ingest_records WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
-  db:prepare("DELETE FROM ingest_batches WHERE sandbox = ? AND dataset_id = ?"):run(sandbox, dataset_id)
-  seqs:close(); unlink:close()
-  -- seqs freed at the end are given out again: the watermark must not stay above them
-  local top = top_seq()
-  if top < (tonumber(store.meta_get(LINKED_KEY)) or 0) then store.meta_put(LINKED_KEY, tostring(top)) end
-end
+-- Deleting a dataset's records: ingest_drop.lua (drop_dataset, drop_step, dropping)
+load_dropping, save_dropping = require("aep.emulator.ingest_drop")(M, {
+  S = function() return S end, top_seq = function() return top_seq() end, LINKED_KEY = LINKED_KEY })
 
 -- Ids and times (ingest_ids.lua), here for the services that read them from ingest
 M.new_batch_id = ingest_ids.new_batch_id
@@ -518,7 +512,12 @@ end
 -- ingest.count(ctx) -> number of records (any status) in ctx.sandbox  (/emulator/state)
 function M.count(ctx)
   M.setup(ctx.store)
-  return count_of(S.count_sandbox, ctx.sandbox or "prod")
+  local sandbox = ctx.sandbox or "prod"
+  local n = count_of(S.count_sandbox, sandbox)
+  for ds, sb in pairs(M.dropping) do -- deleted already, only not yet erased
+    if sb == sandbox then n = n - count_of(S.count_ds, ds) end
+  end
+  return n
 end
 
 -- ingest.records(ctx, dataset_id, opts) -> { records = { {xactionId, receivedTimeMs, entity,

@@ -4,6 +4,7 @@
 -- of the org, faults decided from a per-group cache, a ring buffer for the request log.
 local json = require "aep.json"
 local host = require "aep.host"
+local read_file = require("aep.file").read
 local router_mod = require "aep.emulator.router"
 local store_mod = require "aep.emulator.store"
 local org_mod = require "aep.emulator.org"
@@ -11,6 +12,7 @@ local errors = require "aep.emulator.errors"
 local faults_mod = require "aep.emulator.faults"
 local auth = require "aep.emulator.auth"
 local services = require "aep.emulator.services"
+local admin_mod = require "aep.emulator.admin"
 
 local M = {}
 
@@ -21,6 +23,14 @@ M.MAX_BODY = 256 * 1024 * 1024 -- bytes of one request body (batch file uploads)
 M.MODULES = services.modules()
 
 M.REQUEST_LOG_SIZE = 100000
+
+-- Body limits by route group, refused (413) from the headers, before the body is read. Batch
+-- ingestion takes whole files in one PUT; streaming has DCS's 1 MB (streaming.lua); the admin
+-- endpoints take small JSON; the rest (control-plane JSON) DEFAULT_ROUTE_BODY. A route's
+-- opts.max_body overrides.
+M.DEFAULT_ROUTE_BODY = 10 * 1024 * 1024
+M.GROUP_BODY = { batches = M.MAX_BODY, streaming = 1048576, emulator = 64 * 1024, ims = 64 * 1024 }
+M.LOCK_FILE = "emulator.lock"
 
 -- ---------------------------------------------------------------------------------------------
 -- Requests
@@ -102,6 +112,8 @@ function App:route(method, pattern, handler, opts)
   route.group = opts.group or faults_mod.group_of(pattern)
   route.auth = opts.auth or "platform"
   route.check_ct = opts.body == "json" and (method == "POST" or method == "PUT" or method == "PATCH")
+  route.max_body = opts.max_body or M.GROUP_BODY[route.group] or M.DEFAULT_ROUTE_BODY
+  route.admin = pattern:sub(1, 9) == "/emulator" and not opts.open
   return route
 end
 
@@ -139,6 +151,32 @@ function App:on_answer(fn)
   self.answer_hooks[#self.answer_hooks + 1] = fn
 end
 
+-- app:on_idle(fn): fn() -> true while it has more work; run between requests (long work done in
+-- slices, so the server keeps answering)
+function App:on_idle(fn)
+  self.idle_jobs[#self.idle_jobs + 1] = fn
+end
+
+-- app:body_limit(method, raw_path) -> bytes the route takes (aep.server asks from the headers)
+function App:body_limit(method, raw_path)
+  local route = self.router:match(method, raw_path)
+  return route and route.max_body or M.DEFAULT_ROUTE_BODY
+end
+
+local function too_large(req, route)
+  return errors.problem(413, "Payload Too Large", string.format(
+    "Request body of %d bytes exceeds the limit of %d bytes for %s %s", req.body_size or 0,
+    req.body_limit or route.max_body, req.method, route.pattern))
+end
+
+-- An unknown x-sandbox-name is refused as AEP refuses a sandbox the credentials do not reach
+-- (docs/EMULATOR-INTERNALS.md, "Sandboxes").
+local function unknown_sandbox(name)
+  return errors.problem(403, "Forbidden", "Sandbox '" .. name .. "' does not exist in this org " ..
+    "(create it with POST /emulator/sandboxes {\"name\": \"" .. name .. "\"} or use prod)",
+    "http://ns.adobe.com/aep/errors/EMULATOR-SANDBOX-NOT-FOUND")
+end
+
 -- app:handle(req) -> response table for aep.server
 function App:handle(req)
   local t0 = host.now()
@@ -173,9 +211,19 @@ function App:handle(req)
       ctx = { app = self, store = self.store, org = self.org, config = self.config,
               sandbox = h["x-sandbox-name"] or "prod", now = t0, route = route }
       if ctx.sandbox == "" then ctx.sandbox = "prod" end
-      if route.auth == "platform" then
+      if route.admin then
+        status, headers, body = admin_mod.guard(self, req, route)
+      end
+      if not status and req.too_large and not route.opts.own_too_large then
+        status, headers, body = too_large(req, route)
+      end
+      if status then -- refused above
+      elseif route.auth == "platform" then
         status, headers, body = auth.check_platform(self, req, d and d.expire_token)
         if not status then ctx.token = headers; headers = nil end
+        if not status and not self.store.sandbox_exists(ctx.sandbox) then
+          status, headers, body = unknown_sandbox(ctx.sandbox)
+        end
       elseif d and d.expire_token then
         local rec = auth.verify_bearer(self, req.headers["authorization"])
         if rec then auth.expire(rec) end
@@ -251,13 +299,6 @@ function App:module(name)
   return self.by_name[name]
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 -- emulator.create(opts) -> app | nil, message
 -- opts: port, host, data_dir, seed, tls_cert, tls_key (file paths), profile_lag, faults, tenant
@@ -272,6 +313,11 @@ function M.create(opts)
     if not ok then break end
   end
   if not ok then return nil, "cannot create data directory " .. data_dir .. ": " .. tostring(err) end
+  local holder = M.lock_holder(data_dir)
+  if holder then
+    return nil, string.format("%s is in use by the emulator with pid %d at %s (stop it, or use another --data-dir)",
+      data_dir, holder.pid, tostring(holder.url))
+  end
   local store, serr = store_mod.open(data_dir .. "/emulator.db")
   if not store then return nil, "cannot open the store: " .. tostring(serr) end
   -- It holds the org's secret and key: owner-only before the org is written, and so are the WAL
@@ -287,8 +333,10 @@ function M.create(opts)
 
   -- Batch ingestion takes files in one PUT (AEP's batch API, before its large-file API); the
   -- streaming routes enforce their own 1 MB limit. One request is held in memory at most this big.
+  local app -- the body limit is asked from the headers, once the app exists
   local listen = { host = opts.host or "127.0.0.1", port = opts.port or 8080,
-                   max_body = opts.max_body or M.MAX_BODY }
+                   max_body = opts.max_body or M.MAX_BODY,
+                   body_limit = function(method, path) return app and app:body_limit(method, path) end }
   if opts.tls_cert or opts.tls_key then
     if not (opts.tls_cert and opts.tls_key) then return nil, "--tls-cert and --tls-key go together" end
     local cert, e1 = read_file(opts.tls_cert)
@@ -298,27 +346,38 @@ function M.create(opts)
     listen.tls_cert, listen.tls_key = cert, key
   end
   local srv, lerr = server.listen(listen)
-  if not srv then return nil, "cannot listen on " .. listen.host .. ":" .. tostring(listen.port) .. ": " .. tostring(lerr) end
+  if not srv then
+    if tostring(lerr):find("Failed to bind", 1, true) and listen.port ~= 0 then
+      return nil, string.format("port %d is in use (another emulator? use --port 0 for a free one)", listen.port)
+    end
+    return nil, "cannot listen on " .. listen.host .. ":" .. tostring(listen.port) .. ": " .. tostring(lerr)
+  end
 
   local port = srv:port()
   local url_host = listen.host
   if url_host == "0.0.0.0" or url_host == "::" or url_host == "" then url_host = "127.0.0.1" end
   if url_host:find(":", 1, true) then url_host = "[" .. url_host .. "]" end
   local scheme = listen.tls_cert and "https" or "http"
-  local app = setmetatable({
+  app = setmetatable({
     server = srv, store = store, org = org, faults = faults, router = router_mod.new(),
     config = opts, data_dir = data_dir, env_file = data_dir .. "/environment.json",
     urls = { base = scheme .. "://" .. url_host .. ":" .. port, host = url_host .. ":" .. port },
     log = new_log(opts.request_log_size or M.REQUEST_LOG_SIZE),
-    modules = {}, by_name = {}, started = host.now(), answer_hooks = {},
+    modules = {}, by_name = {}, started = host.now(), answer_hooks = {}, idle_jobs = {},
+    port = port, bind_host = listen.host, scheme = scheme,
+    admin_token = require("aep.crypto").random_bytes(24):gsub(".", function(c) return string.format("%02x", c:byte()) end),
   }, App)
+  app.lock_file = data_dir .. "/" .. M.LOCK_FILE
+  local lok, lerr2 = host.write_file(app.lock_file, json.encode { pid = host.getpid(), url = app.urls.base } .. "\n",
+    tonumber("600", 8))
+  if not lok then return nil, "cannot write " .. app.lock_file .. ": " .. tostring(lerr2) end
 
   -- AEP_EMULATOR_LOG_BODIES=1: the request log keeps each request's raw path, query string,
   -- Content-Type, body and header names, and the answer's Content-Type and body too (GET
   -- /emulator/requests shows them).
   app.log.bodies = os.getenv("AEP_EMULATOR_LOG_BODIES") == "1"
 
-  local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)
+  local wok, werr = org_mod.write_environment(org, app.env_file, app.urls, app.admin_token)
   if not wok then return nil, "cannot write " .. app.env_file .. ": " .. tostring(werr) end
 
   for _, name in ipairs(M.MODULES) do
@@ -334,12 +393,54 @@ end
 -- signal sent on seeing the ready line ends the server cleanly.
 function App:serve(ready)
   local handle = function(req) return self:handle(req) end
-  return self.server:serve(handle, ready)
+  local jobs = self.idle_jobs
+  local idle = function()
+    local busy = false
+    for i = 1, #jobs do
+      local ok, more = pcall(jobs[i])
+      if not ok then io.stderr:write("aep emulator: ", tostring(more), "\n") end
+      busy = busy or (ok and more == true)
+    end
+    return busy
+  end
+  return self.server:serve(handle, ready, idle)
 end
 
 function App:close()
   if self.server then self.server:close() end
   if self.store then self.store.close() end
+  if self.lock_file then
+    local holder = M.read_lock(self.data_dir)
+    if holder and holder.pid == host.getpid() then os.remove(self.lock_file) end
+  end
+end
+
+-- emulator.loopback_bind(host) -> true when --host reaches this machine only
+function M.loopback_bind(h)
+  h = (h or "127.0.0.1"):lower()
+  return h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- emulator.read_lock(data_dir) -> {pid=, url=} | nil   (what DIR/emulator.lock says)
+function M.read_lock(data_dir)
+  local text = read_file(data_dir .. "/" .. M.LOCK_FILE)
+  local lock = text and json.decode(text)
+  local pid = type(lock) == "table" and type(lock.pid) == "number" and math.tointeger(lock.pid)
+  if not pid then return nil end
+  lock.pid = pid
+  return lock
+end
+
+-- emulator.lock_holder(data_dir) -> {pid=, url=} of a live emulator serving data_dir | nil. A lock
+-- whose process is gone (or is no emulator: its pid was reused) is stale: the next start takes it.
+function M.lock_holder(data_dir)
+  local lock = M.read_lock(data_dir)
+  if not lock or lock.pid == host.getpid() or not host.kill(lock.pid, "0") then return nil end
+  local f = io.open("/proc/" .. lock.pid .. "/cmdline", "rb")
+  local cmd = f and f:read("a") or ""
+  if f then f:close() end
+  if not cmd:find("emulator", 1, true) then return nil end
+  return lock
 end
 
 -- emulator.start(opts, on_ready) -> exit status. on_ready(app) is called once listening.

@@ -54,9 +54,10 @@ function M.load_or_create(store, opts)
   return org, true
 end
 
--- org.environment(org, urls) -> Postman environment table
--- urls = { base = "http://127.0.0.1:PORT", host = "127.0.0.1:PORT" }
-function M.environment(org, urls)
+-- org.environment(org, urls [, admin_token]) -> Postman environment table
+-- urls = { base = "http://127.0.0.1:PORT", host = "127.0.0.1:PORT" }; admin_token: this run's
+-- token for admin calls from non-loopback clients (EMULATOR_ADMIN_TOKEN)
+function M.environment(org, urls, admin_token)
   local function v(key, value, secret)
     return { key = key, value = value, enabled = true, type = secret and "secret" or "default" }
   end
@@ -78,14 +79,15 @@ function M.environment(org, urls)
       v("TENANT_ID", org.tenant),
       v("ACCESS_TOKEN", "", true),
       v("JWT_TOKEN", "", true),
+      admin_token and v("EMULATOR_ADMIN_TOKEN", admin_token, true) or nil,
     },
     _postman_variable_scope = "environment",
   }
 end
 
--- org.write_environment(org, path, urls) -> true | nil, message   (atomic, mode 0600)
-function M.write_environment(org, path, urls)
-  local text = json.encode_pretty(M.environment(org, urls)) .. "\n"
+-- org.write_environment(org, path, urls [, admin_token]) -> true | nil, message   (atomic, mode 0600)
+function M.write_environment(org, path, urls, admin_token)
+  local text = json.encode_pretty(M.environment(org, urls, admin_token)) .. "\n"
   local ok, err = host.write_file(path, text, tonumber("600", 8))
   if not ok then return nil, err end
   host.chmod(path, tonumber("600", 8)) -- an older file keeps its mode through rename otherwise

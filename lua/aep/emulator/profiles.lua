@@ -125,7 +125,7 @@ local function graph(ctx, ns, id)
       if not seen_seq[seq] then
         seen_seq[seq] = true
         local r = S.record_by_seq:first(seq)
-        if r and r[3] <= cutoff then
+        if r and r[3] <= cutoff and not ingest.dropping[r[2]] then
           local rec = { seq = r[1], dataset = r[2], received = r[3], kind = r[4],
                         idents = ingest.decode_idents(r[5]), entity = r[6],
                         event_id = r[7], event_ms = r[8] }

@@ -199,6 +199,44 @@ function M.open(path)
     st_meta_put:run(key, value)
   end
 
+  -- Sandboxes exist once created (POST /emulator/sandboxes); "prod" always does, and so does a
+  -- sandbox that holds resources (a store written before sandboxes had to be created).
+  local created_sandboxes
+  local function load_sandboxes()
+    if created_sandboxes then return created_sandboxes end
+    created_sandboxes = { prod = true }
+    local list = json.decode(S.meta_get("sandboxes") or "[]")
+    for _, name in ipairs(type(list) == "table" and list or {}) do created_sandboxes[name] = true end
+    return created_sandboxes
+  end
+
+  -- store.sandbox_exists(name) -> boolean
+  function S.sandbox_exists(name)
+    return load_sandboxes()[name] == true or cache[name] ~= nil
+  end
+
+  -- store.add_sandbox(name) -> true if created, false if it existed
+  function S.add_sandbox(name)
+    if S.sandbox_exists(name) then return false end
+    local set = load_sandboxes()
+    set[name] = true
+    local list = {}
+    for n in pairs(set) do list[#list + 1] = n end
+    table.sort(list)
+    S.meta_put("sandboxes", json.encode(list))
+    return true
+  end
+
+  -- store.sandbox_names() -> sorted array of every existing sandbox
+  function S.sandbox_names()
+    local seen, out = {}, {}
+    for n in pairs(load_sandboxes()) do seen[n] = true end
+    for n in pairs(cache) do seen[n] = true end
+    for n in pairs(seen) do out[#out + 1] = n end
+    table.sort(out)
+    return out
+  end
+
   -- store.reset(): forget every resource of every sandbox (the org in meta stays)
   function S.reset()
     db:exec("DELETE FROM resources")

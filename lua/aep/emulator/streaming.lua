@@ -73,7 +73,7 @@ end
 -- Before the body is decoded: size, inlet, token. -> inlet | nil, status, headers, body
 local function admit(req, ctx)
   local inlet_id = req.params.inletId
-  local size = #(req.body or "")
+  local size = req.too_large and req.body_size or #(req.body or "") -- refused from its headers: not read
   if size > M.MAX_BODY then
     return nil, dcs_problem(413, "Payload Too Large", string.format(
       "inletId: [%s] Request payload of %d bytes exceeds the limit of %d bytes", inlet_id, size, M.MAX_BODY))
@@ -283,8 +283,9 @@ end
 function M.install(app)
   ingest.setup(app.store)
   for _, base in ipairs { "/collection", "/data/foundation/import/collection" } do
-    app:route("POST", base .. "/batch/:inletId", M.collect_batch, { auth = "inlet" })
-    app:route("POST", base .. "/:inletId", M.collect, { auth = "inlet" })
+    local o = { auth = "inlet", max_body = M.MAX_BODY, own_too_large = true } -- admit() answers DCS's 413
+    app:route("POST", base .. "/batch/:inletId", M.collect_batch, o)
+    app:route("POST", base .. "/:inletId", M.collect, o)
   end
 end
 

@@ -46,6 +46,9 @@ Child.__index = Child
 -- terminal, say): its environment file names its URL, and its /emulator/state names the same org.
 function M.find_running(dir)
   local env_file = dir .. "/environment.json"
+  -- DIR/emulator.lock names the emulator holding the directory: a live one is reused even when
+  -- the environment file was replaced
+  local lock = require("aep.emulator").lock_holder(dir)
   local text = read_file(env_file)
   if not text then return nil end
   local json = require "aep.json"
@@ -53,7 +56,7 @@ function M.find_running(dir)
   if type(env) ~= "table" or type(env.values) ~= "table" then return nil end
   local vars = {}
   for _, v in ipairs(env.values) do if type(v) == "table" and v.key then vars[v.key] = v.value end end
-  local url = vars.PLATFORM_GATEWAY
+  local url = lock and lock.url or vars.PLATFORM_GATEWAY
   if type(url) ~= "string" or not url:match("^https?://") then return nil end
   local ok, resp = pcall(require("aep.http").request, { url = url .. "/emulator/state", timeout = 2, connect_timeout = 1 })
   if not ok or not resp or resp.status ~= 200 then return nil end

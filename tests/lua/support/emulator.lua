@@ -10,6 +10,7 @@
 --   emu.restart([args])  -- start again on the same data dir (and the same port), refreshes url/env
 --   emu.cleanup()  -- stop if running and remove the data dir
 --   emu.faults(spec [, seed])  -- PUT /emulator/faults (raises unless 200); "" clears them
+--   emu.sandbox(name)  -- POST /emulator/sandboxes: sandboxes other than prod exist once created
 
 local function need(name)
   local ok, mod = pcall(require, "support." .. name)
@@ -38,7 +39,8 @@ local function mktemp()
   return assert(dir, "mktemp failed")
 end
 
--- emulator.start([args [, opts]]) -> emu. args: extra flags; opts.data_dir reuses a directory.
+-- emulator.start([args [, opts]]) -> emu. args: extra flags; opts.data_dir reuses a directory;
+-- opts.nofile: the child's descriptor limit (ulimit -n).
 function M.start(args, opts)
   args = args or {}
   opts = opts or {}
@@ -46,6 +48,10 @@ function M.start(args, opts)
 
   local function launch(port)
     local argv = { spawn.aep, "emulator", "--port", tostring(port or 0), "--data-dir", emu.data_dir }
+    if opts.nofile then -- sh execs aep: the pid stays the emulator's
+      table.insert(argv, 1, "sh"); table.insert(argv, 2, "-c")
+      table.insert(argv, 3, "ulimit -n " .. math.tointeger(opts.nofile) .. ' && exec "$@"'); table.insert(argv, 4, "sh")
+    end
     for _, a in ipairs(emu.args) do argv[#argv + 1] = a end
     local child = spawn.spawn(argv, "^aep emulator: ready$", { stderr = emu.data_dir .. "/stderr.log" })
     for _, line in ipairs(child.lines) do
@@ -53,7 +59,7 @@ function M.start(args, opts)
       emu.url = line:match("^aep emulator: listening on (%S+)$") or emu.url
     end
     assert(emu.url and emu.env_file, "emulator printed no URL/environment lines")
-    emu.child, emu.pid = child, child.pid
+    emu.child, emu.pid, emu.lines = child, child.pid, child.lines
     emu.port = tonumber(emu.url:match(":(%d+)$"))
     emu.env = read_env(emu.env_file)
   end
@@ -91,6 +97,13 @@ function M.start(args, opts)
       headers = { ["Content-Type"] = "application/json" }, body = json.encode({ spec = spec, seed = seed }) }))
     assert(resp.status == 200, "faults: " .. resp.status .. " " .. resp.body)
     return json.decode(resp.body)
+  end
+
+  -- sandbox(name): create a sandbox (others than prod exist once created); idempotent
+  function emu.sandbox(name)
+    local resp = assert(http.request({ method = "POST", url = emu.url .. "/emulator/sandboxes",
+      headers = { ["Content-Type"] = "application/json" }, body = json.encode({ name = name }) }))
+    assert(resp.status == 201 or resp.status == 200, "sandbox: " .. resp.status .. " " .. resp.body)
   end
 
   function emu.stderr()

@@ -92,6 +92,9 @@ F.size_of = { min = 1, returns = "integer", fn = function(v)
   return 1
 end }
 
+-- JEXL's size(x) operator, a reserved word of the language
+F.size = F.size_of
+
 -- only meaningful to Profile updates (upserts.md); on an insert they return their input
 F.upsert_array_append = { min = 1, max = 2, returns = "array", fn = function(a) return a end }
 F.upsert_array_replace = { min = 1, max = 2, returns = "array", fn = function(a) return a end }

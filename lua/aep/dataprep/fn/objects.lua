@@ -39,6 +39,9 @@ local function arrays_to_objects(...)
   end
   return out
 end
+-- JEXL's empty(x) operator, a reserved word of the language
+F.empty = F.is_empty
+
 F.arrays_to_object = { min = 0, max = math.huge, returns = "array", fn = arrays_to_objects }
 F.arrays_to_objects = F.arrays_to_object
 

@@ -194,3 +194,248 @@ describe("dataprep functions.md examples", function()
     end)
   end)
 end)
+
+describe("dataprep expression language", function()
+  local rec = { first = "Ada", last = "Lovelace", n = 4.0, s = "7", flag = true, none = values.null,
+    ["First Name"] = "Grace", name = { ["street.name"] = "Main", first = "Ada" },
+    items = { { sku = "a" }, { sku = "b" } }, ["new"] = "kw" }
+
+  it("reads fields by dot path, ${} quoting and escaped dots", function()
+    assert.equal("Ada", ev("first", rec))
+    assert.equal("Ada", ev("name.first", rec))
+    assert.equal("Grace", ev("${First Name}", rec))
+    assert.equal("Main", ev("name.street\\.name", rec))
+    assert.equal("Main", ev("${name.street\\.name}", rec))
+    assert.equal("kw", ev("${new}", rec))
+    assert.equal("b", ev("items[1].sku", rec))
+  end)
+
+  it("gives null for missing fields, JSON null and paths through scalars", function()
+    assert.is_nil(ev("missing", rec))
+    assert.is_nil(ev("none", rec))
+    assert.is_nil(ev("first.deeper.still", rec))
+    assert.is_nil(ev("items[5].sku", rec))
+  end)
+
+  it("reads integral JSON numbers as integers (cjson decodes 4 as 4.0)", function()
+    assert.equal("integer", math.type(ev("n", rec)))
+    assert.equal("4", ev("concat(n)", rec))
+  end)
+
+  it("has JEXL's operators and precedence", function()
+    assert.equal(7, ev("1 + 2 * 3"))
+    assert.equal(9, ev("(1 + 2) * 3"))
+    assert.equal(3, ev("7 / 2"))
+    assert.equal(-3, ev("-7 / 2"))
+    assert.equal(3.5, ev("7.0 / 2"))
+    assert.equal(1, ev("7 % 3"))
+    assert.equal(1, ev("7 mod 3"))
+    assert.equal(3, ev("7 div 2"))
+    assert.equal("Ada Lovelace", ev('first + " " + last', rec))
+    assert.equal(11, ev("s + n", rec)) -- a numeric string and a number add
+    assert.is_true(ev("n == 4 && s eq '7'", rec))
+    assert.is_true(ev("n > 3 and n le 4 or false", rec))
+    assert.is_true(ev("not (n < 4)", rec))
+    assert.is_true(ev("!flag == false", rec))
+    assert.equal("big", ev('n >= 4 ? "big" : "small"', rec))
+    assert.equal("fallback", ev('missing ?: "fallback"', rec))
+    assert.equal(-45, ev("~44"))
+    assert.equal(6, ev("2 | 4"))
+    assert.is_true(ev("'abc' =~ 'a.c'"))
+    assert.is_true(ev("2 =~ [1, 2, 3]"))
+  end)
+
+  it("reads string escapes and numbers as Java does", function()
+    assert.equal("a\"b'c\\d\n\u{e9}", ev('"a\\"b\'c\\\\d\\n\\u00e9"'))
+    assert.equal("it's", ev("'it\\'s'"))
+    assert.equal(10, ev("10L"))
+    assert.equal(1.5, ev("1.5d"))
+    assert.equal(2000.0, ev("2e3"))
+  end)
+
+  it("compiles a method call on a field and on a call's result", function()
+    assert.is_true(ev('first.equals("Ada")', rec))
+    assert.is_true(ev('first.equalsIgnoreCase("ADA")', rec))
+    assert.equal(3, ev("first.length()", rec))
+    assert.equal("ADA", ev("first.toUpperCase()", rec))
+    assert.equal("da", ev("first.substring(1)", rec))
+    assert.is_true(ev('last.startsWith("Love")', rec))
+    assert.equal("Ada", ev('to_object("a", first).get("a")', rec))
+  end)
+
+  local COMPILE_ERRORS = {
+    { "", "empty expression at offset 0" },
+    { "concat(", "unexpected end of expression at offset 7" },
+    { "1 +", "unexpected end of expression at offset 3" },
+    { "foo(1)", "unknown function 'foo'" },
+    { 'upper("a", "b")', "function 'upper' takes 1 argument, got 2" },
+    { "iif(true)", "function 'iif' takes 3 arguments, got 1" },
+    { '"abc', "unterminated string at offset 0" },
+    { "a # b", "unexpected character '#' at offset 2" },
+    { "new + 1", "'new' is a reserved keyword: wrap a field of that name in ${} at offset 0" },
+    { "first.nope()", "unknown method 'nope'" },
+    { "(1 + 2", "expected ')' but found the end at offset 6" },
+    { "${}", "empty ${} at offset 0" },
+    { "1 2", "unexpected '2' at offset 2" },
+  }
+  for _, case in ipairs(COMPILE_ERRORS) do
+    it("refuses " .. string.format("%q", case[1]) .. " with a compile error", function()
+      local fn, err = dataprep.expression(case[1])
+      assert.is_nil(fn)
+      assert.equal(case[2], err)
+    end)
+  end
+
+  it("refuses an expression longer than calculated fields' 4096 characters", function()
+    local fn, err = dataprep.expression(string.rep("1+", 2048) .. "1")
+    assert.is_nil(fn)
+    assert.equal("expression is 4097 characters long; the maximum is 4096", err)
+  end)
+
+  it("refuses nesting deeper than 200 levels without a Lua error", function()
+    local fn, err = dataprep.expression(string.rep("(", 300) .. "1" .. string.rep(")", 300))
+    assert.is_nil(fn)
+    assert.matches("^expression nested too deeply at offset %d+$", err)
+  end)
+end)
+
+describe("dataprep functions on nulls, missing fields, wrong types and empty arrays", function()
+  local rec = { obj = { a = 1 }, arr = values.array({}), text = "abc", num = 5 }
+
+  it("string functions give null on null input", function()
+    for _, f in ipairs({ "lower(missing)", "upper(missing)", "trim(missing)", "ltrim(missing)", "rtrim(missing)",
+      "substr(missing, 1, 2)", "left(missing, 1)", "right(missing, 1)", "lpad(missing, 3, 'x')",
+      "rpad(missing, 3, 'x')", "replacestr(missing, 'a', 'b')", "explode(missing)", "split(missing, ',')",
+      "instr(missing, 'a')" }) do
+      assert.is_nil(ev(f, rec), f)
+    end
+  end)
+
+  it("concat skips nulls; an empty padding is a space", function()
+    assert.equal("ab", ev("concat('a', missing, 'b')", rec))
+    assert.equal("  abc", ev("lpad(text, 5, '')", rec))
+    assert.equal("", ev("left(text, -1)", rec))
+    assert.equal("abc", ev("substr(text, 0, 99)", rec))
+    assert.equal(-1, ev("instr(text, 'z')", rec))
+    assert.equal(4, ev("instr('abcabc', 'b', 0, 2)"))
+  end)
+
+  it("hashes, URLs and dates give null on null input", function()
+    for _, f in ipairs({ "sha256(missing)", "md5(missing)", "crc32(missing)", "get_url_host(missing)",
+      "get_url_query_str(missing, 'remove')", "format(missing, 'yyyy')", "dformat(missing, 'yyyy')",
+      "date(missing)", "date_part('year', missing)", "zone_date_to_utc(missing)", "json_to_object(missing)",
+      "ua_os_name(missing)", "to_integer(missing)", "first(missing)", "coalesce()", "nullify()" }) do
+      assert.is_nil(ev(f, rec), f)
+    end
+  end)
+
+  it("hashes with the charsets Java knows", function()
+    assert.equal(crypto.digest_hex("sha256", "\195\169"), ev("sha256('\\u00e9')"))
+    assert.equal(crypto.digest_hex("sha256", "\233"), ev("sha256('\\u00e9', 'ISO-8859-1')"))
+    assert.equal(crypto.digest_hex("sha256", "?"), ev("sha256('\\u00e9', 'US-ASCII')"))
+    assert.equal(crypto.digest_hex("sha256", "\254\255\0\233"), ev("sha256('\\u00e9', 'UTF-16')"))
+    assert.equal("sha256: unsupported charset 'EBCDIC' (use UTF-8, UTF-16, ISO-8859-1 or US-ASCII)",
+      "sha256: " .. ev_error("sha256('x', 'EBCDIC')"))
+  end)
+
+  it("a date function default is used only for a null date", function()
+    assert.equal("2020-01-02T00:00:00Z", ev("date(missing, 'yyyy-MM-dd', date('2020-01-02'))", rec))
+    assert.equal("date: '2020/13/45' does not match the date pattern 'yyyy-MM-dd'",
+      ev_error("date('2020/13/45', 'yyyy-MM-dd')"))
+    assert.equal("date: '31-02-2020' is not a valid date: day 31 is out of range for 2020-02",
+      ev_error("date('31-02-2020', 'dd-MM-yyyy')"))
+  end)
+
+  it("parses the documented pattern letters and time zones", function()
+    assert.equal("2024-05-05T20:39:00.005-08:00", ev("date('2024-05-05 20:39:00.005-0800', 'yyyy-MM-dd HH:mm:ss.SSSZ')"))
+    assert.equal("2020-12-31T00:00:00Z", ev("date('31-Dec-2020', 'dd-MMM-yyyy')"))
+    assert.equal("2020-03-01T15:04:05Z", ev("date('3/01/2020 03:04:05 PM', 'M/dd/yyyy hh:mm:ss a')"))
+    assert.equal("2021-07-01T12:00:00+02:00", ev("date('2021-07-01 12:00 Europe/Paris', 'yyyy-MM-dd HH:mm VV')"))
+    assert.equal("2021-01-01T12:00:00+01:00", ev("date('2021-01-01 12:00 Europe/Paris', 'yyyy-MM-dd HH:mm VV')"))
+    assert.equal("Friday, December 31, 2021 Q4", ev("format(date('2021-12-31'), 'EEEE, MMMM d, yyyy QQQ')"))
+    assert.equal("2021-12-31T23:59:59.999Z", ev("date('20211231235959999', 'yyyyMMddHHmmssSSS')"))
+  end)
+
+  it("date_part reads every documented component", function()
+    local d = "date('2019-10-17 11:55:12.345', 'yyyy-MM-dd HH:mm:ss.SSS')"
+    local want = { year = 2019, quarter = 4, month = 10, dayofyear = 290, day = 17, week = 42,
+      weekday = 4, hour = 11, hh12 = 11, minute = 55, second = 12, millisecond = 345 }
+    for part, value in pairs(want) do
+      assert.equal(value, ev(("date_part('%s', %s)"):format(part, d)), part)
+    end
+    assert.equal("date_part: unknown date component 'era'", ev_error("date_part('era', now())"))
+  end)
+
+  it("conversion functions refuse what is not a number", function()
+    assert.equal("to_integer: 'abc' is not a number", ev_error("to_integer('abc')"))
+    assert.equal("to_integer: '12.5' is not an integer", ev_error("to_integer('12.5')"))
+    assert.equal("to_integer: 3000000000 is out of the integer range", ev_error("to_integer('3000000000')"))
+    assert.equal(12, ev("to_integer(' 12 ')"))
+  end)
+
+  it("array and object functions take empty arrays and objects", function()
+    assert.is_true(ev("is_empty(arr)", rec))
+    assert.is_true(ev("is_empty([])"))
+    assert.is_true(ev("is_empty(missing)"))
+    assert.is_false(ev("is_empty(obj)", rec))
+    assert.equal(0, ev("size_of(arr)", rec))
+    assert.equal(1, ev("size_of(obj)", rec))
+    assert.is_nil(ev("first(arr)", rec))
+    assert.same(values.array({}), ev("to_array(false, missing)", rec))
+    assert.same({ "x" }, ev("add_to_array(missing, 'x')", rec))
+    assert.same({ "a" }, ev("join_arrays(arr, ['a'], missing)", rec))
+    assert.same({ "a", values.null }, ev("to_array(true, 'a', missing)", rec))
+    assert.equal("", ev("join(',', arr)", rec))
+    assert.equal(5, ev("max(missing, num, 2)", rec))
+  end)
+
+  it("wrong types are transformation errors naming the problem", function()
+    assert.equal("join_arrays: argument 2 must be an array", ev_error("join_arrays(['a'], 'b')"))
+    assert.equal("get_keys expects an object", ev_error("get_keys('x')"))
+    assert.equal("to_object takes key/value pairs, got 3 arguments", ev_error("to_object('a', 1, 'b')"))
+    assert.equal("operator '-' needs numbers, got string and number", ev_error("'a' - 1"))
+    assert.equal("/ by zero", ev_error("1 / 0"))
+    assert.equal("cannot compare string with table", ev_error("'a' < obj", rec))
+    assert.equal("cannot call equals() on null", ev_error("missing.equals('a')"))
+    assert.equal("json_to_object: JSON error at line 1, column 2: Expected object key string but found invalid token",
+      ev_error("json_to_object('{x')"))
+    assert.equal("invalid regular expression '(': missing closing parenthesis at offset 1",
+      ev_error("matches_regex('a', '(')"))
+  end)
+
+  it("explode and extract_regex follow Java's split and groups", function()
+    assert.same({ "a", "b", "", "c" }, ev("explode('a,b,,c,,')"))
+    assert.same({ "a", "b" }, ev("explode('a1b', '\\\\d')"))
+    assert.same({ "x" }, ev("explode('x', ';')"))
+    assert.same({ "ab1", "ab", values.null }, ev("extract_regex('ab1', '([a-z]+)(z)?\\\\d')"))
+    assert.is_nil(ev("extract_regex('abc', '\\\\d')"))
+    assert.is_false(ev("matches_regex('abc1', '[a-z]+')"))
+  end)
+end)
+
+describe("the native bindings the functions use", function()
+  it("crypto.digest_hex knows OpenSSL's digests and refuses others", function()
+    assert.equal("900150983cd24fb0d6963f7d28e17f72", crypto.digest_hex("md5", "abc"))
+    assert.equal("a9993e364706816aba3e25717850c26c9cd0d89d", crypto.digest_hex("sha1", "abc"))
+    local v, msg, code = crypto.digest_hex("nope", "abc")
+    assert.is_nil(v)
+    assert.matches("^unknown digest", msg)
+    assert.equal("BAD_INPUT", code)
+  end)
+
+  it("crypto.crc32 is the standard CRC-32 (check value of '123456789')", function()
+    assert.equal(0xCBF43926, crypto.crc32("123456789"))
+    assert.equal(0, crypto.crc32(""))
+  end)
+
+  it("regex exec gives the match bounds and groups from a start position", function()
+    local re = assert(regex.compile("(a)(x)?(b)"))
+    local s, e, groups = re:exec("zzab ab", 1)
+    assert.equal(3, s); assert.equal(4, e)
+    assert.same({ "a", false, "b" }, groups)
+    s, e = re:exec("zzab ab", 5)
+    assert.equal(6, s); assert.equal(7, e)
+    assert.is_false(re:exec("zzz"))
+    assert.has_error(function() re:exec("abc", 9) end)
+  end)
+end)

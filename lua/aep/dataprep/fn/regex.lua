@@ -56,7 +56,9 @@ end }
 
 F.matches_regex = { min = 2, max = 2, returns = "boolean", fn = function(s, pattern)
   if s == nil or pattern == nil then return false end
-  local a = exec(compile("\\A(?:" .. to_string(pattern) .. ")\\z"), to_string(s))
+  pattern = to_string(pattern)
+  compile(pattern) -- so an invalid pattern is reported as written
+  local a = exec(compile("\\A(?:" .. pattern .. ")\\z"), to_string(s))
   return a ~= false
 end }
 

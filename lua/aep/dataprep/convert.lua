@@ -91,7 +91,7 @@ function M.to(v, node)
     fail("cannot convert %s to a boolean", describe(v))
   elseif kind == "object" then
     if not values.is_object(v) then fail("cannot convert %s to an object", describe(v)) end
-    return values.to_json(v)
+    return M.object(v, node)
   elseif kind == "array" then
     if type(v) ~= "table" or getmetatable(v) == Date or not (values.is_array(v) or next(v) == nil) then
       fail("cannot convert %s to an array", describe(v))
@@ -104,6 +104,25 @@ function M.to(v, node)
     return out
   end
   return values.to_json(v)
+end
+
+-- Object copy (functions.md "Object copy"): an object mapped to an object brings the attributes
+-- whose names the target schema has (converted to their types); the others are left out.
+-- An attribute that cannot be converted fails the whole object, naming the attribute.
+function M.object(v, node)
+  local props, extra = node.properties, node.additionalProperties
+  if type(props) ~= "table" and type(extra) ~= "table" then return values.to_json(v) end
+  local out = {}
+  for k, x in pairs(v) do
+    local child = type(props) == "table" and props[k] or nil
+    if child == nil and type(extra) == "table" then child = extra end
+    if child ~= nil and x ~= json.null then
+      local ok, cv = pcall(M.to, x, child)
+      if not ok then fail("%s: %s", k, values.error_message(cv)) end
+      out[k] = cv
+    end
+  end
+  return out
 end
 
 -- the expression result kinds that can never reach a target kind (validation's type mismatch)

@@ -49,8 +49,10 @@ local function schema_node(schema, steps)
     if type(node) ~= "table" then return nil end
     if s.key then
       local props = node.properties
-      if type(props) ~= "table" then return nil end
-      node = props[s.key]
+      local child = type(props) == "table" and props[s.key] or nil
+      -- a map (identityMap, tenant maps): every key has the additionalProperties schema
+      if child == nil and type(node.additionalProperties) == "table" then child = node.additionalProperties end
+      node = child
     else
       node = node.items
     end
@@ -154,18 +156,12 @@ local function build_mapping(m, schema)
     local key = dsteps[1].key
     run = function(r, out)
       local v = produce(r)
-      if v ~= nil then
-        if type(v) == "table" then v = values.to_json(v) end
-        out[key] = to(v, node)
-      end
+      if v ~= nil then out[key] = to(v, node) end
     end
   else
     run = function(r, out)
       local v = produce(r)
-      if v ~= nil then
-        if type(v) == "table" and getmetatable(v) ~= values.date_mt then v = values.to_json(v) end
-        assign(out, dsteps, to(v, node))
-      end
+      if v ~= nil then assign(out, dsteps, to(v, node)) end
     end
   end
   return { kind = kind, dsteps = dsteps, node = node, result_kind = result_kind, run = run }

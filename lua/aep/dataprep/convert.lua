@@ -106,6 +106,53 @@ function M.to(v, node)
   return values.to_json(v)
 end
 
+-- convert.converter(node) -> function(value) -> converted: M.to specialised once per mapping,
+-- with a fast path for a value that already has the target's type
+function M.converter(node)
+  local kind = M.kind(node)
+  local to = M.to
+  if kind == nil then
+    return function(v)
+      if type(v) ~= "table" then return v end
+      return to(v, node)
+    end
+  elseif kind == "string" then
+    return function(v)
+      if type(v) == "string" then return v end
+      return to(v, node)
+    end
+  elseif kind == "integer" then
+    local lo, hi = node.minimum, node.maximum
+    return function(v)
+      if math.type(v) == "integer" and (lo == nil or v >= lo) and (hi == nil or v <= hi) then return v end
+      return to(v, node)
+    end
+  elseif kind == "number" then
+    return function(v)
+      if type(v) == "number" then return v end
+      return to(v, node)
+    end
+  elseif kind == "boolean" then
+    return function(v)
+      if type(v) == "boolean" then return v end
+      return to(v, node)
+    end
+  elseif kind == "date" then
+    local days_in_month = dates.days_in_month
+    return function(v)
+      if type(v) == "string" and #v == 10 then -- already yyyy-MM-dd
+        local y, m, d = v:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+        if y then
+          m, d = tonumber(m), tonumber(d)
+          if m >= 1 and m <= 12 and d >= 1 and d <= days_in_month(tonumber(y), m) then return v end
+        end
+      end
+      return to(v, node)
+    end
+  end
+  return function(v) return to(v, node) end
+end
+
 -- Object copy (functions.md "Object copy"): an object mapped to an object brings the attributes
 -- whose names the target schema has (converted to their types); the others are left out.
 -- An attribute that cannot be converted fails the whole object, naming the attribute.

@@ -158,10 +158,68 @@ local function parse_zone(s, i, letter)
   return nil
 end
 
+-- A pattern of numbers and literals only ("yyyy-MM-dd HH:mm:ss.SSS") becomes one Lua pattern,
+-- matched in a single call; others take the general path below.
+local FAST_LETTERS = { y = true, Y = true, M = true, L = true, d = true, D = true, H = true, k = true,
+  m = true, s = true, S = true }
+local fast_cache = {}
+local function fast_matcher(pattern, toks)
+  local hit = fast_cache[pattern]
+  if hit ~= nil then return hit end
+  local parts, fields = { "^" }, {}
+  for k, t in ipairs(toks) do
+    if t.lit then
+      parts[#parts + 1] = t.lit:gsub("%W", "%%%0")
+    elseif FAST_LETTERS[t.letter] and not ((t.letter == "M" or t.letter == "L") and t.count >= 3) then
+      local nxt = toks[k + 1]
+      if nxt and nxt.letter then
+        parts[#parts + 1] = "(" .. ("%d"):rep(t.count) .. ")"
+      else
+        parts[#parts + 1] = "(%d+)"
+      end
+      fields[#fields + 1] = t
+    else
+      fast_cache[pattern] = false
+      return false
+    end
+  end
+  parts[#parts + 1] = "$"
+  hit = { lua = table.concat(parts), fields = fields }
+  fast_cache[pattern] = hit
+  return hit
+end
+
+local function parse_fast(text, fast, default_zone)
+  local caps = { text:match(fast.lua) }
+  if caps[1] == nil then return nil end
+  local y, mo, d, h, mi, s, ns, doy = 1970, 1, 1, 0, 0, 0, 0, nil
+  for i, t in ipairs(fast.fields) do
+    local digits, c = caps[i], t.letter
+    if c ~= "S" and #digits > math.max(t.count, (c == "y" or c == "Y") and 9 or 2) then return nil end
+    local v = tonumber(digits)
+    if c == "y" or c == "Y" then y = (t.count == 2 and #digits == 2) and 2000 + v or v
+    elseif c == "M" or c == "L" then mo = v
+    elseif c == "d" then d = v
+    elseif c == "D" then doy = v
+    elseif c == "H" then h = v
+    elseif c == "k" then h = v % 24
+    elseif c == "m" then mi = v
+    elseif c == "s" then s = v
+    else ns = tonumber((digits .. "000000000"):sub(1, 9)) end
+  end
+  if doy then y, mo, d = dates.civil_from_days(dates.days_from_civil(y, 1, 1) + doy - 1) end
+  return dates.from_local(y, mo, d, h, mi, s, ns, default_zone or dates.zone("UTC"))
+end
+
 -- dateformat.parse(text, pattern [, zone]) -> date | nil, message
 function M.parse(text, pattern, default_zone)
   local toks, err = compile(pattern)
   if not toks then return nil, err end
+  local fast = fast_matcher(pattern, toks)
+  if fast then
+    local d = parse_fast(text, fast, default_zone)
+    if d then return d end -- otherwise the general path says why
+  end
   local f = { y = 1970, mo = 1, d = 1, h = 0, mi = 0, s = 0, ns = 0 }
   local i, pm, h12 = 1, nil, nil
   local bad = function() return nil, ("'%s' does not match the date pattern '%s'"):format(text, pattern) end

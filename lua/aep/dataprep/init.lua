@@ -15,6 +15,7 @@ local convert = require "aep.dataprep.convert"
 local values = require "aep.dataprep.values"
 local functions = require "aep.dataprep.functions"
 local json = require "aep.json"
+local codegen = require "aep.dataprep.codegen"
 
 local M = {}
 
@@ -74,7 +75,7 @@ local function build_mapping(m, schema)
   if not dsteps then return nil, "destination: " .. derr end
   local node = schema and schema_node(schema, dsteps)
   local dwild = paths.wildcards(dsteps)
-  local assign, to = paths.assign, convert.to
+  local assign, to = paths.setter(dsteps), convert.converter(node)
   local result_kind
 
   if kind == "STATIC" then
@@ -82,12 +83,13 @@ local function build_mapping(m, schema)
     local value = source
     result_kind = type(value) == "number" and (math.type(value) == "integer" and "integer" or "number")
       or (type(value) == "boolean" and "boolean" or "string")
-    return { kind = kind, dsteps = dsteps, node = node, result_kind = result_kind, value = value,
-      run = function(_, out) assign(out, dsteps, to(value, node)) end }
+    return { kind = kind, dsteps = dsteps, node = node, result_kind = result_kind, value = value, conv = to,
+      run = function(_, out) assign(out, to(value)) end }
   end
   if type(source) ~= "string" then return nil, "the mapping has no source" end
 
-  local produce -- record -> value | list of {value, idx}
+  local produce -- record -> value
+  local src_keys -- an ATTRIBUTE source made only of names
   if kind == "ATTRIBUTE" then
     local ssteps, serr = paths.parse(source)
     if not ssteps then return nil, "source: " .. serr end
@@ -99,6 +101,7 @@ local function build_mapping(m, schema)
         local keys = {}
         for i, s in ipairs(ssteps) do keys[i] = s.key end
         reader = compile.field_reader(keys)
+        src_keys = keys
       else
         reader = function(r)
           local v
@@ -116,12 +119,12 @@ local function build_mapping(m, schema)
         end)
         if dwild > 0 then
           for _, g in ipairs(got) do
-            if g[1] ~= nil then assign(out, dsteps, to(g[1], node), g[2]) end
+            if g[1] ~= nil then assign(out, to(g[1]), g[2]) end
           end
         else -- many values into one field: they make an array
           local arr = json.array({})
           for i, g in ipairs(got) do arr[i] = g[1] == nil and json.null or g[1] end
-          if #arr > 0 then assign(out, dsteps, to(arr, node)) end
+          if #arr > 0 then assign(out, to(arr)) end
         end
       end }
     end
@@ -146,25 +149,26 @@ local function build_mapping(m, schema)
       if values.is_array(v) then
         for i = 1, #v do
           local x = v[i]
-          if x ~= json.null then assign(out, dsteps, to(x, node), { i }) end
+          if x ~= json.null then assign(out, to(x), { i }) end
         end
       else
-        assign(out, dsteps, to(v, node), { 1 })
+        assign(out, to(v), { 1 })
       end
     end
   elseif #dsteps == 1 and dsteps[1].key then
     local key = dsteps[1].key
     run = function(r, out)
       local v = produce(r)
-      if v ~= nil then out[key] = to(v, node) end
+      if v ~= nil then out[key] = to(v) end
     end
   else
     run = function(r, out)
       local v = produce(r)
-      if v ~= nil then assign(out, dsteps, to(v, node)) end
+      if v ~= nil then assign(out, to(v)) end
     end
   end
-  return { kind = kind, dsteps = dsteps, node = node, result_kind = result_kind, run = run }
+  return { kind = kind, dsteps = dsteps, node = node, result_kind = result_kind, run = run, conv = to,
+    produce = produce, src_keys = src_keys, dwild = dwild }
 end
 
 local Compiled = {}
@@ -191,28 +195,33 @@ function M.compile(set, opts)
   if #errors > 0 then return nil, errors end
   local runs = {}
   for i, b in ipairs(built) do runs[i] = b.run end
-  return setmetatable({ mappings = built, runs = runs, n = #built }, Compiled)
+  return setmetatable({ mappings = built, runs = runs, n = #built, all = codegen.generate(built) }, Compiled)
 end
 
 local pcall = pcall
 local error_message = values.error_message
 
 -- compiled:map(record) -> entity, errors | nil
--- Each mapping runs on its own: one that fails leaves its field out and adds an error.
+-- Each mapping runs on its own: one that fails leaves its field out and adds an error. Mappings
+-- are pure, so a record is first mapped in one protected call of the generated function (the
+-- common case: no transformation error) and, only when something fails, mapped again mapping by
+-- mapping to find which fields fail.
 function Compiled:map(record)
-  local out, errors = {}, nil
-  local runs = self.runs
+  local runs, n = self.runs, self.n
   if type(record) ~= "table" then record = {} end
-  for i = 1, self.n do
+  local out = {}
+  if pcall(self.all, record, out) then return out, nil end
+  out = {}
+  local errors = {}
+  for i = 1, n do
     local ok, err = pcall(runs[i], record, out)
     if not ok then
       local info = self.mappings[i].info
-      errors = errors or {}
       errors[#errors + 1] = { sourceType = info.sourceType, source = info.source, destination = info.destination,
         exception = error_message(err) }
     end
   end
-  return out, errors
+  return out, errors[1] and errors or nil
 end
 
 -- dataprep.expression(src) -> fn(record) -> value | nil, message

@@ -126,4 +126,45 @@ function M.assign(root, steps, value, idx)
   end
 end
 
+-- paths.setter(steps) -> function(root, value, idx): paths.assign specialised once per mapping
+-- (destinations made only of names are the common case)
+function M.setter(steps)
+  local keys, arrays, n = {}, {}, #steps
+  for i, s in ipairs(steps) do
+    if s.wild then
+      return function(root, value, idx) return M.assign(root, steps, value, idx) end
+    end
+    keys[i] = s.key or (s.index + 1)
+    local follow = steps[i + 1]
+    arrays[i] = follow ~= nil and follow.key == nil -- the container made for step i is an array
+  end
+  local a, b, c = keys[1], keys[2], keys[3]
+  local function child(node, key, array)
+    local x = node[key]
+    if type(x) ~= "table" or x == null then
+      if type(key) == "number" then -- no holes: JSON arrays are dense
+        for h = #node + 1, key - 1 do node[h] = null end
+      end
+      x = array and values.array({}) or {}
+      node[key] = x
+    end
+    return x
+  end
+  local function put(node, key, value)
+    if type(key) == "number" then
+      for h = #node + 1, key - 1 do node[h] = null end
+    end
+    node[key] = value
+  end
+  if n == 1 then return function(root, value) put(root, a, value) end end
+  local a1, a2 = arrays[1], arrays[2]
+  if n == 2 then return function(root, value) put(child(root, a, a1), b, value) end end
+  if n == 3 then return function(root, value) put(child(child(root, a, a1), b, a2), c, value) end end
+  return function(root, value)
+    local node = root
+    for i = 1, n - 1 do node = child(node, keys[i], arrays[i]) end
+    put(node, keys[n], value)
+  end
+end
+
 return M

@@ -7,7 +7,7 @@ local regex = require "aep.dataprep.fn.regex"
 local to_string, fail = values.to_string, values.fail
 
 local function str(v, what)
-  if v == nil then return nil end
+  if type(v) == "string" or v == nil then return v end
   local s = to_string(v)
   if type(v) == "table" and not values.is_array(v) and getmetatable(v) ~= values.date_mt then
     fail("%s expects a string, got an object", what)
@@ -47,6 +47,15 @@ end
 local F = {}
 
 F.concat = { min = 0, max = math.huge, returns = "string", fn = function(...)
+  local n = select("#", ...)
+  if n <= 3 then -- the common short calls, when every argument is a string
+    local a, b, c = ...
+    if type(a) == "string" and (n < 2 or type(b) == "string") and (n < 3 or type(c) == "string") then
+      if n == 3 then return a .. b .. c end
+      if n == 2 then return a .. b end
+      return a
+    end
+  end
   local out = {}
   for i = 1, select("#", ...) do
     local v = select(i, ...)

@@ -16,6 +16,9 @@ function M.fail(message, ...)
   error(setmetatable({ message = message }, ERROR_MT), 0)
 end
 
+-- values.is_error(err) -> true for a transformation error raised with values.fail
+function M.is_error(err) return getmetatable(err) == ERROR_MT end
+
 -- values.error_message(err) -> text of a raised error (ours or a Lua one)
 function M.error_message(err)
   if getmetatable(err) == ERROR_MT then return err.message end

@@ -164,7 +164,11 @@ local function padding(p)
   if p == nil or p == "" then return " " end
   return p
 end
+-- a padded string longer than this is refused (Java would run out of memory well before)
+local MAX_PAD = 1 << 24
+
 local function make_pad(count, p)
+  if count > MAX_PAD then fail("padding to %d characters is more than the %d allowed", count, MAX_PAD) end
   local pc = chars(p)
   local out = {}
   for i = 1, count do out[i] = pc[(i - 1) % #pc + 1] end

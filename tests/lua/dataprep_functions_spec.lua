@@ -403,6 +403,16 @@ describe("dataprep functions on nulls, missing fields, wrong types and empty arr
       ev_error("matches_regex('a', '(')"))
   end)
 
+  it("refuses padding that would exhaust memory", function()
+    assert.equal("padding to 99999999 characters is more than the 16777216 allowed", ev_error("lpad('a', 100000000, 'x')"))
+    assert.equal("padding to 99999999 characters is more than the 16777216 allowed", ev_error("rpad('a', 100000000, 'x')"))
+  end)
+
+  it("a catastrophic regex fails the field instead of hanging", function()
+    assert.equal("regular expression failed: match limit exceeded",
+      ev_error("matches_regex('" .. string.rep("a", 40) .. "!', '(a+)+$')"))
+  end)
+
   it("explode and extract_regex follow Java's split and groups", function()
     assert.same({ "a", "b", "", "c" }, ev("explode('a,b,,c,,')"))
     assert.same({ "a", "b" }, ev("explode('a1b', '\\\\d')"))

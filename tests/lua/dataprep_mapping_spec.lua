@@ -275,6 +275,70 @@ describe("dataprep mapping sets", function()
     assert.equal(0, calls)
   end)
 
+  describe("the generated function and the mapping-by-mapping fallback", function()
+    local MAPPINGS = {
+      attr("customerInfo.name", "pi.name"),
+      attr("customerInfo.emails[1].email", "pi.email"),
+      attr("customerInfo.emails[*].name", "people[*].names"),
+      { sourceType = "STATIC", source = 7, destination = "count" },
+      { sourceType = "EXPRESSION", source = "to_integer('42')", destination = "people[0].rank" },
+      attr("customerInfo.emails", "pi.emailList"),
+      { sourceType = "EXPRESSION", source = "customerInfo.emails[0].email", destination = "piList[2]" },
+      attr("customerInfo.flag", "active"),
+    }
+
+    it("give the same entity (a record with an error takes the fallback)", function()
+      local record = { customerInfo = { name = "John Smith", flag = "yes", emails = CUSTOMER.customerInfo.emails } }
+      local clean, errs = map({ mappings = MAPPINGS }, record, SMALL)
+      assert.is_nil(errs)
+      local failing = { table.unpack(MAPPINGS) }
+      failing[#failing + 1] = { sourceType = "EXPRESSION", source = "to_integer('x')", destination = "score" }
+      local fallback, errors = map({ mappings = failing }, record, SMALL)
+      assert.same(clean, fallback)
+      assert.equal(1, #errors)
+      assert.same({ pi = { name = "John Smith", email = "jane@example.com", emailList = CUSTOMER.customerInfo.emails },
+        people = { { names = "John Smith", rank = 42 }, { names = "Jane Smith" } }, count = 7,
+        piList = { json.null, json.null, "js@example.com" }, active = true }, clean)
+      assert.equal('[null,null,"js@example.com"]', json.encode(clean.piList))
+    end)
+
+    it("builds a STATIC array anew for each entity", function()
+      local c = assert(dataprep.compile({ mappings = { { sourceType = "STATIC", source = json.decode('["a"]'), destination = "piList" } } },
+        { schema = SMALL }))
+      local a, b = c:map({}), c:map({})
+      assert.same({ "a" }, a.piList)
+      assert.is_false(rawequal(a.piList, b.piList))
+    end)
+
+    it("reports a STATIC value the field cannot take on every record", function()
+      local out, errors = map({ mappings = { { sourceType = "STATIC", source = "many", destination = "count" }, attr("a", "userType") } },
+        { a = "x" }, SMALL)
+      assert.same({ userType = "x" }, out)
+      assert.same({ { sourceType = "STATIC", source = "many", destination = "count", exception = "cannot convert string 'many' to an integer" } }, errors)
+    end)
+
+    it("maps what is not an object as an empty record", function()
+      local c = assert(dataprep.compile({ mappings = { attr("a", "userType"), { sourceType = "STATIC", source = "s", destination = "pi.name" } } }))
+      assert.same({ pi = { name = "s" } }, (c:map("not a record")))
+    end)
+  end)
+
+  it("lists every function of functions.md", function()
+    local names = {}
+    for _, n in ipairs(dataprep.functions()) do names[n] = true end
+    for n in ([[concat explode instr replacestr substr lower lcase upper ucase split join lpad rpad left right
+      ltrim rtrim trim extract_regex matches_regex sha1 sha256 sha512 md5 crc32 get_url_protocol get_url_host
+      get_url_port get_url_path get_url_query_str get_url_encoded get_url_decoded now timestamp format dformat
+      date date_part set_date_part make_date_time make_timestamp zone_date_to_utc zone_date_to_zone is_empty
+      arrays_to_object to_object str_to_object contains_key nullify get_keys get_values coalesce first last
+      add_to_array join_arrays to_array size_of upsert_array_append upsert_array_replace decode iif min max
+      to_bigint to_decimal to_float to_integer json_to_object uuid guid fpid_to_ecid ua_os_name
+      ua_os_version_major ua_os_version ua_os_name_version ua_agent_version ua_agent_version_major
+      ua_agent_name ua_device_class]]):gmatch("%S+") do
+      assert.is_true(names[n], n)
+    end
+  end)
+
   describe("compile errors", function()
     local CASES = {
       { { sourceType = "NOPE", source = "a", destination = "b" }, "unknown sourceType 'NOPE' (use ATTRIBUTE, EXPRESSION or STATIC)" },

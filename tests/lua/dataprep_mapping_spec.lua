@@ -129,13 +129,18 @@ describe("dataprep mapping sets", function()
     assert.is_nil(errors)
   end)
 
-  it("maps the collection's loyalty sample into its schema's types", function()
+  it("maps the collection's loyalty sample into its schema's types: valid XDM", function()
     local set = json.decode(read("tests/lua/dataprep_mapping_spec.lua"):match("%-%-%[%[LOYALTY(.-)%]%]"))
     local record = json.decode(read("data/AEP_loyalty_profiles.json"))[1]
-    local out, errors = map(set, record, loyalty_schema())
+    local schema = loyalty_schema()
+    local ok, resp = dataprep.validate(set, schema)
+    assert.is_true(ok, json.encode(resp))
+    local out, errors = map(set, record, schema)
     assert.is_nil(errors)
+    local valid, problems = xdm.compile(schema)(out)
+    assert.is_true(valid ~= false and (problems == nil or #problems == 0), json.encode(problems or {}))
     assert.same({
-      _exchangeinternal = { loyaltyID = "tscrowby0@chicagotribune.com", totalLoyaltyPoints = 241450, loyaltyLevel = "PLATINUM" },
+      _exchangeinternal = { loyaltyID = "tscrowby0@chicagotribune.com", totalLoyaltyPoints = 241450, loyaltyLevel = "Platinum" },
       person = { name = { firstName = "Timi", lastName = "Scrowby", fullName = "Timi Scrowby" }, birthDate = "1979-03-06",
         gender = "male", birthYear = 1979 },
       personalEmail = { address = "tscrowby0@chicagotribune.com", primary = false },
@@ -407,7 +412,7 @@ end)
   "mappings": [
     { "sourceType": "ATTRIBUTE", "source": "_exchangeinternal.loyaltyID", "destination": "_exchangeinternal.loyaltyID" },
     { "sourceType": "ATTRIBUTE", "source": "_exchangeinternal.totalLoyaltyPoints", "destination": "_exchangeinternal.totalLoyaltyPoints" },
-    { "sourceType": "EXPRESSION", "source": "upper(_exchangeinternal.loyaltyLevel)", "destination": "_exchangeinternal.loyaltyLevel" },
+    { "sourceType": "EXPRESSION", "source": "decode(lower(_exchangeinternal.loyaltyLevel), \"platinum\", \"Platinum\", \"gold\", \"Gold\", _exchangeinternal.loyaltyLevel)", "destination": "_exchangeinternal.loyaltyLevel" },
     { "sourceType": "ATTRIBUTE", "source": "person.name.firstName", "destination": "person.name.firstName" },
     { "sourceType": "ATTRIBUTE", "source": "person.name.lastName", "destination": "person.name.lastName" },
     { "sourceType": "EXPRESSION", "source": "concat(person.name.firstName, \" \", person.name.lastName)", "destination": "person.name.fullName" },

@@ -62,11 +62,6 @@ local function number_operands(op, a, b)
   return x, y
 end
 
-local function int_result(v)
-  if mtype(v) == "float" and v == v and v ~= math.huge and v ~= -math.huge then return v end
-  return v
-end
-
 local ARITH = {
   ["+"] = function(a, b)
     if type(a) == "string" or type(b) == "string" then
@@ -89,14 +84,11 @@ local ARITH = {
       if q < 0 and q * y ~= x then q = q + 1 end -- Java truncates toward zero
       return q
     end
-    return int_result(x / y)
+    return x / y
   end,
-  ["%"] = function(a, b)
+  ["%"] = function(a, b) -- math.fmod keeps the dividend's sign, as Java's % does
     local x, y = number_operands("%", a, b)
-    if mtype(x) == "integer" and mtype(y) == "integer" then
-      if y == 0 then fail("/ by zero") end
-      return math.fmod(x, y)
-    end
+    if y == 0 and mtype(x) == "integer" and mtype(y) == "integer" then fail("/ by zero") end
     return math.fmod(x, y)
   end,
   ["&"] = function(a, b) local x, y = number_operands("&", a, b); return (tointeger(x) or fail("& needs integers")) & (tointeger(y) or fail("& needs integers")) end,

@@ -32,7 +32,7 @@ local array_mt = json.array_mt
 function M.is_array(v)
   if type(v) ~= "table" or getmetatable(v) == M.date_mt then return false end
   if getmetatable(v) == array_mt then return true end
-  return v[1] ~= nil or (next(v) == nil and false)
+  return v[1] ~= nil
 end
 
 function M.is_object(v)
@@ -138,12 +138,6 @@ function M.compare(a, b)
   if ta == "boolean" then a, b = a and 1 or 0, b and 1 or 0 end
   if a < b then return -1 elseif a > b then return 1 end
   return 0
-end
-
--- values.from_json(v) -> v with json.null replaced by nil, recursively (records come from JSON)
-function M.null_to_nil(v)
-  if v == json.null then return nil end
-  return v
 end
 
 M.null = json.null

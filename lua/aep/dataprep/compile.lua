@@ -5,6 +5,7 @@
 local parser = require "aep.dataprep.parser"
 local values = require "aep.dataprep.values"
 local functions = require "aep.dataprep.functions"
+local methods = require "aep.dataprep.methods"
 
 local M = {}
 
@@ -115,8 +116,6 @@ ARITH["=~"] = function(a, b)
   return regex_matches(a, b)
 end
 ARITH["!~"] = function(a, b) return not ARITH["=~"](a, b) end
-
-local methods = require "aep.dataprep.methods"
 
 local build
 

@@ -4,6 +4,7 @@
 -- (/usr/share/zoneinfo, TZif version 2+ 64-bit data); fixed offsets, "UTC"/"Z"/"GMT", "GMT+8"
 -- and the common abbreviations (fixed, as the documented examples read them) need no file.
 
+local host = require "aep.host"
 local values = require "aep.dataprep.values"
 
 local M = {}
@@ -151,7 +152,6 @@ function M.from_local(y, mo, d, h, mi, sec, ns, z)
 end
 
 function M.now()
-  local host = require "aep.host"
   local t = host.now()
   local s = floor(t)
   return M.new(s, floor((t - s) * 1000) * 1000000)

@@ -1,6 +1,7 @@
 -- aep.dataprep.methods: methods an expression calls on a value (JEXL calls Java's): the
 -- documented equals / equalsIgnoreCase and get, and the java.lang.String methods people write.
 local values = require "aep.dataprep.values"
+local strings = require "aep.dataprep.fn.strings"
 
 local to_string, fail = values.to_string, values.fail
 
@@ -46,7 +47,6 @@ M.indexOf = { min = 1, max = 1, fn = function(a, b)
   return i and (utf8.len(a, 1, i - 1) or i - 1) or -1
 end }
 M.substring = { min = 1, max = 2, fn = function(a, i, j)
-  local strings = require "aep.dataprep.fn.strings"
   s(a, "substring")
   local n = strings._helpers.len(a)
   i = math.tointeger(values.to_number(i)) or fail("substring() needs integer positions")
@@ -55,7 +55,6 @@ M.substring = { min = 1, max = 2, fn = function(a, i, j)
   return strings._helpers.sub(a, i + 1, j)
 end }
 M.replace = { min = 2, max = 2, fn = function(a, b, c)
-  local strings = require "aep.dataprep.fn.strings"
   return strings.replacestr.fn(s(a, "replace"), b, c)
 end }
 M.toString = { min = 0, max = 0, fn = function(a) return to_string(a) end }

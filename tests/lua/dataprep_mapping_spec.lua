@@ -129,6 +129,18 @@ describe("dataprep mapping sets", function()
     assert.is_nil(errors)
   end)
 
+  it("previews records as POST /mappingSets/preview answers: {data, errors} per record", function()
+    local set = { mappings = { attr("id", "_id"), { sourceType = "EXPRESSION", source = "to_integer(n)", destination = "person.birthYear" } } }
+    local list = assert(dataprep.preview(set, { { id = 1234, n = "1990" }, { id = "x", n = "soon" } }, loyalty_schema()))
+    assert.equal('[{"data":{"_id":"1234","person":{"birthYear":1990}},"errors":null},' ..
+      '{"data":{"_id":"x"},"errors":[{"destination":"person.birthYear","exception":"to_integer: \'soon\' is not a number",' ..
+      '"source":"to_integer(n)","sourceType":"EXPRESSION"}]}]',
+      json.encode_pretty(list, ""):gsub("\n", ""):gsub('": ', '":'))
+    local none, errors = dataprep.preview({ mappings = { attr("a[", "b") } }, {})
+    assert.is_nil(none)
+    assert.equal("source: unclosed '[' in path 'a['", errors[1].exception)
+  end)
+
   it("maps the collection's loyalty sample into its schema's types: valid XDM", function()
     local set = json.decode(read("tests/lua/dataprep_mapping_spec.lua"):match("%-%-%[%[LOYALTY(.-)%]%]"))
     local record = json.decode(read("data/AEP_loyalty_profiles.json"))[1]

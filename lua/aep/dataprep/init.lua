@@ -3,6 +3,7 @@
 --   dataprep.compile(mapping_set [, {schema = resolved XDM schema}]) -> compiled | nil, errors
 --   compiled:map(record) -> entity, errors | nil     (errors: AEP's TransformErrorInfo shape)
 --   dataprep.validate(mapping_set, schema) -> ok, validation_response
+--   dataprep.preview(mapping_set, records [, schema]) -> {{data, errors}, ...} | nil, errors
 --   dataprep.expression(src) -> fn(record) -> value | nil, message  (one expression)
 -- Expressions are compiled once to Lua closures; map() only runs them.
 -- A transformation error nullifies its field and the rest of the record is still mapped
@@ -222,6 +223,20 @@ function Compiled:map(record)
     end
   end
   return out, errors[1] and errors or nil
+end
+
+-- dataprep.preview(mapping_set, records [, schema]) -> list | nil, errors
+-- as POST /mappingSets/preview answers (api/mapping-set.md): one {data, errors} per record,
+-- errors json.null when the record mapped cleanly
+function M.preview(set, records, schema)
+  local c, errors = M.compile(set, { schema = schema })
+  if not c then return nil, errors end
+  local out = json.array({})
+  for i, record in ipairs(records) do
+    local entity, errs = c:map(record)
+    out[i] = { data = entity, errors = errs and json.array(errs) or json.null }
+  end
+  return out
 end
 
 -- dataprep.expression(src) -> fn(record) -> value | nil, message

@@ -356,6 +356,20 @@ describe("dataprep functions on nulls, missing fields, wrong types and empty arr
     assert.equal("2021-12-31T23:59:59.999Z", ev("date('20211231235959999', 'yyyyMMddHHmmssSSS')"))
   end)
 
+  it("resolves daylight-saving gaps and overlaps as java.time does", function()
+    -- 02:30 does not exist on 2021-03-14 in Los Angeles: moved forward by the gap
+    assert.equal("2021-03-14T10:30:00Z",
+      ev("zone_date_to_utc(make_date_time(2021, 3, 14, 2, 30, 0, 0, 'America/Los_Angeles'))"))
+    -- 01:30 happens twice on 2021-11-07: the earlier offset (PDT)
+    assert.equal("2021-11-07T08:30:00Z",
+      ev("zone_date_to_utc(make_date_time(2021, 11, 7, 1, 30, 0, 0, 'America/Los_Angeles'))"))
+    assert.equal("2021-01-15T12:00:00-08:00", ev("make_date_time(2021, 1, 15, 12, 0, 0, 0, 'America/Los_Angeles')"))
+    assert.equal("2021-01-15T17:30:00+05:30", ev("zone_date_to_zone(date('2021-01-15T12:00:00Z'), 'Asia/Kolkata')"))
+    assert.equal("2021-01-15T20:00:00+08:00", ev("zone_date_to_zone(date('2021-01-15T12:00:00Z'), 'GMT+8')"))
+    assert.equal("zone_date_to_zone: unknown time zone 'Mars/Olympus'", ev_error("zone_date_to_zone(now(), 'Mars/Olympus')"))
+    assert.equal("zone_date_to_zone: unknown time zone '../../etc/passwd'", ev_error("zone_date_to_zone(now(), '../../etc/passwd')"))
+  end)
+
   it("date_part reads every documented component", function()
     local d = "date('2019-10-17 11:55:12.345', 'yyyy-MM-dd HH:mm:ss.SSS')"
     local want = { year = 2019, quarter = 4, month = 10, dayofyear = 290, day = 17, week = 42,

@@ -81,7 +81,7 @@ local PARTS = {
 }
 
 local function part_name(component, what)
-  local p = PARTS[(to_string(component) or ""):lower()]
+  local p = PARTS[component] or PARTS[(to_string(component) or ""):lower()]
   if not p then fail("%s: unknown date component '%s'", what, to_string(component)) end
   return p
 end

@@ -417,6 +417,26 @@ describe("dataprep functions on nulls, missing fields, wrong types and empty arr
       ev_error("matches_regex('a', '(')"))
   end)
 
+  it("classifies common desktop and Android user agents; Unknown for the rest", function()
+    local cases = {
+      { "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+        "Windows NT 10.0", "Chrome 120", "Desktop" },
+      { "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Mobile Safari/537.36",
+        "Android 13", "Chrome 116", "Phone" },
+      { "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15",
+        "Mac OS 10.15.7", "Safari 17", "Desktop" },
+      { "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+        "Windows NT 10.0", "Edge 120", "Desktop" },
+      { "curl/8.0", "Unknown ??", "Unknown ??", "Unknown" },
+    }
+    for _, c in ipairs(cases) do
+      local rec = { ua = c[1] }
+      assert.equal(c[2], ev("ua_os_name_version(ua)", rec), c[1])
+      assert.equal(c[3], ev("ua_agent_version_major(ua)", rec), c[1])
+      assert.equal(c[4], ev("ua_device_class(ua)", rec), c[1])
+    end
+  end)
+
   it("refuses padding that would exhaust memory", function()
     assert.equal("padding to 99999999 characters is more than the 16777216 allowed", ev_error("lpad('a', 100000000, 'x')"))
     assert.equal("padding to 99999999 characters is more than the 16777216 allowed", ev_error("rpad('a', 100000000, 'x')"))

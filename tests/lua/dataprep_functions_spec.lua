@@ -261,6 +261,10 @@ describe("dataprep expression language", function()
     assert.equal("da", ev("first.substring(1)", rec))
     assert.is_true(ev('last.startsWith("Love")', rec))
     assert.equal("Ada", ev('to_object("a", first).get("a")', rec))
+    assert.equal(2, ev("items.size()", rec))
+    assert.is_false(ev("items.isEmpty()", rec))
+    assert.is_true(ev("[].isEmpty()"))
+    assert.is_false(ev("'abc\\n' =~ 'abc'")) -- =~ matches the whole string (String.matches)
   end)
 
   local COMPILE_ERRORS = {

@@ -106,7 +106,7 @@ local ARITH = {
 local function regex_matches(a, b)
   local s, p = to_string(a), to_string(b)
   if s == nil or p == nil then return false end
-  return functions.call("matches_regex", s, "^(?:" .. p .. ")$")
+  return functions.call("matches_regex", s, p) -- String.matches: the whole string
 end
 ARITH["=~"] = function(a, b)
   if values.is_array(b) then

@@ -32,7 +32,18 @@ M.length = { min = 0, max = 0, fn = function(a) return utf8.len(s(a, "length")) 
 M.toUpperCase = { min = 0, max = 0, fn = function(a) return s(a, "toUpperCase"):upper() end }
 M.toLowerCase = { min = 0, max = 0, fn = function(a) return s(a, "toLowerCase"):lower() end }
 M.trim = { min = 0, max = 0, fn = function(a) return s(a, "trim"):match("^%s*(.-)%s*$") end }
-M.isEmpty = { min = 0, max = 0, fn = function(a) return s(a, "isEmpty") == "" end }
+-- String.isEmpty, and Collection.isEmpty / size on arrays and objects (List, Map)
+M.isEmpty = { min = 0, max = 0, fn = function(a)
+  if type(a) == "table" and getmetatable(a) ~= values.date_mt then return next(a) == nil end
+  return s(a, "isEmpty") == ""
+end }
+M.size = { min = 0, max = 0, fn = function(a)
+  if type(a) ~= "table" or getmetatable(a) == values.date_mt then fail("size() needs an array or an object") end
+  if values.is_array(a) then return #a end
+  local n = 0
+  for _ in pairs(a) do n = n + 1 end
+  return n
+end }
 M.contains = { min = 1, max = 1, fn = function(a, b) return s(a, "contains"):find(to_string(b) or "", 1, true) ~= nil end }
 M.startsWith = { min = 1, max = 1, fn = function(a, b)
   b = to_string(b) or ""

@@ -356,6 +356,20 @@ describe("dataprep mapping sets", function()
     end
   end)
 
+  it("catalogs the functions and operators as /languages/el/functions and /operators list them", function()
+    local by_name = {}
+    for _, f in ipairs(dataprep.function_catalog()) do by_name[f["function"]] = f end
+    assert.same({ category = "Hierarchies - Arrays", ["function"] = "first", minArguments = 0, maxArguments = json.null, returns = "any" }, by_name.first)
+    assert.same({ category = "Date / Time", ["function"] = "date", minArguments = 1, maxArguments = 3, returns = "date" }, by_name.date)
+    assert.equal(#dataprep.functions(), #dataprep.function_catalog())
+    local ops = dataprep.operator_catalog()
+    assert.same({ operatorSymbol = "~", methodName = "complement", numberOfOperands = 1,
+      description = "The usual ~ operator is used, e.g., ~33, ~0010 0001 = 1101 1110 = -34.", example = "~44" }, ops[16])
+    for _, o in ipairs(ops) do -- every listed example compiles
+      assert.is_function((dataprep.expression(o.example)), o.example)
+    end
+  end)
+
   describe("compile errors", function()
     local CASES = {
       { { sourceType = "NOPE", source = "a", destination = "b" }, "unknown sourceType 'NOPE' (use ATTRIBUTE, EXPRESSION or STATIC)" },

@@ -17,6 +17,7 @@ local values = require "aep.dataprep.values"
 local functions = require "aep.dataprep.functions"
 local json = require "aep.json"
 local codegen = require "aep.dataprep.codegen"
+local catalog = require "aep.dataprep.catalog"
 
 local M = {}
 
@@ -283,5 +284,8 @@ function M.validate(set, schema)
 end
 
 M.functions = functions.list
+
+-- what GET /languages/el/functions and /languages/el/operators list (aep.dataprep.catalog)
+M.function_catalog, M.operator_catalog = catalog.functions, catalog.operators
 
 return M

@@ -4,9 +4,11 @@
 # there, then runs bench/stream.lua with the aep binary, which writes bench/RESULTS.md.
 # Step 2, the emulator's ingest rate: bench/emulator_ingest.lua replaces the "Emulator ingest"
 # section of bench/RESULTS.md (after step 1, which rewrites the file).
+# Step 3, the Data Prep engine: bench/dataprep.lua replaces the "Data Prep" section.
 #   bash bench/run.sh [bench/stream.lua flags...]   e.g. --n 100000 --memory-n 10000,1000000
 # Environment: AEP (the aep binary, default build/aep), BENCH_SKIP_NPM=1 (no npm install),
-# EMULATOR_BENCH_FLAGS (step 2's flags, default "--n 100000 --runs 5"), BENCH_SKIP_EMULATOR=1.
+# EMULATOR_BENCH_FLAGS (step 2's flags, default "--n 100000 --runs 5"), BENCH_SKIP_EMULATOR=1,
+# DATAPREP_BENCH_FLAGS (step 3's flags, default "--n 200000 --runs 3"), BENCH_SKIP_DATAPREP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEP=${AEP:-build/aep}
@@ -29,4 +31,10 @@ export AEP
 if [ "${BENCH_SKIP_EMULATOR:-0}" != 1 ]; then
   # shellcheck disable=SC2086 # the flags are words
   "$AEP" bench/emulator_ingest.lua ${EMULATOR_BENCH_FLAGS:---n 100000 --runs 5} --results bench/RESULTS.md
+fi
+
+# --- step 3: the Data Prep engine (bench/dataprep.lua) ------------------------------------------------
+if [ "${BENCH_SKIP_DATAPREP:-0}" != 1 ]; then
+  # shellcheck disable=SC2086 # the flags are words
+  "$AEP" bench/dataprep.lua ${DATAPREP_BENCH_FLAGS:---n 200000 --runs 3} --results bench/RESULTS.md
 fi

@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <zlib.h>
 
 #include "aep.h"
 
@@ -116,6 +117,29 @@ static void push_hex(lua_State *L, const unsigned char *p, size_t n) {
 }
 
 /* --- digests and HMAC ------------------------------------------------------------------------ */
+
+/* crypto.digest_hex(name, s) -> hex digest | nil, msg, "BAD_INPUT" (a name OpenSSL lacks) */
+static int crypto_digest_hex(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checkstring(L, 1), *s = luaL_checklstring(L, 2, &len);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  char msg[256];
+  const EVP_MD *alg = EVP_get_digestbyname(name); /* no fetch: cheap enough to call per record */
+  if (!alg) return aep_fail(L, ossl_message(msg, sizeof msg, "unknown digest"), "BAD_INPUT");
+  if (!EVP_Digest(s, len, md, &mdlen, alg, NULL))
+    return aep_fail(L, ossl_message(msg, sizeof msg, "digest failed"), "CRYPTO");
+  push_hex(L, md, mdlen);
+  return 1;
+}
+/* crypto.crc32(s) -> integer: zlib's CRC-32, the same as java.util.zip.CRC32 */
+static int crypto_crc32(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= UINT_MAX, 1, "too large"); /* zlib takes a uInt length */
+  lua_pushinteger(L, (lua_Integer)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)s, (uInt)len));
+  return 1;
+}
 
 static int sha256_raw(lua_State *L, unsigned char *md) {
   size_t len;
@@ -550,6 +574,8 @@ static const luaL_Reg crypto_funcs[] = {
   {"sha256", crypto_sha256},
   {"sha256_hex", crypto_sha256_hex},
   {"hmac_sha256", crypto_hmac_sha256},
+  {"digest_hex", crypto_digest_hex},
+  {"crc32", crypto_crc32},
   {"hmac_sha256_hex", crypto_hmac_sha256_hex},
   {"base64_encode", crypto_base64_encode},
   {"base64_decode", crypto_base64_decode},

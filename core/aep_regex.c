@@ -7,6 +7,9 @@
  * re:find(subject) -> true | false | nil, message, "MATCH_LIMIT" | "BAD_UTF8" | "MATCH"
  *   An unanchored search (Java's Matcher.find()), bounded by a match limit so a catastrophic
  *   pattern gives up instead of hanging.
+ * re:exec(subject [, init]) -> start, stop, groups | false | nil, message, code
+ *   The first match at or after byte init (1-based): its bounds as string.find gives them and
+ *   every capture group's text (false when the group took no part), for extraction and splitting.
  * re:close(); handles are aep.regex.Regex. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <stdio.h>
@@ -90,16 +93,8 @@ static int regex_compile(lua_State *L) {
   return 1;
 }
 
-/* re:find(subject) -> boolean | nil, message, code */
-static int regex_find(lua_State *L) {
-  Regex *re = check_regex(L);
-  size_t len;
-  const char *s = luaL_checklstring(L, 2, &len);
-  int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->md, re->mctx);
-  if (rc >= 0) {
-    lua_pushboolean(L, 1);
-    return 1;
-  }
+/* Push what a failed pcre2_match means: false (no match) or nil, message, code. */
+static int match_failed(lua_State *L, Regex *re, int rc) {
   if (rc == PCRE2_ERROR_NOMATCH) {
     lua_pushboolean(L, 0);
     return 1;
@@ -118,6 +113,44 @@ static int regex_find(lua_State *L) {
   return aep_fail(L, (const char *)msg, "MATCH");
 }
 
+/* re:find(subject) -> boolean | nil, message, code */
+static int regex_find(lua_State *L) {
+  Regex *re = check_regex(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, re->md, re->mctx);
+  if (rc >= 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return match_failed(L, re, rc);
+}
+
+/* re:exec(subject [, init]) -> start, stop, groups | false | nil, message, code */
+static int regex_exec(lua_State *L) {
+  Regex *re = check_regex(L);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  lua_Integer init = luaL_optinteger(L, 3, 1);
+  luaL_argcheck(L, init >= 1 && (size_t)(init - 1) <= len, 3, "initial position out of range");
+  int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, (PCRE2_SIZE)(init - 1), 0, re->md, re->mctx);
+  if (rc < 0) return match_failed(L, re, rc);
+  PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
+  uint32_t ncap = 0;
+  pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &ncap);
+  lua_pushinteger(L, (lua_Integer)ov[0] + 1);
+  lua_pushinteger(L, (lua_Integer)ov[1]);
+  lua_createtable(L, (int)ncap, 0);
+  for (uint32_t i = 1; i <= ncap; i++) {
+    if ((int)i < rc && ov[2 * i] != PCRE2_UNSET)
+      lua_pushlstring(L, s + ov[2 * i], ov[2 * i + 1] - ov[2 * i]);
+    else
+      lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, (lua_Integer)i);
+  }
+  return 3;
+}
+
 /* re:close() (also __gc and __close; idempotent) */
 static int regex_close(lua_State *L) {
   regex_release((Regex *)luaL_checkudata(L, 1, REGEX_MT));
@@ -131,7 +164,7 @@ static int regex_tostring(lua_State *L) {
 }
 
 static const luaL_Reg regex_methods[] = {
-    {"find", regex_find}, {"close", regex_close}, {NULL, NULL}};
+    {"find", regex_find}, {"exec", regex_exec}, {"close", regex_close}, {NULL, NULL}};
 
 static const luaL_Reg regex_funcs[] = {{"compile", regex_compile}, {NULL, NULL}};
 

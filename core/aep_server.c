@@ -11,6 +11,7 @@
 #include <sys/select.h>
 
 #include "server_handler.h"
+#include "server_idle.h"
 
 /* Set by our SIGINT/SIGTERM handler while serve() runs (signal handlers need a global). */
 static volatile sig_atomic_t server_signal = 0;
@@ -362,15 +363,17 @@ static void on_signal(int sig) {
   server_signal = sig;
 }
 
-/* srv:serve(handler[, ready]) -> "signal" | "stopped". ready() is called once the SIGINT/SIGTERM
- * handlers are in place: print "ready" lines there, so a signal sent on seeing them is caught. */
+/* srv:serve(handler[, ready[, idle]]) -> "signal" | "stopped". ready() is called once the
+ * SIGINT/SIGTERM handlers are in place: print "ready" lines there, so a signal sent on seeing them
+ * is caught. idle: see run_idle. */
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
   if (s->handler) return luaL_error(L, "server: serve/step called from inside a handler");
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   s->L = L;
   s->handler = 2;
   s->stop = 0;
@@ -389,9 +392,15 @@ static int server_serve(lua_State *L) {
       s->handler = 0;
       return lua_error(L);
     }
-    lua_settop(L, 3);
+    lua_settop(L, 4);
   }
-  while (!s->stop && !server_signal && !s->close_pending) server_iterate(s, -1, 1);
+  {
+    double wait = run_idle(L, 4);
+    while (!s->stop && !server_signal && !s->close_pending) {
+      server_iterate(s, wait, 1);
+      wait = run_idle(L, 4);
+    }
+  }
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;

@@ -10,6 +10,7 @@ local spec = {
   { "tls-cert", "string", metavar = "FILE", help = "PEM certificate: serve HTTPS on the same port" },
   { "tls-key", "string", metavar = "FILE", help = "PEM private key for --tls-cert" },
   { "profile-lag", "number", default = 0, metavar = "SECONDS", help = "delay before ingested data shows in Profile" },
+  { "batch-window", "number", default = 1, metavar = "SECONDS", help = "streaming messages validated after the answer are grouped into one run and its batches per dataflow, dataset and window of SECONDS" },
   { "faults", "string", metavar = "SPEC", help = "injected faults, see below" },
   { "tenant", "string", metavar = "NAME", help = "tenant id of a new org (default: generated)" },
   cli.common.verbose,
@@ -17,7 +18,7 @@ local spec = {
 
 local usage = [[
 usage: aep emulator [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--seed N]
-                    [--tls-cert FILE --tls-key FILE] [--profile-lag SECONDS]
+                    [--tls-cert FILE --tls-key FILE] [--profile-lag SECONDS] [--batch-window SECONDS]
                     [--faults SPEC] [--tenant NAME]
 
 Serves a local, stateful Adobe Experience Platform on one port: IMS (/ims/token/v3,
@@ -64,6 +65,9 @@ local function run(args)
   end
   if opts.port < 0 or opts.port > 65535 then cli.usage_error("--port must be 0..65535") end
   if opts.profile_lag < 0 then cli.usage_error("--profile-lag must not be negative") end
+  if not (opts.batch_window > 0 and opts.batch_window <= 3600) then
+    cli.usage_error("--batch-window must be more than 0 and at most 3600 seconds")
+  end
   if (opts.tls_cert == nil) ~= (opts.tls_key == nil) then
     cli.usage_error("--tls-cert and --tls-key go together")
   end

@@ -295,7 +295,7 @@ function M.create(opts)
     config = opts, data_dir = data_dir, env_file = data_dir .. "/environment.json",
     urls = { base = scheme .. "://" .. url_host .. ":" .. port, host = url_host .. ":" .. port },
     log = new_log(opts.request_log_size or M.REQUEST_LOG_SIZE),
-    modules = {}, by_name = {}, started = host.now(), answer_hooks = {},
+    modules = {}, by_name = {}, started = host.now(), answer_hooks = {}, idle_jobs = {},
   }, App)
 
   local wok, werr = org_mod.write_environment(org, app.env_file, app.urls)
@@ -312,9 +312,26 @@ end
 
 -- app:serve([ready]) -> "signal" | "stopped". ready() runs once SIGINT/SIGTERM are caught, so a
 -- signal sent on seeing the ready line ends the server cleanly.
+-- app:on_idle(fn): fn() -> true while it has more work, a number of seconds until it next has
+-- work, or nil; run between requests (long work done in slices, so the server keeps answering)
+function App:on_idle(fn)
+  self.idle_jobs[#self.idle_jobs + 1] = fn
+end
+
 function App:serve(ready)
   local handle = function(req) return self:handle(req) end
-  return self.server:serve(handle, ready)
+  local jobs = self.idle_jobs
+  local idle = function()
+    local wait
+    for i = 1, #jobs do
+      local ok, more = pcall(jobs[i])
+      if not ok then io.stderr:write("aep emulator: ", tostring(more), "\n") end
+      if ok and more == true then more = 0 end
+      if ok and type(more) == "number" and (wait == nil or more < wait) then wait = more end
+    end
+    return wait
+  end
+  return self.server:serve(handle, ready, idle)
 end
 
 function App:close()

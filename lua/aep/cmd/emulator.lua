@@ -10,7 +10,8 @@ local spec = {
   { "tls-cert", "string", metavar = "FILE", help = "PEM certificate: serve HTTPS on the same port" },
   { "tls-key", "string", metavar = "FILE", help = "PEM private key for --tls-cert" },
   { "profile-lag", "number", default = 0, metavar = "SECONDS", help = "delay before ingested data shows in Profile" },
-  { "batch-window", "number", default = 1, metavar = "SECONDS", help = "streaming messages validated after the answer are grouped into one run and its batches per dataflow, dataset and window of SECONDS" },
+  { "batch-window", "number", default = 1, metavar = "SECONDS", help = "streamed messages validated after the answer are grouped into one run and its batches per dataflow, dataset and window of SECONDS" },
+  { "validation-delay", "number", default = 0, metavar = "SECONDS", help = "streamed messages are validated no earlier than SECONDS after their answer" },
   { "faults", "string", metavar = "SPEC", help = "injected faults, see below" },
   { "tenant", "string", metavar = "NAME", help = "tenant id of a new org (default: generated)" },
   cli.common.verbose,
@@ -18,7 +19,8 @@ local spec = {
 
 local usage = [[
 usage: aep emulator [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--seed N]
-                    [--tls-cert FILE --tls-key FILE] [--profile-lag SECONDS] [--batch-window SECONDS]
+                    [--tls-cert FILE --tls-key FILE] [--profile-lag SECONDS]
+                    [--batch-window SECONDS] [--validation-delay SECONDS]
                     [--faults SPEC] [--tenant NAME]
 
 Serves a local, stateful Adobe Experience Platform on one port: IMS (/ims/token/v3,
@@ -68,6 +70,7 @@ local function run(args)
   if not (opts.batch_window > 0 and opts.batch_window <= 3600) then
     cli.usage_error("--batch-window must be more than 0 and at most 3600 seconds")
   end
+  if opts.validation_delay < 0 then cli.usage_error("--validation-delay must not be negative") end
   if (opts.tls_cert == nil) ~= (opts.tls_key == nil) then
     cli.usage_error("--tls-cert and --tls-key go together")
   end

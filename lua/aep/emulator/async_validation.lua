@@ -26,6 +26,8 @@ local M = {}
 
 M.WINDOW_S = 1      -- default window (aep emulator --batch-window)
 M.SLICE = 500       -- messages validated per idle slice: a request waits at most one slice
+-- --validation-delay SECONDS (default 0): a message is validated no earlier than that after it
+-- was received (AEP documents minutes; tests of clients that wait use it)
 
 local SCHEMA = [[
 CREATE TABLE IF NOT EXISTS ingest_pending (
@@ -57,7 +59,7 @@ function M.setup(store)
     pend = db:prepare("INSERT INTO ingest_pending (sandbox, dataset_id, flow_id, inlet_id, xaction_id, " ..
       "received_ms, entity) VALUES (?, ?, ?, ?, ?, ?, ?)"),
     slice = db:prepare("SELECT seq, sandbox, dataset_id, flow_id, inlet_id, xaction_id, received_ms, entity " ..
-      "FROM ingest_pending ORDER BY seq LIMIT ?"),
+      "FROM ingest_pending WHERE received_ms <= ? ORDER BY seq LIMIT ?"),
     unpend = db:prepare("DELETE FROM ingest_pending WHERE seq = ?"),
     any_pending = db:prepare("SELECT min(received_ms) FROM ingest_pending"),
     count_pending = db:prepare("SELECT count(*) FROM ingest_pending"),
@@ -190,9 +192,14 @@ local function save_window(w, t)
 end
 
 -- One slice: validate up to `limit` pending messages. -> number validated
+local function delay_ms(app)
+  local d = tonumber(app and app.config and app.config.validation_delay) or 0
+  return math.max(0, math.floor(d * 1000 + 0.5))
+end
+
 local function validate_slice(app, limit, t)
   local rows = {}
-  for r in S.slice:rows(limit) do rows[#rows + 1] = r end
+  for r in S.slice:rows(t - delay_ms(app), limit) do rows[#rows + 1] = r end
   if #rows == 0 then return 0 end
   local store = app.store
   local wms = window_ms(app)
@@ -274,15 +281,16 @@ function M.step(app, limit)
   local t = ids.now_ms()
   local n = validate_slice(app, limit or M.SLICE, t)
   close_windows(app, t)
-  local p = S.count_pending:first()
-  if p and p[1] > 0 then return true end
   if n > 0 then return true end
+  -- the next thing due: the oldest pending message (after --validation-delay) or a window's end
+  local due
+  local p = S.any_pending:first()
+  if p and p[1] then due = p[1] + delay_ms(app) end
   local nx = S.win_next:first()
-  if nx and nx[1] then
-    local wait = (nx[1] - ids.now_ms()) / 1000
-    return wait > 0 and wait + 0.001 or true
-  end
-  return nil
+  if nx and nx[1] and (not due or nx[1] < due) then due = nx[1] end
+  if not due then return nil end
+  local wait = (due - ids.now_ms()) / 1000
+  return wait > 0 and wait + 0.001 or true
 end
 
 -- async_validation.drain(app) -> validate everything pending and close every due window

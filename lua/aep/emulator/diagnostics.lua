@@ -51,17 +51,16 @@ local function is_parse_error(r)
     and v.message:match("^Row %d+ is not") ~= nil
 end
 
--- the [{code, message}] of one record: a code per violation (batches.lua's Catalog codes)
+-- the [{code, message}] of one record: a code per violation (the Catalog codes of batches.lua)
 local function error_entries(r)
   local out = json.array {}
   if is_parse_error(r) then
     out[1] = { code = "1401", message = "Row is corrupted and cannot be read, please fix and resend." }
     return out
   end
-  for _, v in ipairs(r.errors or {}) do
-    if type(v) == "table" then
-      out[#out + 1] = { code = ingest.violation_code({ v }), message = v.message }
-    end
+  -- one entry per innermost violation (everit wraps a type+enum check in an allOf)
+  for _, v in ipairs(require("aep.xdm").leaves(r.errors or {})) do
+    out[#out + 1] = { code = ingest.violation_code({ v }), message = v.message }
   end
   return out
 end
@@ -208,9 +207,10 @@ local function files(req, ctx)
   local out = tonumber(m.outputRecordCount) or 0
   if out > 0 and batch.status ~= "failed" then
     local file_id = batch.id .. "-1"
+    local function int(v) return string.format("%d", math.floor(tonumber(v) or 0)) end
     data[1] = { dataSetFileId = file_id, dataSetViewId = batch.dataset_id, version = "1.0.0",
-                created = tostring(batch.created), updated = tostring(batch.updated), records = tostring(out),
-                size = tostring(m.inputByteSize or 0), isValid = true,
+                created = int(batch.created), updated = int(batch.updated), records = int(out),
+                size = int(m.inputByteSize), isValid = true,
                 _links = { self = { href = (ctx.app.urls and ctx.app.urls.base or "") ..
                   "/data/foundation/export/files/" .. file_id } } }
   end

@@ -4,7 +4,6 @@
 --       lastBatchStatus, lastSuccessfulBatchId, lastFailedBatchId, imsOrg, sandboxId, created, updated}}
 -- ("...BatchId" there, "...Batch" on the dataset: both as documented). Computed from the batches
 -- the emulator holds (batch ingestion and the streaming windows), newest by creation.
-local ingest = require "aep.emulator.ingest"
 local errors = require "aep.emulator.errors"
 
 local M = {}
@@ -22,7 +21,7 @@ end
 -- last_batches.of(ctx, dataset_id) -> { lastBatchId, lastBatchStatus, lastSuccessfulBatch,
 -- lastFailedBatch, created, updated } | nil (no batch yet)
 function M.of(ctx, dataset_id)
-  ingest.setup(ctx.store)
+  -- ingest_batches is created by aep.emulator.ingest, installed before this module
   local db, sb = ctx.store.db, ctx.sandbox or "prod"
   local row = last(db, sb, dataset_id, "")
   if not row then return nil end

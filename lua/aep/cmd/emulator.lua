@@ -49,6 +49,14 @@ Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N
   P is a probability in [0, 1]; draws are deterministic under --seed.
   Example: --faults 'streaming:429=0.1,503=0.05,drop_after=0.01,latency=0.02;*:500=0.01'
 
+Asynchronous validation: a message streamed without syncValidation=true is answered once it
+is stored, then validated between requests (as AEP does). Valid records reach the dataset and
+Profile; invalid ones a failed batch of the dataset. Per dataflow, dataset and --batch-window
+interval: one run (GET /data/foundation/flowservice/runs?property=flowId==ID), a success and a
+failed Catalog batch (GET /data/foundation/catalog/batches?dataSet=ID), the failed records with
+their errors (GET /data/foundation/export/batches/ID/failed), Observability Insights metrics
+(POST /data/infrastructure/observability/insights/metrics).
+
 Emulator endpoints (no auth): GET /emulator/health, GET /emulator/state, POST /emulator/reset,
 GET /emulator/datasets/ID/records, GET /emulator/requests?since=SEQ, GET|PUT /emulator/faults.
 
@@ -58,6 +66,7 @@ Prints, in order: "aep emulator: environment file FILE", "aep emulator: listenin
 Examples:
   aep emulator --port 0 --data-dir /tmp/aep-emu
   aep emulator --tenant exchangeinternal --seed 7 --faults 'streaming:503=0.05'
+  aep emulator --port 0 --data-dir /tmp/aep-emu --batch-window 60 --validation-delay 5
 ]]
 
 local function run(args)

@@ -205,7 +205,13 @@ local function list(req, ctx)
   end
   local links = {}
   if limit and matched > start + limit then
-    links.next = { href = BASE .. "/runs?continuationToken=" .. (start + limit) }
+    -- the next page keeps the filters: the token is an offset into the filtered list
+    local kept = {}
+    for part in (req.raw_query or ""):gmatch("[^&]+") do
+      if not part:match("^continuationToken=") then kept[#kept + 1] = part end
+    end
+    kept[#kept + 1] = "continuationToken=" .. (start + limit)
+    links.next = { href = BASE .. "/runs?" .. table.concat(kept, "&") }
   end
   return 200, errors.JSON_HEADERS, { items = items, _links = links }
 end

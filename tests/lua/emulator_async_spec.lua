@@ -311,6 +311,53 @@ describe("emulator asynchronous validation", function()
   end)
 end)
 
+describe("emulator error diagnostics of batch ingestion", function()
+  local emu, api, ids
+  local IMPORT = "/data/foundation/import/batches"
+
+  setup(function()
+    emu, api, ids = fixtures.start { "--tenant", "exchangeinternal" }
+  end)
+
+  teardown(function()
+    if emu then emu.cleanup() end
+  end)
+
+  it("lists a failed import batch's corrupt and invalid rows as parsing and conversion errors", function()
+    local s, batch = api:post(IMPORT, { datasetId = ids.profile_dataset, inputFormat = { format = "json" } })
+    fixtures.expect(s, 201, batch, "batch")
+    local good = json.encode(fixtures.profile_entity(ids, { loyaltyID = "imp-1@example.com" }))
+    local missing = fixtures.profile_entity(ids, { loyaltyID = "imp-2@example.com" })
+    missing._exchangeinternal.loyaltyID = nil
+    local body = good .. "\n{missingQuotes: 'v1'}\n" .. json.encode(missing) .. "\n"
+    s = api:put(IMPORT .. "/" .. batch.id .. "/datasets/" .. ids.profile_dataset .. "/files/rows.json", body,
+      { content_type = "application/octet-stream" })
+    assert.are.equal(200, s)
+    s = api:post(IMPORT .. "/" .. batch.id .. "?action=COMPLETE", "")
+    assert.are.equal(200, s)
+    local view = fixtures.final_batch(api, batch.id)
+    assert.are.equal("failed", view.status)
+    assert.are.equal(2, view.failedRecordCount)
+    local s2, meta = api:get(EXPORT .. batch.id .. "/meta?path=row_errors")
+    fixtures.expect(s2, 200, meta, "row_errors")
+    local names = {}
+    for _, f in ipairs(meta.data) do names[#names + 1] = f.name end
+    assert.are.same({ "conversion_errors_0.json", "parsing_errors_0.json" }, names)
+    local s3, _, r3 = api:get(EXPORT .. batch.id .. "/meta?path=" .. enc("row_errors/parsing_errors_0.json"))
+    assert.are.equal(200, s3)
+    local line = json.decode(r3.body:match("^[^\n]+"))
+    assert.are.equal("{missingQuotes: 'v1'}", line._corrupt_record)
+    assert.are.same({ { code = "1401", message = "Row is corrupted and cannot be read, please fix and resend." } },
+      line._errors)
+    assert.are.equal("parsing_errors_0.json", line._filename)
+    local s4, _, r4 = api:get(EXPORT .. batch.id .. "/meta?path=" .. enc("row_errors/conversion_errors_0.json"))
+    assert.are.equal(200, s4)
+    local conv = json.decode(r4.body:match("^[^\n]+"))
+    assert.are.same({ { code = "INGEST-1555-400", message = "required key [loyaltyID] not found" } }, conv._errors)
+    assert.are.same(json.integerize(missing), json.integerize(conv._record))
+  end)
+end)
+
 describe("emulator asynchronous validation across kill -9", function()
   local emu, api, ids
 

@@ -220,7 +220,8 @@ local function process(ctx, row)
       if r.err or type(v) ~= "table" or (v[1] ~= nil) then
         code = M.CODES.parse
         violations = { { message = r.err and ("Row " .. k .. " is not valid JSON")
-                                         or ("Row " .. k .. " is not a JSON object") } }
+                                         or ("Row " .. k .. " is not a JSON object"),
+                         corruptRecord = r.text } }
       else
         local ok, viol = info.validate(v)
         if ok then

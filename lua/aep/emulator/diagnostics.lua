@@ -83,7 +83,9 @@ local function failed_line(ctx, batch, r, filename, index)
     _emulator = { xactionId = r.xactionId, receivedTimeMs = r.receivedTimeMs, row = index },
   }
   if is_parse_error(r) then
-    line._corrupt_record = r.errors[1].message
+    -- the row's text when it was kept (a row that does not decode), else what was wrong with it
+    local v = r.errors[1]
+    line._corrupt_record = v.corruptRecord or (r.entity == nil and v.message) or nil
   else
     line._validationErrors = empty_arrays(r.errors)
   end

@@ -152,12 +152,18 @@ local function property_list(req)
   return out
 end
 
-local function windows_of(app, sandbox)
+-- the windows of the sandbox's dataflows, newest first; flow_id (a flowId==ID filter) narrows
+-- the query, so a long-running emulator's thousands of windows are not all turned into runs
+local function windows_of(app, sandbox, flow_id)
   async_validation.setup(app.store)
   local out = {}
   local stmt = app.store.db:prepare("SELECT " .. COLUMNS .. " FROM ingest_windows WHERE sandbox = ? AND flow_id <> '' " ..
-    "ORDER BY created DESC, id")
-  for r in stmt:rows(sandbox) do out[#out + 1] = row_table(r) end
+    (flow_id and "AND flow_id = ? " or "") .. "ORDER BY created DESC, id")
+  if flow_id then
+    for r in stmt:rows(sandbox, flow_id) do out[#out + 1] = row_table(r) end
+  else
+    for r in stmt:rows(sandbox) do out[#out + 1] = row_table(r) end
+  end
   stmt:close()
   return out
 end
@@ -180,7 +186,11 @@ local function list(req, ctx)
   local start = math.tointeger(tonumber(q.continuationToken or 0)) or 0
   local items = json.array {}
   local matched = 0
-  for _, w in ipairs(windows_of(ctx.app, ctx.sandbox or "prod")) do
+  local flow_id
+  for _, f in ipairs(filters) do
+    if f.path == "flowId" and f.op == "==" and not f.value:find(",", 1, true) then flow_id = f.value end
+  end
+  for _, w in ipairs(windows_of(ctx.app, ctx.sandbox or "prod", flow_id)) do
     local run = M.view(ctx.app, w)
     local ok = true
     for _, f in ipairs(filters) do

@@ -400,4 +400,33 @@ describe("emulator asynchronous validation across kill -9", function()
     assert.are.equal(b.responses[3].xactionId, bad.records[1].xactionId)
     assert.are.equal(5, fixtures.records(api, ids.profile_dataset, "?status=success&limit=0").count)
   end)
+
+  it("validates what it committed but never answered (a drop_after fault)", function()
+    local http = require "aep.http"
+    emu.faults("/collection/batch:drop_after=1")
+    local messages = {}
+    for i = 1, 3 do messages[i] = fixtures.profile_message(ids, { loyaltyID = "drop-" .. i .. "@example.com" }) end
+    messages[2].body.xdmEntity.workEmail = { address = "x@example.com" }
+    local resp, err, code = http.request { method = "POST", url = emu.url .. "/collection/batch/" .. ids.inlet_id,
+      headers = { ["Content-Type"] = "application/json" }, body = json.encode { messages = messages } }
+    assert.is_nil(resp, err)
+    assert.are.equal("RECV", code)
+    emu.faults("")
+    -- the loyalty ids of the dataset's records with one status
+    local function ids_with(status)
+      local out = {}
+      for _, r in ipairs(fixtures.records(api, ids.profile_dataset, "?status=" .. status .. "&limit=1000").records) do
+        out[r.entity._exchangeinternal.loyaltyID] = (out[r.entity._exchangeinternal.loyaltyID] or 0) + 1
+      end
+      return out
+    end
+    local failed = poll(function()
+      local f = ids_with("failed")
+      if f["drop-2@example.com"] then return f end
+    end, "the dropped request's messages")
+    assert.are.equal(1, failed["drop-2@example.com"])
+    local ok = ids_with("success")
+    assert.are.same({ 1, 1 }, { ok["drop-1@example.com"], ok["drop-3@example.com"] })
+    assert.is_nil(ok["drop-2@example.com"])
+  end)
 end)

@@ -88,10 +88,29 @@ describe("aep status", function()
     assert.truthy(r.stdout:find("      INGEST-1201-400 Bronze is not a valid enum value\n", 1, true), r.stdout)
   end)
 
+  it("reports every dataset a run manifest names", function()
+    local path = emu.data_dir .. "/manifest.json"
+    local f = assert(io.open(path, "wb"))
+    f:write(json.encode { format = "aep-run-manifest/1", run_name = "aep", target = {}, variables = {},
+      resources = { { var = "DATASET_ID_PROFILE", kind = "dataset", id = ids.profile_dataset, created = true },
+                    { var = "DATASET_ID_EVENT", kind = "dataset", id = ids.event_dataset, created = true },
+                    { var = "FLOW_ID_PROFILE", kind = "flow", id = ids.flow_id, created = true } } })
+    f:close()
+    local r = run.aep({ "status", "--env", emu.env_file, "--manifest", path, "--json" })
+    assert.are.equal(2, r.status, r.stderr)
+    local doc = json.decode(r.stdout)
+    assert.are.equal(path, doc.manifest)
+    assert.are.equal(2, doc.failed)
+    assert.are.same({ ids.profile_dataset, ids.event_dataset }, { doc.datasets[1].dataset.id, doc.datasets[2].dataset.id })
+    assert.are.same({ 2, 0 }, { doc.datasets[1].failed, doc.datasets[2].failed })
+    assert.are.equal(0, #doc.datasets[2].runs)
+    assert.are.equal(json.null, doc.datasets[1].failed_records)
+  end)
+
   it("answers a usage error and an unknown dataset plainly", function()
     local r = run.aep({ "status", "--env", emu.env_file })
     assert.are.equal(64, r.status)
-    assert.truthy(r.stderr:find("missing --dataset ID or --flow ID", 1, true), r.stderr)
+    assert.truthy(r.stderr:find("missing --dataset ID, --flow ID or --manifest FILE", 1, true), r.stderr)
     r = run.aep({ "status", "--env", emu.env_file, "--dataset", "no such dataset" })
     assert.are.equal(1, r.status)
     assert.truthy(r.stderr:find("dataset 'no such dataset' was not found", 1, true), r.stderr)

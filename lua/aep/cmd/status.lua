@@ -11,6 +11,7 @@ local M = {}
 local SPEC = {
   { "dataset", "string", short = "d", metavar = "ID", help = "a dataset (id or name): the runs of the dataflows writing it and its batches" },
   { "flow", "string", metavar = "ID", help = "a dataflow: its runs and the batches they wrote" },
+  { "manifest", "string", metavar = "FILE", help = "a run manifest (aep run): each dataset it names, as --dataset" },
   { "since", "string", default = "24h", metavar = "AGE", help = "runs and batches created in the last AGE (90s, 15m, 2h, 7d)" },
   { "limit", "integer", default = 10, metavar = "N", help = "at most N runs and N batches, newest first" },
   { "errors", "boolean", help = "list the failed records of the shown batches with their errors" },
@@ -21,7 +22,8 @@ for _, s in ipairs(require("aep.config").flag_spec()) do SPEC[#SPEC + 1] = s end
 M.summary = "show where ingested data went: dataflow runs, batches, failed records and their errors"
 
 M.usage = [[
-usage: aep status (--dataset ID | --flow ID) [--since AGE] [--limit N] [--errors] [--json] [flags]
+usage: aep status (--dataset ID | --flow ID | --manifest FILE) [--since AGE] [--limit N] [--errors]
+                  [--json] [flags]
 
 AEP answers a streamed message once it is received; validation comes after, and a record that
 fails it lands in a failed batch of the dataset. This shows what happened after the answer: the
@@ -43,6 +45,7 @@ Examples:
   aep status --env env.json --dataset "Loyalty Profiles"
   aep status --env env.json --flow 6a1b2c3d-0000-4000-8000-000000000000 --errors
   aep status --dataset 5f1b0c3d2e4a --since 2h --json | jq '.failed_records[].errors'
+  aep status --manifest ~/.local/state/aep/runs/aep-prod-ORG.json --errors
 ]]
 
 local function fail(message)
@@ -223,27 +226,52 @@ function M.run(args)
   if opts.verbose then log.set_verbose(true) end
   if opts.quiet then log.set_quiet(true) end
   if positional[1] then cli.usage_error("unexpected argument '" .. tostring(positional[1]) .. "'") end
-  if not opts.dataset and not opts.flow then cli.usage_error("missing --dataset ID or --flow ID") end
-  if opts.dataset and opts.flow then cli.usage_error("--dataset and --flow exclude each other") end
+  local given = (opts.dataset and 1 or 0) + (opts.flow and 1 or 0) + (opts.manifest and 1 or 0)
+  if given == 0 then cli.usage_error("missing --dataset ID, --flow ID or --manifest FILE") end
+  if given > 1 then cli.usage_error("--dataset, --flow and --manifest exclude each other") end
   local age = age_seconds(opts.since)
   if not age then cli.usage_error("--since needs an age such as 90s, 15m, 2h or 7d, got '" .. opts.since .. "'") end
   if opts.limit < 1 or opts.limit > 100 then cli.usage_error("--limit must be 1..100") end
   local host = require "aep.host"
   local since_ms = math.floor((host.now() - age) * 1000)
 
-  local ok, report, err = pcall(function()
+  -- the datasets of a run manifest, before any Platform request
+  local targets = { opts }
+  if opts.manifest then
+    local f = io.open(opts.manifest, "rb")
+    if not f then return fail("cannot read run manifest " .. opts.manifest) end
+    f:close()
+    local m, merr = require("aep.run.manifest").load(opts.manifest)
+    if not m then return fail(merr) end
+    targets = {}
+    for _, r in ipairs(m.doc.resources or {}) do
+      if r.kind == "dataset" and r.id then
+        targets[#targets + 1] = setmetatable({ dataset = r.id, manifest = false }, { __index = opts })
+      end
+    end
+    if #targets == 0 then return fail("run manifest " .. opts.manifest .. " names no dataset") end
+  end
+
+  local reports = {}
+  local ok, err = pcall(function()
     local cfg = require("aep.config").load({ flags = opts })
     cfg:check()
     local c = require("aep.platform").new(cfg)
-    return gather(c, opts, since_ms)
+    for _, t in ipairs(targets) do
+      local report, gerr = gather(c, t, since_ms)
+      if not report then return gerr end
+      reports[#reports + 1] = report
+    end
   end)
   if not ok then
-    if cli.is_interrupt(report) then error(report, 0) end
-    return fail(tostring(report))
+    if cli.is_interrupt(err) then error(err, 0) end
+    return fail(tostring(err))
   end
-  if not report then return fail(err) end
+  if err then return fail(err) end
 
   local out = io.stdout
+  local failed = 0
+  for _, r in ipairs(reports) do failed = failed + r.failed end
   if opts.json then
     local json = require "aep.json"
     local function arr(t)
@@ -255,16 +283,27 @@ function M.run(args)
       end
       return t
     end
-    out:write(json.encode_pretty({
-      dataset = report.dataset or json.null, flows = arr(report.flows), runs = arr(report.runs),
-      batches = arr(report.batches), failed = report.failed,
-      failed_records = opts.errors and arr(report.failed_records) or json.null,
-    }), "\n")
+    local docs = {}
+    for i, report in ipairs(reports) do
+      docs[i] = {
+        dataset = report.dataset or json.null, flows = arr(report.flows), runs = arr(report.runs),
+        batches = arr(report.batches), failed = report.failed,
+        failed_records = opts.errors and arr(report.failed_records) or json.null,
+      }
+    end
+    if opts.manifest then
+      out:write(json.encode_pretty({ manifest = opts.manifest, datasets = json.array(docs), failed = failed }), "\n")
+    else
+      out:write(json.encode_pretty(docs[1]), "\n")
+    end
   elseif not opts.quiet then
-    print_text(out, require "aep.term", report, opts)
+    for i, report in ipairs(reports) do
+      if i > 1 then out:write("\n") end
+      print_text(out, require "aep.term", report, opts)
+    end
   end
   out:flush()
-  return report.failed > 0 and cli.EXIT.INCOMPLETE or cli.EXIT.OK
+  return failed > 0 and cli.EXIT.INCOMPLETE or cli.EXIT.OK
 end
 
 return M

@@ -15,6 +15,7 @@ local SPEC = {
   { "since", "string", default = "24h", metavar = "AGE", help = "runs and batches created in the last AGE (90s, 15m, 2h, 7d)" },
   { "limit", "integer", default = 10, metavar = "N", help = "at most N runs and N batches, newest first" },
   { "errors", "boolean", help = "list the failed records of the shown batches with their errors" },
+  { "watch", "boolean", help = "on a terminal: refresh every 2 seconds until Ctrl-C" },
   cli.common.env, cli.common.json, cli.common.quiet, cli.common.verbose,
 }
 for _, s in ipairs(require("aep.config").flag_spec()) do SPEC[#SPEC + 1] = s end
@@ -23,7 +24,7 @@ M.summary = "show where ingested data went: dataflow runs, batches, failed recor
 
 M.usage = [[
 usage: aep status (--dataset ID | --flow ID | --manifest FILE) [--since AGE] [--limit N] [--errors]
-                  [--json] [flags]
+                  [--watch | --json] [flags]
 
 AEP answers a streamed message once it is received; validation comes after, and a record that
 fails it lands in a failed batch of the dataset. This shows what happened after the answer: the
@@ -221,6 +222,32 @@ local function print_text(out, term, report, opts)
   end
 end
 
+local function write_json(out, reports, failed, opts)
+  local json = require "aep.json"
+  local function arr(t)
+    json.array(t)
+    for _, v in ipairs(t) do
+      if type(v) == "table" then
+        for _, k in ipairs { "errors", "batches" } do if v[k] then json.array(v[k]) end end
+      end
+    end
+    return t
+  end
+  local docs = {}
+  for i, report in ipairs(reports) do
+    docs[i] = {
+      dataset = report.dataset or json.null, flows = arr(report.flows), runs = arr(report.runs),
+      batches = arr(report.batches), failed = report.failed,
+      failed_records = opts.errors and arr(report.failed_records) or json.null,
+    }
+  end
+  if opts.manifest then
+    out:write(json.encode_pretty({ manifest = opts.manifest, datasets = json.array(docs), failed = failed }), "\n")
+  else
+    out:write(json.encode_pretty(docs[1]), "\n")
+  end
+end
+
 function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
@@ -232,8 +259,11 @@ function M.run(args)
   local age = age_seconds(opts.since)
   if not age then cli.usage_error("--since needs an age such as 90s, 15m, 2h or 7d, got '" .. opts.since .. "'") end
   if opts.limit < 1 or opts.limit > 100 then cli.usage_error("--limit must be 1..100") end
+  if opts.watch and opts.json then cli.usage_error("--watch and --json exclude each other") end
+  if opts.watch and not require("aep.term").isatty(io.stdout) then
+    cli.usage_error("--watch refreshes a terminal; without one, run the command again (or use --json)")
+  end
   local host = require "aep.host"
-  local since_ms = math.floor((host.now() - age) * 1000)
 
   -- the datasets of a run manifest, before any Platform request
   local targets = { opts }
@@ -252,58 +282,76 @@ function M.run(args)
     if #targets == 0 then return fail("run manifest " .. opts.manifest .. " names no dataset") end
   end
 
-  local reports = {}
-  local ok, err = pcall(function()
-    local cfg = require("aep.config").load({ flags = opts })
-    cfg:check()
-    local c = require("aep.platform").new(cfg)
-    for _, t in ipairs(targets) do
-      local report, gerr = gather(c, t, since_ms)
-      if not report then return gerr end
-      reports[#reports + 1] = report
+  local client
+  -- one look: -> reports | nil, message (the client is made once: a watch reuses its token)
+  local function look()
+    local reports = {}
+    local ok, err = pcall(function()
+      if not client then
+        local cfg = require("aep.config").load({ flags = opts })
+        cfg:check()
+        client = require("aep.platform").new(cfg)
+      end
+      local since_ms = math.floor((host.now() - age) * 1000)
+      for _, t in ipairs(targets) do
+        local report, gerr = gather(client, t, since_ms)
+        if not report then return gerr end
+        reports[#reports + 1] = report
+      end
+    end)
+    if not ok then
+      if cli.is_interrupt(err) then error(err, 0) end
+      return nil, tostring(err)
     end
-  end)
-  if not ok then
-    if cli.is_interrupt(err) then error(err, 0) end
-    return fail(tostring(err))
+    if err then return nil, err end
+    return reports
   end
-  if err then return fail(err) end
 
   local out = io.stdout
-  local failed = 0
-  for _, r in ipairs(reports) do failed = failed + r.failed end
-  if opts.json then
-    local json = require "aep.json"
-    local function arr(t)
-      json.array(t)
-      for _, v in ipairs(t) do
-        if type(v) == "table" then
-          for _, k in ipairs { "errors", "batches" } do if v[k] then json.array(v[k]) end end
-        end
+  local WATCH_S = 2
+  -- one look, written out -> exit status | nil, message
+  local function once()
+    local reports, err = look()
+    if not reports then return nil, err end
+    local failed = 0
+    for _, r in ipairs(reports) do failed = failed + r.failed end
+    if opts.json then
+      write_json(out, reports, failed, opts)
+    elseif not opts.quiet then
+      -- --watch: home the cursor and clear the screen before each refresh
+      if opts.watch then out:write("\27[H\27[2J") end
+      for i, report in ipairs(reports) do
+        if i > 1 then out:write("\n") end
+        print_text(out, require "aep.term", report, opts)
       end
-      return t
     end
-    local docs = {}
-    for i, report in ipairs(reports) do
-      docs[i] = {
-        dataset = report.dataset or json.null, flows = arr(report.flows), runs = arr(report.runs),
-        batches = arr(report.batches), failed = report.failed,
-        failed_records = opts.errors and arr(report.failed_records) or json.null,
-      }
-    end
-    if opts.manifest then
-      out:write(json.encode_pretty({ manifest = opts.manifest, datasets = json.array(docs), failed = failed }), "\n")
-    else
-      out:write(json.encode_pretty(docs[1]), "\n")
-    end
-  elseif not opts.quiet then
-    for i, report in ipairs(reports) do
-      if i > 1 then out:write("\n") end
-      print_text(out, require "aep.term", report, opts)
-    end
+    if opts.watch then out:write(string.format("\n(refreshing every %d s; Ctrl-C to stop)\n", WATCH_S)) end
+    out:flush()
+    return failed > 0 and cli.EXIT.INCOMPLETE or cli.EXIT.OK
   end
-  out:flush()
-  return failed > 0 and cli.EXIT.INCOMPLETE or cli.EXIT.OK
+
+  if not opts.watch then
+    local status, err = once()
+    if not status then return fail(err) end
+    return status
+  end
+  -- Ctrl-C is how a watch ends: the last refresh's status, not "interrupted"
+  local last = cli.EXIT.OK
+  for _ = 1, math.huge do
+    local ok, status, err = pcall(once)
+    if not ok then
+      if cli.is_interrupt(status) then return last end
+      error(status, 0)
+    end
+    if not status then return fail(err) end
+    last = status
+    local slept_ok, slept = pcall(host.sleep, WATCH_S)
+    if not slept_ok then
+      if cli.is_interrupt(slept) then return last end
+      error(slept, 0)
+    end
+    if slept == false then return last end
+  end
 end
 
 return M

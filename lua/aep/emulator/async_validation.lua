@@ -221,7 +221,10 @@ local function validate_slice(app, limit, t)
         local entity = text and cjson_safe.decode(text)
         local ok, violations
         if type(entity) == "table" then
-          ok, violations = info.validate(entity)
+          -- a validator that raises must not stop every later message: this one fails
+          local pok, a, b = pcall(info.validate, entity)
+          if pok then ok, violations = a, b
+          else ok, violations = false, { { message = "The message could not be validated: " .. tostring(a) } } end
         else
           entity, text, ok, violations = nil, nil, false, { MISSING_ENTITY }
         end

@@ -276,6 +276,40 @@ describe("emulator asynchronous validation", function()
       assert.are.equal(true, files.data[1].isValid)
     end)
 
+    it("answers in the shapes of Adobe's OpenAPI files (field types)", function()
+      local openapi = require "support.openapi"
+      if not openapi.available() then
+        pending("no OpenAPI files at " .. openapi.DIR .. " or no lyaml")
+        return
+      end
+      local function conforms(file, schema, value)
+        assert.are.same({}, openapi.check(file, schema, value), file .. " " .. schema)
+      end
+      local r = runs[1]
+      conforms("flow-service.yaml", "FlowRunItemDTO", r)
+      local _, one = api:get(RUNS .. "/" .. r.id)
+      conforms("flow-service.yaml", "FlowRunsListResponse", one)
+      local ref = r.activities[1].targetInfo[1].reference.ids
+      for _, id in ipairs(ref) do
+        local _, b = api:get("/data/foundation/catalog/batches/" .. id)
+        conforms("catalog.yaml", "batchResponse", b[id])
+      end
+      local _, lb = api:get("/data/foundation/catalog/lastBatches?dataSetId=" .. ids.profile_dataset)
+      conforms("catalog.yaml", "lastBatchesResponse", lb)
+      local _, failed = api:get(EXPORT .. ref[2] .. "/failed")
+      conforms("data-access.yaml", "files", failed)
+      local _, meta = api:get(EXPORT .. ref[2] .. "/meta?path=row_errors")
+      conforms("data-access.yaml", "files", meta)
+      local _, files = api:get(EXPORT .. ref[1] .. "/files")
+      conforms("data-access.yaml", "dataSetFiles", files)
+      local start = os.date("!%Y-%m-%dT00:00:00.000Z", t0 // 1000 - 86400)
+      local stop = os.date("!%Y-%m-%dT00:00:00.000Z", t0 // 1000 + 86400)
+      local _, m = api:post(INSIGHTS, { start = start, ["end"] = stop, granularity = "day", metrics = { {
+        name = "timeseries.ingestion.dataset.recordsuccess.count", aggregator = "sum", downsample = "sum",
+        filters = { { name = "dataSetId", value = ids.profile_dataset, groupBy = true } } } } })
+      conforms("observability-insights.yaml", "metricsResponses", m.metricResponses)
+    end)
+
     it("answers Observability Insights with the record success and failure counts", function()
       local start = os.date("!%Y-%m-%dT00:00:00.000Z", t0 // 1000 - 86400)
       local stop = os.date("!%Y-%m-%dT00:00:00.000Z", t0 // 1000 + 2 * 86400)

@@ -211,7 +211,15 @@ local function validate_slice(app, limit, t)
       local info = infos[ikey]
       local ctx = { app = app, store = store, org = app.org, config = app.config, sandbox = sandbox }
       if info == nil then
-        info = ingest.dataset(ctx, sandbox, ds) or false
+        local why
+        info, why = ingest.dataset(ctx, sandbox, ds)
+        -- a dataset whose schema is gone since the answer: its messages fail, none is lost
+        if not info and why == "no_schema" then
+          info = { id = ds, sandbox = sandbox, validate = function()
+            return false, { { message = "Dataset [" .. ds .. "] has no schema to validate the message against" } }
+          end }
+        end
+        info = info or false
         infos[ikey] = info
       end
       -- a dataset deleted since the answer: its data goes with it, as in AEP

@@ -12,6 +12,7 @@
 #include <sys/select.h>
 
 #include "server_handler.h"
+#include "server_idle.h"
 
 /* Set by our SIGINT/SIGTERM handler while serve() runs (signal handlers need a global). */
 static volatile sig_atomic_t server_signal = 0;
@@ -384,7 +385,6 @@ static void on_signal(int sig) {
 static int server_serve(lua_State *L) {
   server_t *s = check_server(L);
   struct sigaction sa, old_int, old_term;
-  int busy;
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TFUNCTION);
@@ -410,8 +410,13 @@ static int server_serve(lua_State *L) {
     }
     lua_settop(L, 4);
   }
-  for (busy = run_idle(L, 4); !s->stop && !server_signal && !s->close_pending; busy = run_idle(L, 4))
-    server_iterate(s, busy ? 0 : -1, 1);
+  {
+    double wait = run_idle(L, 4);
+    while (!s->stop && !server_signal && !s->close_pending) {
+      server_iterate(s, wait, 1);
+      wait = run_idle(L, 4);
+    }
+  }
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;

@@ -139,22 +139,4 @@ static void guard_options(lua_State *L, server_t *s) {
   else lua_pop(L, 1);
 }
 
-/* Between iterations: idle() -> true while it has more work (the next wait is then 0 s), so long
- * work done in slices never keeps requests waiting longer than one slice. An error stops it. */
-static int run_idle(lua_State *L, int idx) {
-  int busy;
-  if (lua_isnil(L, idx)) return 0;
-  lua_pushvalue(L, idx);
-  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-    fprintf(stderr, "aep.server: idle: %s\n", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_replace(L, idx);
-    return 0;
-  }
-  busy = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return busy;
-}
-
 #endif

@@ -8,6 +8,7 @@
 --   catalog.enable_profile(c, id) -> true  (unifiedProfile + unifiedIdentity tags)
 --   catalog.delete_dataset(c, id) -> true
 --   catalog.get_batch(c, id) -> batch (with .id) | nil
+--   catalog.list_batches(c, {dataset=, status=, created_after=, created_before=, limit=}) -> batches, newest first
 local platform = require "aep.platform"
 local json = require "aep.json"
 
@@ -139,6 +140,35 @@ function M.get_batch(c, id)
   local list = keyed(doc)
   for _, b in ipairs(list) do if b.id == id then return b end end
   return list[1]
+end
+
+-- catalog.list_batches(c [, opts]) -> batches (each with .id), newest first. opts: dataset (id),
+-- status ("failed" or "success,failed"), created_after / created_before (epoch ms, exclusive),
+-- limit (at most this many; default 100). Catalog's filters (filter-data.md): dataSet, status,
+-- createdAfter, createdBefore, orderBy=desc:created, limit (at most 100 a page), start.
+function M.list_batches(c, opts)
+  opts = opts or {}
+  local want = opts.limit or 100
+  local out, start = {}, 0
+  for _ = 1, 1000 do
+    local page_size = math.min(100, want - #out)
+    if page_size <= 0 then break end
+    local query = { { "orderBy", "desc:created" }, { "limit", page_size }, { "start", start } }
+    if opts.dataset then query[#query + 1] = { "dataSet", opts.dataset } end
+    if opts.status then query[#query + 1] = { "status", opts.status } end
+    if opts.created_after then query[#query + 1] = { "createdAfter", math.floor(opts.created_after) } end
+    if opts.created_before then query[#query + 1] = { "createdBefore", math.floor(opts.created_before) } end
+    local page = keyed(c:get(M.BASE .. "/batches", { query = query }).json)
+    for _, b in ipairs(page) do out[#out + 1] = b end
+    if #page < page_size then break end
+    start = start + #page
+  end
+  table.sort(out, function(a, b)
+    local x, y = tonumber(a.created) or 0, tonumber(b.created) or 0
+    if x ~= y then return x > y end
+    return tostring(a.id) > tostring(b.id)
+  end)
+  return out
 end
 
 return M

@@ -9,6 +9,10 @@
 --   flows.create_target_connection(c, {name=, dataset_id=, schema_id=}) -> id
 --   flows.create_flow(c, {name=, source_id=, target_id=}) -> id
 --   flows.delete(c, kind, id) -> true
+--   flows.list(c, kind [, property | {property, ...}]) -> items (every page)
+--   flows.list_runs(c, flow_id [, {since_ms=}]) -> the dataflow's runs, newest first
+--   flows.get_run(c, run_id) -> run | nil
+--   flows.flows_to_dataset(c, dataset_id) -> the dataflows whose target connection writes the dataset
 local platform = require "aep.platform"
 local json = require "aep.json"
 
@@ -81,7 +85,13 @@ end
 -- flows.list(c, kind [, property]) -> items (following _links.next)
 function M.list(c, kind, property)
   local out = {}
-  local path, query = M.BASE .. "/" .. kind, property and { { "property", property } } or nil
+  local path, query = M.BASE .. "/" .. kind, nil
+  if type(property) == "string" then
+    query = { { "property", property } }
+  elseif type(property) == "table" then
+    query = {}
+    for _, p in ipairs(property) do query[#query + 1] = { "property", p } end
+  end
   local seen = {}
   for _ = 1, 1000 do
     local req = { query = query }
@@ -141,6 +151,44 @@ function M.create_flow(c, o)
     targetConnectionIds = json.array({ o.target_id }),
   } })
   return created_id(resp, "dataflow")
+end
+
+-- flows.list_runs(c, flow_id [, {since_ms}]) -> runs (sources/tutorials/api/monitor.md), newest
+-- first; since_ms keeps the runs started after it (metrics.durationSummary.startedAtUTC)
+function M.list_runs(c, flow_id, o)
+  o = o or {}
+  local props = { "flowId==" .. flow_id }
+  if o.since_ms then props[2] = "metrics.durationSummary.startedAtUTC>" .. math.floor(o.since_ms) end
+  local runs = M.list(c, "runs", props)
+  local function started(r)
+    local m = type(r.metrics) == "table" and r.metrics.durationSummary
+    return tonumber(type(m) == "table" and m.startedAtUTC) or tonumber(r.createdAt) or 0
+  end
+  table.sort(runs, function(a, b) return started(a) > started(b) end)
+  return runs
+end
+
+-- flows.get_run(c, run_id) -> run | nil  (AEP answers {"items": [run]})
+function M.get_run(c, id)
+  local resp = c:get(M.BASE .. "/runs/" .. enc(id), { allow = { [404] = true } })
+  if resp.status == 404 then return nil end
+  return items_of(resp.json)[1]
+end
+
+-- flows.flows_to_dataset(c, dataset_id) -> dataflows writing the dataset (through their target
+-- connections' params.dataSetId)
+function M.flows_to_dataset(c, dataset_id)
+  local targets = {}
+  for _, t in ipairs(M.list(c, "targetConnections")) do
+    if type(t.params) == "table" and t.params.dataSetId == dataset_id then targets[t.id] = true end
+  end
+  local out = {}
+  for _, f in ipairs(M.list(c, "flows")) do
+    for _, tid in ipairs(f.targetConnectionIds or {}) do
+      if targets[tid] then out[#out + 1] = f; break end
+    end
+  end
+  return out
 end
 
 -- flows.delete(c, kind, id) -> true (404 included)

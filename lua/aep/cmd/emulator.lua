@@ -10,6 +10,8 @@ local spec = {
   { "tls-cert", "string", metavar = "FILE", help = "PEM certificate: serve HTTPS on the same port" },
   { "tls-key", "string", metavar = "FILE", help = "PEM private key for --tls-cert" },
   { "profile-lag", "number", default = 0, metavar = "SECONDS", help = "delay before ingested data shows in Profile" },
+  { "batch-window", "number", default = 1, metavar = "SECONDS", help = "streamed messages validated after the answer are grouped into one run and its batches per dataflow, dataset and window of SECONDS" },
+  { "validation-delay", "number", default = 0, metavar = "SECONDS", help = "streamed messages are validated no earlier than SECONDS after their answer" },
   { "faults", "string", metavar = "SPEC", help = "injected faults, see below" },
   { "tenant", "string", metavar = "NAME", help = "tenant id of a new org (default: generated)" },
   cli.common.verbose,
@@ -18,6 +20,7 @@ local spec = {
 local usage = [[
 usage: aep emulator [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--seed N]
                     [--tls-cert FILE --tls-key FILE] [--profile-lag SECONDS]
+                    [--batch-window SECONDS] [--validation-delay SECONDS]
                     [--faults SPEC] [--tenant NAME]
 
 Serves a local, stateful Adobe Experience Platform on one port: IMS (/ims/token/v3,
@@ -46,6 +49,14 @@ Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N
   P is a probability in [0, 1]; draws are deterministic under --seed.
   Example: --faults 'streaming:429=0.1,503=0.05,drop_after=0.01,latency=0.02;*:500=0.01'
 
+Asynchronous validation: a message streamed without syncValidation=true is answered once it
+is stored, then validated between requests (as AEP does). Valid records reach the dataset and
+Profile; invalid ones a failed batch of the dataset. Per dataflow, dataset and --batch-window
+interval: one run (GET /data/foundation/flowservice/runs?property=flowId==ID), a success and a
+failed Catalog batch (GET /data/foundation/catalog/batches?dataSet=ID), the failed records with
+their errors (GET /data/foundation/export/batches/ID/failed), Observability Insights metrics
+(POST /data/infrastructure/observability/insights/metrics).
+
 Emulator endpoints: GET /emulator/health, GET /emulator/state, POST /emulator/reset,
 GET /emulator/datasets/ID/records, GET /emulator/requests?since=SEQ, GET|PUT /emulator/faults,
 POST /emulator/sandboxes {"name": "dev"} (sandboxes other than prod exist once created).
@@ -67,6 +78,7 @@ Prints, in order: "aep emulator: bound to ADDRESS:PORT" (only when --host is not
 Examples:
   aep emulator --port 0 --data-dir /tmp/aep-emu
   aep emulator --tenant exchangeinternal --seed 7 --faults 'streaming:503=0.05'
+  aep emulator --port 0 --data-dir /tmp/aep-emu --batch-window 60 --validation-delay 5
 ]]
 
 local function run(args)
@@ -76,6 +88,10 @@ local function run(args)
   end
   if opts.port < 0 or opts.port > 65535 then cli.usage_error("--port must be 0..65535") end
   if opts.profile_lag < 0 then cli.usage_error("--profile-lag must not be negative") end
+  if not (opts.batch_window > 0 and opts.batch_window <= 3600) then
+    cli.usage_error("--batch-window must be more than 0 and at most 3600 seconds")
+  end
+  if opts.validation_delay < 0 then cli.usage_error("--validation-delay must not be negative") end
   if (opts.tls_cert == nil) ~= (opts.tls_key == nil) then
     cli.usage_error("--tls-cert and --tls-key go together")
   end

@@ -24,7 +24,7 @@ local exit_codes = [[
 Exit codes:
   0    success
   1    could not run (bad configuration, AEP error, I/O error); the message says why
-  2    ran, but some records were rejected, failed or invalid (stream, validate),
+  2    ran, but some records were rejected, failed or invalid (stream, validate, status),
        or profiles did not match (run lookup --verify)
   64   usage error: unknown flag or missing argument
   130  interrupted (Ctrl-C)

@@ -20,7 +20,8 @@ end
 
 local function decode_row(text)
   local v = cjson_safe.decode(text)
-  if v == nil then return { err = true } end
+  -- the text is kept (up to 64 KiB) for the error diagnostics' _corrupt_record
+  if v == nil then return { err = true, text = #text <= 65536 and text or text:sub(1, 65536) } end
   return { value = v }
 end
 

@@ -45,6 +45,7 @@ local DESCRIPTIONS = {
   [M.CODES.invalid] = "The row has a value that does not conform to the schema. Fix the value and try again.",
   [M.CODES.empty] = "Dataset file is empty. Please upload file with data.",
 }
+M.DESCRIPTIONS = DESCRIPTIONS
 local CODE_ORDER = { M.CODES.parse, M.CODES.required, M.CODES.invalid }
 
 local st -- statements of this module
@@ -148,7 +149,9 @@ local function catalog_view(row)
     local m = doc.metrics or { inputRecordCount = 0, outputRecordCount = 0, failedRecordCount = 0 }
     view.metrics = m
     view.started = view.started or row.created
-    view.completed = view.completed or row.created
+    -- a window's batches are "processing" until the window closes (async_validation.lua)
+    if row.status ~= "processing" then view.completed = view.completed or row.created end
+    view.failedBatchLocation = doc.failedBatchLocation
     view.errors = error_entries(doc.codes or {}, m.failedRecordCount, m.outputRecordCount)
   else
     view.metrics = doc.metrics
@@ -158,6 +161,10 @@ local function catalog_view(row)
         if e.rows then json.array(e.rows) end
       end
     end
+  end
+  -- the top-level counts of Catalog's batchResponse (catalog.yaml)
+  if view.metrics then
+    view.recordCount, view.failedRecordCount = view.metrics.outputRecordCount, view.metrics.failedRecordCount
   end
   return view
 end
@@ -213,7 +220,8 @@ local function process(ctx, row)
       if r.err or type(v) ~= "table" or (v[1] ~= nil) then
         code = M.CODES.parse
         violations = { { message = r.err and ("Row " .. k .. " is not valid JSON")
-                                         or ("Row " .. k .. " is not a JSON object") } }
+                                         or ("Row " .. k .. " is not a JSON object"),
+                         corruptRecord = r.text } }
       else
         local ok, viol = info.validate(v)
         if ok then
@@ -468,7 +476,19 @@ function M.list(req, ctx)
   local where, args = { "sandbox = ?" }, { ctx.sandbox or "prod" }
   local ds = q.dataSet or q.dataset or q.datasetId
   if ds and ds ~= "" then where[#where + 1] = "dataset_id = ?"; args[#args + 1] = ds end
-  if q.status and q.status ~= "" then where[#where + 1] = "status = ?"; args[#args + 1] = q.status:lower() end
+  if q.status and q.status ~= "" then
+    local list = {}
+    for v in q.status:gmatch("[^,]+") do list[#list + 1] = "?"; args[#args + 1] = v:lower() end
+    where[#where + 1] = "status IN (" .. table.concat(list, ",") .. ")"
+  end
+  -- createdAfter/createdBefore: epoch ms, exclusive (filter-data.md)
+  for key, op in pairs { createdAfter = ">", createdBefore = "<" } do
+    if q[key] ~= nil then
+      local v = math.tointeger(tonumber(q[key]))
+      if not v then return problem(400, "Bad Request", key .. " must be a time in milliseconds", "CAT-1001-400") end
+      where[#where + 1] = "created " .. op .. " ?"; args[#args + 1] = v
+    end
+  end
   local dir, field = "ASC", "created"
   local ob = q.orderBy or q.orderby
   if ob then

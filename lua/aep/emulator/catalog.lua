@@ -119,7 +119,10 @@ local function list(req, ctx)
     end
     if ok then
       if skipped < start then skipped = skipped + 1
-      elseif n < limit then n = n + 1; out[id] = project(ds, q.properties) end
+      elseif n < limit then
+        n = n + 1
+        out[id] = project(require("aep.emulator.last_batches").decorate(ctx, id, ds), q.properties)
+      end
     end
   end
   return 200, JSON_HEADERS, out
@@ -129,7 +132,8 @@ local function get(req, ctx)
   local id = req.params.id
   local ds = ctx.store.get(ctx.sandbox, "dataset", id)
   if not ds then return problem(404, "Not Found", "Dataset " .. id .. " was not found") end
-  return 200, JSON_HEADERS, { [id] = project(ds, req.query.properties) }
+  return 200, JSON_HEADERS, { [id] = project(require("aep.emulator.last_batches").decorate(ctx, id, ds),
+                                             req.query.properties) }
 end
 
 local schemas_patch -- schemas.patch_op, loaded lazily

@@ -151,12 +151,6 @@ function App:on_answer(fn)
   self.answer_hooks[#self.answer_hooks + 1] = fn
 end
 
--- app:on_idle(fn): fn() -> true while it has more work; run between requests (long work done in
--- slices, so the server keeps answering)
-function App:on_idle(fn)
-  self.idle_jobs[#self.idle_jobs + 1] = fn
-end
-
 -- app:body_limit(method, raw_path) -> bytes the route takes (aep.server asks from the headers)
 function App:body_limit(method, raw_path)
   local route = self.router:match(method, raw_path)
@@ -391,17 +385,25 @@ end
 
 -- app:serve([ready]) -> "signal" | "stopped". ready() runs once SIGINT/SIGTERM are caught, so a
 -- signal sent on seeing the ready line ends the server cleanly.
+
+-- app:on_idle(fn): fn() -> true while it has more work, a number of seconds until it next has
+-- work, or nil; run between requests (long work done in slices, so the server keeps answering)
+function App:on_idle(fn)
+  self.idle_jobs[#self.idle_jobs + 1] = fn
+end
+
 function App:serve(ready)
   local handle = function(req) return self:handle(req) end
   local jobs = self.idle_jobs
   local idle = function()
-    local busy = false
+    local wait
     for i = 1, #jobs do
       local ok, more = pcall(jobs[i])
       if not ok then io.stderr:write("aep emulator: ", tostring(more), "\n") end
-      busy = busy or (ok and more == true)
+      if ok and more == true then more = 0 end
+      if ok and type(more) == "number" and (wait == nil or more < wait) then wait = more end
     end
-    return busy
+    return wait
   end
   return self.server:serve(handle, ready, idle)
 end

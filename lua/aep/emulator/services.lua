@@ -24,7 +24,12 @@ M.SERVICES = {
   { module = "aep.emulator.ingest" },
   { module = "aep.emulator.streaming", faults = {
       streaming = { "/data/foundation/import/collection", "/collection" } } },
+  { module = "aep.emulator.async_validation" },
   { module = "aep.emulator.batches", faults = { batches = { "/data/foundation/import" } } },
+  { module = "aep.emulator.last_batches" },
+  { module = "aep.emulator.runs" },
+  { module = "aep.emulator.diagnostics" },
+  { module = "aep.emulator.metrics" },
   { module = "aep.emulator.profiles", faults = { profile = { "/data/core/ups/access" } } },
   { module = "aep.emulator.web" },
 }

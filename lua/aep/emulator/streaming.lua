@@ -7,19 +7,20 @@
 -- What happens to a message, as in AEP:
 --   * envelope checks (schemaRef in header and xdmMeta, org, dataset, schema, flow): a bad
 --     envelope is rejected on the wire (400, or a 400 entry in the 207) and nothing is stored;
---   * xdmEntity validated with aep.xdm against the dataset's schema (primary identity included);
---     with sync validation an invalid entity answers AEP's 400 and is dropped; without it the
---     message is accepted (200/207 with an xactionId) and lands, with its violations, in a
---     failed batch of the dataset (Catalog batch status "failed"; /emulator/datasets/:id/records
---     ?status=failed);
---   * everything accepted in one request is committed in one SQLite transaction before the
---     answer goes out.
+--   * with sync validation the xdmEntity is validated with aep.xdm against the dataset's schema
+--     (primary identity included) before the answer: an invalid entity answers AEP's 400 and is
+--     dropped; without it the message is only received (200/207 with an xactionId) and
+--     validated after the answer (async_validation.lua): valid records reach the dataset and
+--     Profile, invalid ones a failed batch of the dataset;
+--   * everything accepted in one request is committed (ingest_pending) in one SQLite
+--     transaction before the answer goes out.
 -- The body is decoded once; per request each dataset is looked up once; validators are compiled
 -- once per schema version (ingest.dataset).
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
+local async_validation = require "aep.emulator.async_validation"
 local decode = cjson_safe.decode
 
 local M = {}
@@ -147,8 +148,9 @@ local function check_envelope(ctx, inlet, msg, req, infos)
   -- legacy edge inlets (no dataflow) accept messages without one. x-adobe-flow-id may also come
   -- as a header or query parameter (§8.1).
   local flows = inlet.flow_ids
+  local flow
   if flows and #flows > 0 then
-    local flow = header.flowId or req.headers["x-adobe-flow-id"] or (req.query and req.query["x-adobe-flow-id"])
+    flow = header.flowId or req.headers["x-adobe-flow-id"] or (req.query and req.query["x-adobe-flow-id"])
     if flow == nil or flow == "" then return nil, R.no_flow end
     if not contains(flows, flow) then return nil, string.format(R.unknown_flow, tostring(flow)) end
     local f = inlet.flows and inlet.flows[flow]
@@ -156,7 +158,7 @@ local function check_envelope(ctx, inlet, msg, req, infos)
       return nil, string.format(R.flow_dataset, ds_id, tostring(flow))
     end
   end
-  return info
+  return info, nil, flow
 end
 
 local MISSING_ENTITY = { message = "Payload body is missing xdmEntity" }
@@ -190,9 +192,10 @@ function M.collect(req, ctx)
       pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
   end
   local key, sync = sync_flag(req.query)
-  local info, reason = check_envelope(ctx, inlet, msg, req, {})
+  local info, reason, flow = check_envelope(ctx, inlet, msg, req, {})
   if not info then return dcs_problem(400, "Invalid XDM Message Format", pre .. reason) end
-  local ok, violations = validate(info, msg)
+  local ok, violations = true, nil
+  if sync then ok, violations = validate(info, msg) end
   if sync and not ok then
     local xdm = require "aep.xdm"
     -- aep.json keeps the report's empty causingExceptions arrays as [] (cjson writes {})
@@ -202,9 +205,9 @@ function M.collect(req, ctx)
   local xaction = dcs_id(t)
   local store = store_of(ctx)
   local entity = msg.body.xdmEntity
-  if type(entity) ~= "table" then entity = nil end
+  entity = type(entity) == "table" and cjson.encode(entity) or nil
   store.transaction(function()
-    ingest.write_streaming(info, ok, t, { { xaction, entity, (not ok) and violations or nil } })
+    async_validation.accept(store, { { info.sandbox, info.id, flow, inlet_id, xaction, t, entity } })
   end)
   return 200, JSON, cjson.encode {
     inletId = inlet_id, xactionId = xaction, receivedTimeMs = t,
@@ -240,39 +243,24 @@ function M.collect_batch(req, ctx)
   local t = now_ms(ctx)
   local batch_id = dcs_id(t)
   local xprefix = batch_id .. ":"
-  -- accepted messages grouped by dataset and outcome: one Catalog batch each
-  local infos, responses, groups, order = {}, {}, {}, {}
+  -- accepted messages, validated after the answer (async_validation.lua)
+  local infos, responses, accepted = {}, {}, {}
   for i = 1, n do
-    local msg, info, reason, entity = messages[i], nil, nil, nil
-    info, reason = check_envelope(ctx, inlet, msg, req, infos)
-    if info then entity = msg.body.xdmEntity end
+    local msg = messages[i]
+    local info, reason, flow = check_envelope(ctx, inlet, msg, req, infos)
     if not info then
       responses[i] = cjson.encode { statusCode = 400, message = pre .. reason }
     else
       local xaction = xprefix .. INDEX[i]
       responses[i] = '{"xactionId":"' .. xaction .. '"}'
-      local ok, violations
-      if type(entity) == "table" then
-        ok, violations = info.validate(entity)
-      else
-        ok, violations, entity = false, { MISSING_ENTITY }, nil
-      end
-      local gkey = ok and info.id or (info.id .. "\0f")
-      local g = groups[gkey]
-      if not g then
-        g = { info = info, ok = ok, list = {} }
-        groups[gkey] = g
-        order[#order + 1] = g
-      end
-      local list = g.list
-      list[#list + 1] = { xaction, entity, (not ok) and violations or nil }
+      local entity = msg.body.xdmEntity
+      entity = type(entity) == "table" and cjson.encode(entity) or nil
+      accepted[#accepted + 1] = { info.sandbox, info.id, flow, inlet_id, xaction, t, entity }
     end
   end
-  if #order > 0 then
+  if #accepted > 0 then
     local store = store_of(ctx)
-    store.transaction(function()
-      for _, g in ipairs(order) do ingest.write_streaming(g.info, g.ok, t, g.list) end
-    end)
+    store.transaction(function() async_validation.accept(store, accepted) end)
   end
   -- the answer written as text: 500 small tables less to build and encode
   return 207, JSON, '{"inletId":' .. cjson.encode(inlet_id) .. ',"batchId":"' .. batch_id ..

@@ -340,6 +340,22 @@ function M.records(api, dataset_id, query)
   return expect(s, 200, b, "records")
 end
 
+-- fixtures.final_batch(api, batch_id [, seconds]) -> the Catalog batch once it has left
+-- "processing" (streamed records are validated after the answer and their batches close with the
+-- emulator's --batch-window); raises after `seconds` (default 20) or 400 polls
+function M.final_batch(api, batch_id, seconds)
+  local host = require "aep.host"
+  local deadline = host.now() + (seconds or 20)
+  for _ = 1, 400 do
+    local s, b = api:get("/data/foundation/catalog/batches/" .. batch_id)
+    local view = expect(s, 200, b, "batch")[batch_id]
+    if view.status ~= "processing" then return view end
+    if host.now() > deadline then break end
+    host.sleep(0.05)
+  end
+  error("batch " .. batch_id .. " still processing", 2)
+end
+
 -- fixtures.stored_ids(api, dataset_id) -> {loyaltyID = how many records hold it}, number of
 -- records (of sample-shaped records: loyaltyID under _exchangeinternal)
 function M.stored_ids(api, dataset_id)

@@ -106,7 +106,11 @@ end
 
 local function sampledata(req, ctx)
   local doc = find_schema(ctx, req.params.id)
-  if not doc then return views.not_found("schema", req.params.id) end
+  if not doc then
+    -- the one Schema Registry error the spec types: notFoundError, as application/json
+    local status, _, body = views.not_found("schema", req.params.id)
+    return status, JSON_HEADERS, body
+  end
   local full, err = registry.resolve(ctx.sandbox, doc)
   if not full then return errors.xdm("XDM-1012-400", "Bad Request", err) end
   return 200, JSON_HEADERS, sample(full, 0) or {}

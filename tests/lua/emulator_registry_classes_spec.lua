@@ -363,6 +363,46 @@ describe("aep emulator schema registry: classes, data types, unions", function()
     assert.equals("http://ns.adobe.com/aep/errors/XDM-1010-404", b.type)
   end)
 
+  it("keeps classes, data types and unions in their sandbox, across kill -9 and restart", function()
+    local s, c = api:post(REG .. "/tenant/classes", property_class(), { headers = XED })
+    assert.equals(201, s, c)
+    local d
+    s, d = api:post(REG .. "/tenant/datatypes", membership_type(), { headers = XED })
+    assert.equals(201, s, d)
+    local fg
+    s, fg = api:post(REG .. "/tenant/mixins", fixtures.profile_mixin(api.tenant, title("Kept Loyalty")), { headers = XED })
+    assert.equals(201, s, fg)
+    s = api:post(REG .. "/tenant/schemas", { title = title("Kept members"), type = "object",
+      allOf = { { ["$ref"] = PROFILE }, { ["$ref"] = fg["$id"] },
+                { ["$ref"] = "https://ns.adobe.com/xdm/context/identitymap" } },
+      ["meta:immutableTags"] = { "union" } }, { headers = XED })
+    assert.equals(201, s)
+
+    -- another sandbox sees none of them
+    assert.equals(201, (api:post("/emulator/sandboxes", { name = "classes-dev" }, { auth = false })))
+    local dev = fixtures.client(emu)
+    dev.token, dev.sandbox = api.token, "classes-dev"
+    assert.equals(404, (dev:get(REG .. "/tenant/classes/" .. enc(c["$id"]), { headers = XED1 })))
+    assert.equals(404, (dev:get(REG .. "/tenant/datatypes/" .. enc(d["$id"]), { headers = XED1 })))
+    local _, lb = dev:get(REG .. "/tenant/unions", { headers = XED_ID })
+    assert.same({}, lb.results)
+
+    emu.kill9()
+    emu.restart()
+    local again = fixtures.client(emu)
+    again.token = api.token
+    local got
+    s, got = again:get(REG .. "/tenant/classes/" .. enc(c["$id"]), { headers = XED1 })
+    assert.equals(200, s)
+    assert.equals(c.title, got.title)
+    s, got = again:get(REG .. "/tenant/datatypes/" .. d["meta:altId"], { headers = XED_FULL })
+    assert.equals(200, s)
+    assert.is_table(got.properties.tier)
+    s, got = again:get(REG .. "/tenant/unions/_xdm.context.profile__union", { headers = XED1 })
+    assert.equals(200, s)
+    api = again
+  end)
+
   it("lists descriptors in link form as the guide does: /tenant/descriptors/{@id}", function()
     local ids = fixtures.loyalty(api)
     local s, b = api:get(REG .. "/tenant/descriptors", { headers = { Accept = "application/vnd.adobe.xdm-link+json" } })

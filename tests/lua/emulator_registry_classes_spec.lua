@@ -156,6 +156,9 @@ describe("aep emulator schema registry: classes, data types, unions", function()
       local _, after = api:get(REG .. "/stats", { headers = XED })
       assert.equals(before.counts.classes + 1, after.counts.classes)
       assert.equals(before.counts.datatypes + 1, after.counts.datatypes)
+      local kinds = {}
+      for _, r in ipairs(after.recentlyCreatedResources) do kinds[r["meta:resourceType"]] = true end
+      assert.is_true(kinds.classes and kinds.datatypes)
     end)
   end)
 
@@ -284,6 +287,9 @@ describe("aep emulator schema registry: classes, data types, unions", function()
       s, u = api:get(REG .. "/tenant/schemas/" .. enc(PROFILE .. "__union"), { headers = XED1 })
       assert.equals(200, s)
       assert.equals("unions", u["meta:resourceType"])
+      s, u = api:get(REG .. "/tenant/schemas/_xdm.context.profile__union", { headers = XED_FULL })
+      assert.equals(200, s)
+      assert.is_table(u.properties.segmentMembership)
       s, u = api:get(REG .. "/tenant/unions/" .. enc("https://ns.adobe.com/xdm/context/experienceevent__union"),
         { headers = XED1 })
       assert.equals(404, s)

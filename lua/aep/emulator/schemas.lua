@@ -268,6 +268,7 @@ local function get(path_kind)
     if not doc and kind == "schema" then -- unions are looked up through /schemas too
       local unions = ctx.app:module("unions")
       doc = unions and unions.find(ctx, req.params.id)
+      if doc then return unions.get(req, ctx) end
     end
     if not doc then return not_found(WHAT[kind], req.params.id) end
     local a, err = single_accept(req)
@@ -446,7 +447,9 @@ local function stats(req, ctx)
   for _ in pairs(unions) do n_unions = n_unions + 1 end
   local all = {}
   for _, d in ipairs(schemas) do all[#all + 1] = d end
-  for _, d in ipairs(fgs) do all[#all + 1] = d end
+  for _, kind in ipairs { "fieldgroup", "class", "datatype" } do
+    for _, d in ipairs(kind == "fieldgroup" and fgs or ctx.store.list(sb, kind)) do all[#all + 1] = d end
+  end
   local function summary(d)
     local m = d["meta:registryMetadata"] or {}
     return { title = d.title, ["$id"] = d["$id"], ["meta:altId"] = d["meta:altId"],

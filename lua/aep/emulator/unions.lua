@@ -109,6 +109,7 @@ local function list_unions(req, ctx)
   return views.listing(ctx, req, M.all(ctx))
 end
 
+-- unions.get(req, ctx): GET /tenant/unions/{UNION_ID} (also answers /tenant/schemas/{UNION_ID})
 local function get_union(req, ctx)
   local u = M.find(ctx, req.params.id)
   if not u then return views.not_found("union", req.params.id) end
@@ -118,6 +119,8 @@ local function get_union(req, ctx)
   if a:find("full", 1, true) then body = union_fields(ctx, body) end
   return 200, JSON_HEADERS, body
 end
+
+M.get = get_union
 
 -- ---------------------------------------------------------------------------------------------
 -- Behaviors (global container)

@@ -128,22 +128,37 @@ describe("aep emulator schema registry: classes, data types, unions", function()
     it("is a schema's class; a class in use is not deleted", function()
       local s, c = api:post(REG .. "/tenant/classes", property_class(), { headers = XED })
       assert.equals(201, s, c)
+      -- a field group meant for the custom class
+      local fg_body = fixtures.profile_mixin(api.tenant, title("Property Details"))
+      fg_body["meta:intendedToExtend"] = { c["$id"] }
+      local fg
+      s, fg = api:post(REG .. "/tenant/fieldgroups", fg_body, { headers = XED })
+      assert.equals(201, s, fg)
       local sch
       s, sch = api:post(REG .. "/tenant/schemas", { title = title("Properties"), type = "object",
-        allOf = { { ["$ref"] = c["$id"] } } }, { headers = XED })
+        allOf = { { ["$ref"] = c["$id"] }, { ["$ref"] = fg["$id"] } } }, { headers = XED })
       assert.equals(201, s, sch)
       assert.equals(c["$id"], sch["meta:class"])
-      assert.same({ RECORD, c["$id"] }, sch["meta:extends"])
+      assert.same({ RECORD, c["$id"], fg["$id"] }, sch["meta:extends"])
+      local b
+      s, b = api:post(REG .. "/tenant/schemas", { title = title("Wrong class"), type = "object",
+        allOf = { { ["$ref"] = PROFILE }, { ["$ref"] = fg["$id"] } } }, { headers = XED })
+      assert.equals(400, s)
+      assert.equals("http://ns.adobe.com/aep/errors/XDM-1014-400", b.type)
       local full
       s, full = api:get(REG .. "/tenant/schemas/" .. enc(sch["$id"]), { headers = XED_FULL })
       assert.equals(200, s)
       assert.is_table(full.properties["_" .. api.tenant].properties.propertyId)
-      local b
+      assert.is_table(full.properties["_" .. api.tenant].properties.loyaltyID)
       s, b = api:request("DELETE", REG .. "/tenant/classes/" .. enc(c["$id"]))
       assert.equals(400, s)
       assert.equals("http://ns.adobe.com/aep/errors/XDM-1015-400", b.type)
       assert.matches(sch["$id"], b.detail, 1, true)
       assert.equals(204, (api:request("DELETE", REG .. "/tenant/schemas/" .. enc(sch["$id"]))))
+      s, b = api:request("DELETE", REG .. "/tenant/classes/" .. enc(c["$id"]))
+      assert.equals(400, s)
+      assert.matches(fg["$id"], b.detail, 1, true)
+      assert.equals(204, (api:request("DELETE", REG .. "/tenant/fieldgroups/" .. enc(fg["$id"]))))
       assert.equals(204, (api:request("DELETE", REG .. "/tenant/classes/" .. enc(c["$id"]))))
     end)
 
@@ -418,5 +433,20 @@ describe("aep emulator schema registry: classes, data types, unions", function()
       assert.matches("^/tenant/descriptors/%x+$", link)
     end
     assert.is_string(ids.profile_schema)
+  end)
+
+  it("forgets classes, data types and unions on /emulator/reset (runs last)", function()
+    local s, c = api:post(REG .. "/tenant/classes", property_class(), { headers = XED })
+    assert.equals(201, s, c)
+    local d
+    s, d = api:post(REG .. "/tenant/datatypes", membership_type(), { headers = XED })
+    assert.equals(201, s, d)
+    assert.equals(200, (api:post("/emulator/reset", {}, { auth = false })))
+    assert.equals(404, (api:get(REG .. "/tenant/classes/" .. enc(c["$id"]), { headers = XED1 })))
+    assert.equals(404, (api:get(REG .. "/tenant/datatypes/" .. enc(d["$id"]), { headers = XED1 })))
+    local _, lb = api:get(REG .. "/tenant/classes", { headers = XED_ID })
+    assert.same({}, lb.results)
+    _, lb = api:get(REG .. "/tenant/unions", { headers = XED_ID })
+    assert.same({}, lb.results)
   end)
 end)

@@ -214,7 +214,7 @@ end
 
 -- the first tenant resource that uses id: a schema of the class, or a $ref to the data type
 local function user_of(ctx, k, id)
-  for _, kind in ipairs(registry.TENANT_KINDS) do
+  for _, kind in ipairs { "schema", "fieldgroup", "class", "datatype" } do
     for _, d in ipairs(ctx.store.list(ctx.sandbox, kind)) do
       if d["$id"] ~= id then
         if k.kind == "class" then

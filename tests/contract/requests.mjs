@@ -55,18 +55,32 @@ export async function setup(api, send) {
   r = await send("POST", `${SR}/tenant/fieldgroups`, { body: { ...profileMixin(api.tenant), title: "Contract Field Group" }, accept: XED });
   ids.fieldGroupId2 = r.json && r.json.$id;
   // A tenant class and data type (the guide's examples, trimmed), for their operations by id.
-  r = await send("POST", `${SR}/tenant/classes`, { accept: XED, body: {
+  const classBody = {
     title: "Contract Property", description: "contract test", type: "object",
     "meta:extends": ["https://ns.adobe.com/xdm/data/record"],
     definitions: { property: { properties: { ["_" + api.tenant]: { type: "object", properties: {
       propertyId: { title: "Property ID", type: "string" } } } } } },
-    allOf: [{ $ref: "https://ns.adobe.com/xdm/data/record" }, { $ref: "#/definitions/property" }] } });
+    allOf: [{ $ref: "https://ns.adobe.com/xdm/data/record" }, { $ref: "#/definitions/property" }] };
+  r = await send("POST", `${SR}/tenant/classes`, { accept: XED, body: classBody });
   ids.classId = r.status === 201 && r.json ? r.json.$id : undefined;
-  r = await send("POST", `${SR}/tenant/datatypes`, { accept: XED, body: {
+  const dataTypeBody = {
     title: "Contract Construction", description: "contract test", type: "object",
     definitions: { construction: { properties: { yearBuilt: { title: "Year Built", type: "integer" } } } },
-    allOf: [{ $ref: "#/definitions/construction" }] } });
+    allOf: [{ $ref: "#/definitions/construction" }] };
+  r = await send("POST", `${SR}/tenant/datatypes`, { accept: XED, body: dataTypeBody });
   ids.dataTypeId = r.status === 201 && r.json ? r.json.$id : undefined;
+  // Their updates with bodies that fit them (the spec's examples name resources nobody has).
+  const patchDescription = [{ op: "replace", path: "/description", value: "contract test, patched" }];
+  if (ids.classId) {
+    const p = `${SR}/tenant/classes/${encodeURIComponent(ids.classId)}`;
+    await send("PUT", p, { accept: XED, body: { ...classBody, description: "contract test, replaced" } });
+    await send("PATCH", p, { accept: XED, body: patchDescription });
+  }
+  if (ids.dataTypeId) {
+    const p = `${SR}/tenant/datatypes/${encodeURIComponent(ids.dataTypeId)}`;
+    await send("PUT", p, { accept: XED, body: { ...dataTypeBody, description: "contract test, replaced" } });
+    await send("PATCH", p, { accept: XED, body: patchDescription });
+  }
   r = await send("POST", `${SR}/tenant/schemas/`, { accept: XED, body: {
     type: "object", title: "Contract Loyalty Profiles", description: "Profile data plus loyalty data",
     allOf: [{ $ref: "https://ns.adobe.com/xdm/context/profile" },
@@ -80,6 +94,12 @@ export async function setup(api, send) {
     "xdm:sourceProperty": `/_${api.tenant}/loyaltyID`, "xdm:namespace": "Email", "xdm:property": "xdm:code",
     "xdm:isPrimary": true } });
   ids.descriptorId = r.json && r.json["@id"];
+  if (ids.descriptorId) { // replaced with the same body: the update's answer on a real descriptor
+    await send("PUT", `${SR}/tenant/descriptors/${ids.descriptorId}`, { accept: XED, body: {
+      "@type": "xdm:descriptorIdentity", "xdm:sourceSchema": ids.schemaId, "xdm:sourceVersion": 1,
+      "xdm:sourceProperty": `/_${api.tenant}/loyaltyID`, "xdm:namespace": "Email", "xdm:property": "xdm:code",
+      "xdm:isPrimary": true } });
+  }
   r = await send("POST", `${CATALOG}/dataSets`, { body: {
     name: "Contract Loyalty Profiles", description: "contract test",
     schemaRef: { id: ids.schemaId, contentType: XED_FULL },

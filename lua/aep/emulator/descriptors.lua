@@ -101,30 +101,38 @@ local function create_descriptor(req, ctx)
   return 201, JSON_HEADERS, d
 end
 
-local function list_descriptors(req, ctx)
-  local a = parse_accept(req.headers["accept"])
-  local kind = a and a.kind or "xdm-id"
-  local docs = ctx.store.list(ctx.sandbox, "descriptor")
-  if kind == "xdm-v2" then
-    local results = json.array {}
-    for i, d in ipairs(docs) do results[i] = d end
-    return 200, JSON_HEADERS, { results = results, _page = { count = #results, next = json.null }, _links = {} }
+-- Descriptors are tenant-level metadata: the global container lists none and finds none.
+local function container_docs(ctx, container)
+  if container == "global" then return {} end
+  return ctx.store.list(ctx.sandbox, "descriptor")
+end
+
+local function list_descriptors(container)
+  return function(req, ctx)
+    local a = parse_accept(req.headers["accept"])
+    local kind = a and a.kind or "xdm-id"
+    local docs = container_docs(ctx, container)
+    if kind == "xdm-v2" then
+      local results = json.array {}
+      for i, d in ipairs(docs) do results[i] = d end
+      return 200, JSON_HEADERS, { results = results, _page = { count = #results, next = json.null }, _links = {} }
+    end
+    local grouped = {}
+    for _, d in ipairs(docs) do
+      local t = d["@type"]
+      grouped[t] = grouped[t] or json.array {}
+      local v
+      if kind == "xdm" then v = d
+      elseif kind == "xdm-link" then v = "/" .. container .. "/descriptors/" .. d["@id"] -- the guide's form
+      else v = d["@id"] end
+      table.insert(grouped[t], v)
+    end
+    return 200, JSON_HEADERS, grouped
   end
-  local grouped = {}
-  for _, d in ipairs(docs) do
-    local t = d["@type"]
-    grouped[t] = grouped[t] or json.array {}
-    local v
-    if kind == "xdm" then v = d
-    elseif kind == "xdm-link" then v = BASE .. "/tenant/descriptors/" .. d["@id"]
-    else v = d["@id"] end
-    table.insert(grouped[t], v)
-  end
-  return 200, JSON_HEADERS, grouped
 end
 
 local function get_descriptor(req, ctx)
-  local d = ctx.store.get(ctx.sandbox, "descriptor", req.params.id)
+  local d = req.params.container ~= "global" and ctx.store.get(ctx.sandbox, "descriptor", req.params.id)
   if not d then return not_found("descriptor", req.params.id) end
   return 200, JSON_HEADERS, d
 end
@@ -155,8 +163,13 @@ end
 function M.install(app)
   local o = { auth = "platform", body = "json", group = "schemas" }
   app:route("POST", BASE .. "/tenant/descriptors", create_descriptor, o)
-  app:route("GET", BASE .. "/tenant/descriptors", list_descriptors, o)
-  app:route("GET", BASE .. "/tenant/descriptors/:id", get_descriptor, o)
+  for _, container in ipairs { "tenant", "global" } do
+    app:route("GET", BASE .. "/" .. container .. "/descriptors", list_descriptors(container), o)
+    app:route("GET", BASE .. "/" .. container .. "/descriptors/:id", function(req, ctx)
+      req.params.container = container
+      return get_descriptor(req, ctx)
+    end, o)
+  end
   app:route("PUT", BASE .. "/tenant/descriptors/:id", put_descriptor, o)
   app:route("DELETE", BASE .. "/tenant/descriptors/:id", delete_descriptor, o)
 end

@@ -102,7 +102,11 @@ end
 
 M.store = nil -- set by schemas.install
 
--- registry.tenant(sandbox, kind, id) -> doc | nil   (kind "schema" | "fieldgroup"; id or altId)
+-- the kinds of resources the tenant container holds (store kinds), in lookup order
+M.TENANT_KINDS = { "fieldgroup", "schema", "class", "datatype" }
+
+-- registry.tenant(sandbox, kind, id) -> doc | nil
+--   (kind "schema" | "fieldgroup" | "class" | "datatype"; id or altId)
 function M.tenant(sandbox, kind, id)
   local store = M.store
   local doc = store.get(sandbox, kind, id)
@@ -119,8 +123,11 @@ end
 -- registry.lookup(sandbox, id) -> doc, container ("tenant" | "global") | nil
 function M.lookup(sandbox, id)
   if type(id) ~= "string" then return nil end
-  local doc = M.tenant(sandbox, "fieldgroup", id) or M.tenant(sandbox, "schema", id)
-  if doc then return doc, "tenant" end
+  for _, kind in ipairs(M.TENANT_KINDS) do
+    local doc = M.tenant(sandbox, kind, id)
+    if doc then return doc, "tenant" end
+  end
+  local doc
   doc = M.global(id)
   if doc then return doc, "global" end
   return nil

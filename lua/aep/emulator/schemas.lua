@@ -50,7 +50,7 @@ end
 
 -- every title in the sandbox's tenant container, except the resource being replaced
 local function title_taken(ctx, title, except_id)
-  for _, kind in ipairs { "schema", "fieldgroup" } do
+  for _, kind in ipairs(registry.TENANT_KINDS) do
     for _, doc in ipairs(ctx.store.list(ctx.sandbox, kind)) do
       if doc.title == title and doc["$id"] ~= except_id then return doc end
     end
@@ -265,6 +265,11 @@ local function get(path_kind)
   local kind = KIND[path_kind]
   return function(req, ctx)
     local doc = find_tenant(ctx, kind, req.params.id)
+    if not doc and kind == "schema" then -- unions are looked up through /schemas too
+      local unions = ctx.app:module("unions")
+      doc = unions and unions.find(ctx, req.params.id)
+      if doc then return unions.get(req, ctx) end
+    end
     if not doc then return not_found(WHAT[kind], req.params.id) end
     local a, err = single_accept(req)
     if not a then return err end
@@ -442,7 +447,9 @@ local function stats(req, ctx)
   for _ in pairs(unions) do n_unions = n_unions + 1 end
   local all = {}
   for _, d in ipairs(schemas) do all[#all + 1] = d end
-  for _, d in ipairs(fgs) do all[#all + 1] = d end
+  for _, kind in ipairs { "fieldgroup", "class", "datatype" } do
+    for _, d in ipairs(kind == "fieldgroup" and fgs or ctx.store.list(sb, kind)) do all[#all + 1] = d end
+  end
   local function summary(d)
     local m = d["meta:registryMetadata"] or {}
     return { title = d.title, ["$id"] = d["$id"], ["meta:altId"] = d["meta:altId"],
@@ -464,7 +471,8 @@ local function stats(req, ctx)
   return 200, JSON_HEADERS, {
     imsOrg = ctx.org.org_id,
     tenantId = ctx.org.tenant,
-    counts = { schemas = #schemas, mixins = #fgs, datatypes = 0, classes = 0, unions = n_unions },
+    counts = { schemas = #schemas, mixins = #fgs, datatypes = ctx.store.count(sb, "datatype"),
+               classes = ctx.store.count(sb, "class"), unions = n_unions },
     recentlyCreatedResources = recent("repo:createdDate"),
     recentlyUpdatedResources = recent("repo:lastModifiedDate"),
     classUsage = class_usage,
@@ -520,16 +528,22 @@ function M.install(app)
       app:route("DELETE", pat, wrap(delete(pk)), o)
     end
   end
-  app:route("GET", BASE .. "/tenant/classes", empty_list, o)
-  app:route("GET", BASE .. "/tenant/datatypes", empty_list, o)
   for pk, kind in pairs { classes = "classes", fieldgroups = "fieldgroups", mixins = "fieldgroups",
                           datatypes = "datatypes" } do
     app:route("GET", BASE .. "/global/" .. pk, global_list(kind), o)
     app:route("GET", BASE .. "/global/" .. pk .. "/:id", global_get(kind), o)
     app:route("GET", BASE .. "/global/" .. pk .. "/*id", rejoin(global_get(kind)), o)
   end
+  -- Adobe's global container holds no schemas the emulator knows of
   app:route("GET", BASE .. "/global/schemas", empty_list, o)
+  local function no_global_schema(req) return not_found("schema", req.params.id) end
+  app:route("GET", BASE .. "/global/schemas/:id", no_global_schema, o)
+  app:route("GET", BASE .. "/global/schemas/*id", rejoin(no_global_schema), o)
 end
+
+-- what the class and data type service shares with this one
+M.helpers = { registry_meta = registry_meta, bump = bump, title_taken = title_taken, check_fields = check_fields,
+              base_doc = base_doc, new_ids = new_ids, has_union = has_union, rejoin = rejoin }
 
 function M.reset(app)
   registry.invalidate()

@@ -15,6 +15,9 @@ M.SERVICES = {
   { module = "aep.emulator.auth", faults = { ims = { "/ims/" } } },
   { module = "aep.emulator.schemas", faults = { schemas = { "/data/foundation/schemaregistry" } } },
   { module = "aep.emulator.descriptors" },
+  { module = "aep.emulator.classes" },
+  { module = "aep.emulator.unions" },
+  { module = "aep.emulator.sampledata" },
   { module = "aep.emulator.identity", faults = { identity = { "/data/core/idnamespace" } } },
   { module = "aep.emulator.catalog", faults = { catalog = { "/data/foundation/catalog" } } },
   { module = "aep.emulator.flows", faults = {

@@ -98,6 +98,11 @@ resource("behaviors", "https://ns.adobe.com/xdm/data/time-series", "Time-series 
     timestamp = str("Timestamp", "The time when an event or observation occurred.", { format = "date-time" }),
   }, { ["meta:abstract"] = true })
 
+-- ad hoc: the behavior of schemas whose fields all sit under one namespace (no common fields)
+resource("behaviors", "https://ns.adobe.com/xdm/data/adhoc", "Ad Hoc Schema",
+  "Used to indicate the behavior of ad hoc data semantic when composed into data schemas.", "adhoc", {},
+  { ["meta:abstract"] = true })
+
 -- ---------------------------------------------------------------------------------------------
 -- Data types
 

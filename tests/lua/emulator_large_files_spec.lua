@@ -255,4 +255,16 @@ describe("emulator batch ingestion: large files, preview, CSV", function()
       "fails Parquet batches; Adobe Experience Platform itself ingests them. To test against the emulator, upload " ..
       "the same rows as JSON or CSV (inputFormat.format \"json\" or \"csv\").", b.errors[1].description)
   end)
+
+  -- last: it empties the emulator
+  it("drops uploads in progress and their chunks on /emulator/reset", function()
+    local batch = create(ids.profile_dataset).id
+    api:post(file_path(batch, ids.profile_dataset, "r.json") .. "?action=INITIALIZE", "")
+    assert.are.equal(200, (chunk(batch, ids.profile_dataset, "r.json", "abc", 0)))
+    local dir = emu.data_dir .. "/batches/" .. batch
+    assert.matches("^L%d+%.0%-2%.part\n$", io.popen("ls " .. dir):read("a"))
+    local s = api:post("/emulator/reset", {}, { auth = false })
+    assert.are.equal(200, s)
+    assert.are.equal("", io.popen("ls " .. dir):read("a"))
+  end)
 end)

@@ -1,6 +1,7 @@
 // The requests the contract test sends: first the set-up of the project's own workflow (the
 // collection's loyalty field group, schema, identity descriptor, Profile dataset, a batch, a
-// streaming connection with its dataflow, streamed messages; as tests/lua/support/fixtures.lua
+// second batch with a large-file upload (chunks, HEAD, preview, ABORT), a streaming connection
+// with its dataflow, streamed messages; as tests/lua/support/fixtures.lua
 // makes them), then one request per documented operation built from the spec (path parameters
 // from the objects created first, required query parameters, the documented request example as
 // body), then the invalid requests the specs describe (an unknown id where 404 is documented, an

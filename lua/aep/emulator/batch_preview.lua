@@ -36,7 +36,7 @@ local function flatten(v, prefix, add)
     for k in pairs(v) do keys[#keys + 1] = k end
     table.sort(keys)
     for _, k in ipairs(keys) do flatten(v[k], prefix == "" and k or (prefix .. "/" .. k), add) end
-  else
+  elseif prefix ~= "" then -- an empty object at the top has no field to show
     add(prefix, v)
   end
 end

@@ -154,6 +154,14 @@ describe("emulator batch ingestion: large files, preview, CSV", function()
     assert.are.equal("Unknown action [START]; use INITIALIZE or COMPLETE", b.detail)
     assert.are.equal(404, (head(batch, D, "nothing.json")))
     assert.are.equal(404, (head("01NOSUCHBATCH", D, "x.json")))
+    -- the file POSTs take no body worth the name (64 KiB); another sandbox does not see the batch
+    s = api:post(file_path(batch, D, "x.json") .. "?action=INITIALIZE", string.rep("x", 70000))
+    assert.are.equal(413, s)
+    assert.are.equal(201, (api:post("/emulator/sandboxes", { name = "dev" }, { auth = false })))
+    api.sandbox = "dev"
+    s = head(batch, D, "x.json")
+    api.sandbox = "prod"
+    assert.are.equal(404, s)
     -- ABORT drops the open upload and answers the batch
     s, b = api:post(IMPORT .. "/" .. batch .. "?action=ABORT", "")
     assert.are.equal(200, s)

@@ -1,6 +1,7 @@
 // The requests the contract test sends: first the set-up of the project's own workflow (the
 // collection's loyalty field group, schema, identity descriptor, Profile dataset, a batch, a
-// streaming connection with its dataflow, streamed messages; as tests/lua/support/fixtures.lua
+// second batch with a large-file upload (chunks, HEAD, preview, ABORT), a streaming connection
+// with its dataflow, streamed messages; as tests/lua/support/fixtures.lua
 // makes them), then one request per documented operation built from the spec (path parameters
 // from the objects created first, required query parameters, the documented request example as
 // body), then the invalid requests the specs describe (an unknown id where 404 is documented, an
@@ -115,6 +116,21 @@ export async function setup(api, send) {
     body: JSON.stringify(entity(api.tenant, MEMBER)) + "\n", contentType: "application/octet-stream" });
   await send("POST", `${IMPORT}/batches/${ids.batchId}?action=COMPLETE`);
   await send("GET", `${CATALOG}/batches/${ids.batchId}`);
+  // A second batch: a large-file upload in two chunks (the guide's INITIALIZE, PATCH with
+  // Content-Range, HEAD, COMPLETE), its preview, then ABORT.
+  r = await send("POST", `${IMPORT}/batches`, { body: { datasetId: ids.datasetId, inputFormat: { format: "json" } } });
+  const large = `${IMPORT}/batches/${r.json && r.json.id}/datasets/${ids.datasetId}/files/contract-large.json`;
+  const data = JSON.stringify(entity(api.tenant, "contract4@example.com")) + "\n";
+  const half = Math.floor(data.length / 2);
+  await send("POST", `${large}?action=INITIALIZE`, { body: "", contentType: "application/json" });
+  for (const [a, b] of [[0, half], [half, data.length]]) {
+    await send("PATCH", large, { body: data.slice(a, b), contentType: "application/octet-stream",
+      extra: { "Content-Range": `bytes ${a}-${b - 1}` } });
+  }
+  await send("HEAD", large);
+  await send("POST", `${large}?action=COMPLETE`, { body: "", contentType: "application/json" });
+  await send("GET", `${IMPORT}/batches/${r.json && r.json.id}/datasets/${ids.datasetId}/preview?format=json`);
+  await send("POST", `${IMPORT}/batches/${r.json && r.json.id}?action=ABORT`);
 
   // Flow Service: a streaming connection, its source and target connections and the dataflow.
   r = await send("POST", `${FLOWS}/connections`, { body: {

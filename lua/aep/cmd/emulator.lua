@@ -67,9 +67,10 @@ From loopback they need no credentials, but Host must name the emulator (localho
 (new at each start) or an access token of the org.
 
 Limits: request bodies are refused (413) from their headers past the route's limit (streaming
-1 MiB, batch files 256 MiB, admin 64 KiB, other APIs 10 MiB); headers must be complete 10 s after
-the request line, bodies arrive at 1 MiB/s at least (after 30 s); stalled connections give their
-place to new ones. One emulator per data directory (DIR/emulator.lock names its pid and URL).
+1 MiB, batch files 256 MiB, large-file chunks 512000000 bytes, admin 64 KiB, other APIs
+10 MiB); headers must be complete 10 s after the request line, bodies arrive at 1 MiB/s at
+least (after 30 s); stalled connections give their place to new ones. One emulator per data
+directory (DIR/emulator.lock names its pid and URL).
 
 Prints, in order: "aep emulator: bound to ADDRESS:PORT" (only when --host is not loopback),
 "aep emulator: environment file FILE", "aep emulator: listening on URL" (the URL clients use),

@@ -175,4 +175,29 @@ function M.rows(path, multiline)
   return concatenated_rows(path)
 end
 
+-- M.format_limitation(inputFormat) -> nil | why the emulator cannot read this batch's files.
+-- Parquet: AEP ingests it, but no Debian package reads Parquet, so the emulator cannot (the
+-- message says so, and never that AEP refuses Parquet). CSV: the comma and the double quote only;
+-- a header row is required by AEP itself (api-overview.md, "Ingest CSV files").
+function M.format_limitation(input_format)
+  local f = type(input_format) == "table" and input_format or {}
+  local format = tostring(f.format or ""):lower()
+  if format == "parquet" then
+    return "The emulator cannot read Parquet files (no Debian package reads Parquet), so aep emulator fails " ..
+           "Parquet batches; Adobe Experience Platform itself ingests them. To test against the emulator, " ..
+           "upload the same rows as JSON or CSV (inputFormat.format \"json\" or \"csv\")."
+  elseif format == "csv" then
+    if f.delimiter ~= nil and f.delimiter ~= "," or f.quote ~= nil and f.quote ~= '"' then
+      return "The emulator reads CSV files with the comma delimiter and the double quote only " ..
+             "(this batch asks for delimiter [" .. tostring(f.delimiter) .. "], quote [" .. tostring(f.quote) .. "])."
+    end
+    if f.header == false then
+      return "CSV files must start with a header row (inputFormat.header false is not supported by AEP's batch " ..
+             "ingestion: help/ingestion/batch-ingestion/api-overview.md, \"Ingest CSV files\")."
+    end
+  elseif format ~= "json" then
+    return "Input format [" .. format .. "] is not supported; use json, csv or parquet."
+  end
+end
+
 return M

@@ -1,7 +1,9 @@
 -- aep.emulator.batches: Batch Ingestion and Catalog's batch objects.
 --   POST /data/foundation/import/batches                       create (201, status "loading")
 --   PUT  /data/foundation/import/batches/:b/datasets/:d/files/:name   upload one file (200)
---   POST /data/foundation/import/batches/:b?action=COMPLETE    process now (200); also ABORT
+--   POST /data/foundation/import/batches/:b?action=COMPLETE    process now (200, the batch); also ABORT
+--   large-file upload (POST ?action=INITIALIZE|COMPLETE, PATCH, HEAD on a file): large_files.lua
+--   GET  /data/foundation/import/batches/:b/datasets/:d/preview: batch_preview.lua
 --   GET  /data/foundation/catalog/batches/:b  (and the collection's singular /catalog/batch/:b)
 --   GET  /data/foundation/catalog/batches?dataSet=..&status=..&limit=..&start=..&orderBy=..
 --
@@ -10,7 +12,9 @@
 -- COMPLETE moves the batch loading -> processing (committed) -> success | failed (committed with
 -- its records, metrics and errors in one transaction); a batch found "processing" after a crash
 -- is processed again on the next batch request. Files (read by batch_files.lua): a JSON array
--- (multi-line or not), JSON Lines, or with isMultiLineJson concatenated multi-line objects.
+-- (multi-line or not), JSON Lines, or with isMultiLineJson concatenated multi-line objects; CSV
+-- (batch_csv.lua: a header row of XDM paths). Parquet batches fail naming the emulator's own
+-- limitation (batch_files.format_limitation).
 -- Every record is validated against the dataset's schema as streaming does. As in AEP, one bad
 -- row fails the whole batch unless the batch allows partial ingestion (partialIngestionPercentage,
 -- at batch creation).
@@ -18,7 +22,11 @@
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 local batch_files = require "aep.emulator.batch_files"
+local batch_csv = require "aep.emulator.batch_csv"
+local registry = require "aep.emulator.registry"
 local errors = require "aep.emulator.errors"
+local large_files = require "aep.emulator.large_files"
+local batch_preview = require "aep.emulator.batch_preview"
 
 local M = {}
 
@@ -193,22 +201,31 @@ local function process(ctx, row)
       description = "Dataset [" .. row.dataset_id .. "] was not found or has no schema.", rows = {} })
   end
   local format = type(doc.inputFormat) == "table" and tostring(doc.inputFormat.format or ""):lower() or ""
-  if format ~= "json" then
-    return fail_whole(ctx, row, doc, t, { code = M.CODES.format,
-      description = "Input format [" .. format .. "] is not supported by the emulator; create the batch " ..
-                    "with inputFormat.format \"json\".", rows = {} })
+  local limitation = batch_files.format_limitation(doc.inputFormat)
+  if limitation then
+    return fail_whole(ctx, row, doc, t, { code = M.CODES.format, description = limitation, rows = {} })
   end
   local multiline = doc.inputFormat.isMultiLineJson == true
+  local resolved = format == "csv" and registry.resolve_schema(ctx, info.schema_id) or nil
   local files = {}
   for r in st.files:rows(row.id) do files[#files + 1] = { name = r[1], path = r[2], size = r[3] } end
 
   local good, bad = {}, {}      -- { entity } ; { entity|nil, violations }
   local counts, per_file = {}, {}
   local input, bytes = 0, 0
+  local unreadable = false -- a file whose rows cannot be read at all (a CSV header AEP refuses)
   for _, file in ipairs(files) do
     bytes = bytes + file.size
-    local rows = batch_files.rows(file.path, multiline)
-    if #rows == 0 then
+    local rows, header_problem
+    if format == "csv" then
+      rows, header_problem = batch_csv.rows(file.path, resolved)
+    else
+      rows = batch_files.rows(file.path, multiline)
+    end
+    if header_problem then
+      unreadable = true
+      per_file[#per_file + 1] = { code = M.CODES.parse, description = header_problem, rows = {}, fileName = file.name }
+    elseif #rows == 0 then
       per_file[#per_file + 1] = { code = M.CODES.empty, description = DESCRIPTIONS[M.CODES.empty],
                                   rows = {}, fileName = file.name }
     end
@@ -219,8 +236,8 @@ local function process(ctx, row)
       local v = r.value
       if r.err or type(v) ~= "table" or (v[1] ~= nil) then
         code = M.CODES.parse
-        violations = { { message = r.err and ("Row " .. k .. " is not valid JSON")
-                                         or ("Row " .. k .. " is not a JSON object"),
+        violations = { { message = r.message or (r.err and ("Row " .. k .. " is not valid JSON")
+                                         or ("Row " .. k .. " is not a JSON object")),
                          corruptRecord = r.text } }
       else
         local ok, viol = info.validate(v)
@@ -255,7 +272,7 @@ local function process(ctx, row)
   local empty = input == 0
   local allowed = tonumber(doc.partialIngestionPercentage)
   local success
-  if empty then
+  if empty or unreadable then
     success = false
   elseif failed == 0 then
     success = true
@@ -265,7 +282,7 @@ local function process(ctx, row)
   local output = success and #good or 0
   doc.metrics = { inputByteSize = bytes, inputFileCount = #files, inputRecordCount = input,
                   outputRecordCount = output, failedRecordCount = failed }
-  if failed > 0 or empty then
+  if failed > 0 or empty or unreadable then
     doc.errors = error_entries(counts, failed, output, per_file)
   else
     doc.errors = {}
@@ -381,44 +398,68 @@ local function valid_name(name)
   return name:find("[^/]") ~= nil
 end
 
--- PUT /data/foundation/import/batches/:batchId/datasets/:datasetId/files/*fileName
-function M.upload(req, ctx)
+-- A handler's answer in the router's table form (one value to hand on)
+local function as_answer(status, headers, body)
+  return { status, headers, body, status = status, headers = headers, body = body }
+end
+
+-- check_upload(req, ctx) -> batch row | nil, answer: the batch of this sandbox, loading, for the
+-- dataset of the path, and a file name that stays a name (shared by PUT and large-file upload)
+
+local function check_upload(req, ctx)
   ready(ctx)
   local p = req.params
   local row = find_batch(ctx, p.batchId)
-  if not row or row.source ~= "import" then return batch_not_found(p.batchId) end
+  if not row or row.source ~= "import" then return nil, as_answer(batch_not_found(p.batchId)) end
   if row.dataset_id ~= p.datasetId then
-    return problem(400, "Bad Request", "Dataset [" .. tostring(p.datasetId) .. "] is not the dataset of batch [" ..
-      row.id .. "]", "INGEST-1105-400")
+    return nil, as_answer(problem(400, "Bad Request", "Dataset [" .. tostring(p.datasetId) .. "] is not the dataset of batch [" ..
+      row.id .. "]", "INGEST-1105-400"))
   end
   if row.status ~= "loading" then
-    return problem(400, "Bad Request", "Batch [" .. row.id .. "] is " .. row.status ..
-      "; files can only be added while it is loading", "INGEST-1106-400")
+    return nil, as_answer(problem(400, "Bad Request", "Batch [" .. row.id .. "] is " .. row.status ..
+      "; files can only be added while it is loading", "INGEST-1106-400"))
   end
-  local name = p.fileName
-  if not valid_name(name) then
-    return problem(400, "Bad Request", "Invalid file name", "INGEST-1107-400")
+  if not valid_name(p.fileName) then
+    return nil, as_answer(problem(400, "Bad Request", "Invalid file name", "INGEST-1107-400"))
   end
-  local host = require "aep.host"
+  return row
+end
+
+-- file_slot(ctx, row, name) -> path, seq: where the batch's file of that name is kept
+-- (DATA_DIR/batches/<batchId>/<seq>.upload; the same one when the name was uploaded before)
+local function file_slot(ctx, row, name)
   local existing = st.file_get:first(row.id, row.dataset_id, name)
-  local seq, path
-  if existing then
-    path, seq = existing[1], existing[2]
-  else
-    seq = st.file_next:first(row.id)[1]
-    local dir = data_dir(ctx) .. "/batches"
-    assert(host.mkdir(dir))
-    dir = dir .. "/" .. row.id
-    assert(host.mkdir(dir))
-    path = string.format("%s/%d.upload", dir, seq)
-  end
+  if existing then return existing[1], existing[2] end
+  local host = require "aep.host"
+  local seq = st.file_next:first(row.id)[1]
+  local dir = data_dir(ctx) .. "/batches"
+  assert(host.mkdir(dir))
+  dir = dir .. "/" .. row.id
+  assert(host.mkdir(dir))
+  return string.format("%s/%d.upload", dir, seq), seq
+end
+
+-- PUT /data/foundation/import/batches/:batchId/datasets/:datasetId/files/*fileName
+function M.upload(req, ctx)
+  local row, answer = check_upload(req, ctx)
+  if not row then return answer end
+  local name = req.params.fileName
+  local path, seq = file_slot(ctx, row, name)
   local body = req.body or ""
-  local ok, err = host.write_file(path, body, 384)
+  local ok, err = require("aep.host").write_file(path, body, 384)
   if not ok then
     return problem(500, "Internal Server Error", "Could not store the file: " .. tostring(err))
   end
   st.file_put:run(row.id, row.dataset_id, name, path, #body, seq)
+  -- PUT replaces the whole file: a large-file upload of that name in progress is dropped
+  large_files.discard(ctx, row.id, row.dataset_id, name)
   return 200, {}, ""
+end
+
+-- The batch as Catalog shows it: the body of COMPLETE and ABORT (the spec's Batch; the guide
+-- shows only "200 OK").
+local function batch_answer(id)
+  return 200, errors.JSON_HEADERS, catalog_view(ingest.get_batch(id))
 end
 
 -- POST /data/foundation/import/batches/:batchId?action=COMPLETE|ABORT
@@ -431,16 +472,23 @@ function M.action(req, ctx)
   local t = now_ms(ctx)
   if action == "COMPLETE" then
     -- Retrying COMPLETE is safe (troubleshooting.md): a batch already past loading answers 200.
-    if row.status ~= "loading" then return 200, {}, "" end
+    if row.status ~= "loading" then return batch_answer(row.id) end
+    local open_name = large_files.open_file(row.id)
+    if open_name then
+      return problem(400, "Bad Request", "File [" .. open_name .. "] of batch [" .. row.id .. "] is a large-file " ..
+        "upload that was initialized but not completed: send its remaining chunks and POST " ..
+        ".../files/" .. open_name .. "?action=COMPLETE, then complete the batch", "INGEST-1110-400")
+    end
     row.doc.started = t
     store.transaction(function() ingest.update_batch(row.id, "processing", t, row.doc) end)
     row.status = "processing"
     process(ctx, row)
-    return 200, {}, ""
+    return batch_answer(row.id)
   elseif action == "ABORT" then
     if row.status == "loading" then
       store.transaction(function() ingest.update_batch(row.id, "aborted", t, row.doc) end)
-      return 200, {}, ""
+      large_files.discard(ctx, row.id)
+      return batch_answer(row.id)
     end
     return problem(400, "Bad Request", "Batch [" .. row.id .. "] is " .. row.status .. " and cannot be aborted",
       "INGEST-1108-400")
@@ -520,6 +568,19 @@ function M.install(app)
   app:route("PUT", "/data/foundation/import/batches/:batchId/datasets/:datasetId/files/*fileName", M.upload,
     { auth = "platform" })
   app:route("POST", "/data/foundation/import/batches/:batchId", M.action, { auth = "platform" })
+  local helpers = { ready = ready, find_batch = find_batch, check_upload = check_upload, file_slot = file_slot,
+                    problem = problem, batch_not_found = batch_not_found, data_dir = data_dir,
+                    file_put = function(...) st.file_put:run(...) end,
+                    file_get = function(...) return st.file_get:first(...) end,
+                    files = function(batch_id)
+                      local out = {}
+                      for r in st.files:rows(batch_id) do
+                        out[#out + 1] = { name = r[1], path = r[2], size = r[3], dataset_id = r[4] }
+                      end
+                      return out
+                    end }
+  large_files.install(app, helpers)
+  batch_preview.install(app, helpers)
   app:route("GET", "/data/foundation/catalog/batches", M.list, { auth = "platform" })
   app:route("GET", "/data/foundation/catalog/batches/:batchId", M.get, { auth = "platform" })
   app:route("GET", "/data/foundation/catalog/batch/:batchId", M.get, { auth = "platform" })
@@ -531,6 +592,7 @@ function M.reset(app)
   setup(app.store)
   for r in app.store.db:prepare("SELECT path FROM ingest_batch_files"):rows() do os.remove(r[1]) end
   app.store.db:exec("DELETE FROM ingest_batch_files")
+  large_files.reset(app)
 end
 
 return M

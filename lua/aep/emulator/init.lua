@@ -17,6 +17,9 @@ local admin_mod = require "aep.emulator.admin"
 local M = {}
 
 M.MAX_BODY = 256 * 1024 * 1024 -- bytes of one request body (batch file uploads)
+-- The listener's ceiling: a large-file chunk (PATCH, large_files.MAX_CHUNK, the spec's 512000000);
+-- every route's own limit (below) is at most this.
+M.LARGEST_BODY = 512000000
 
 -- Service modules, installed in this order: the list is services.lua (each service and its
 -- fault groups, in one place).
@@ -329,7 +332,7 @@ function M.create(opts)
   -- streaming routes enforce their own 1 MB limit. One request is held in memory at most this big.
   local app -- the body limit is asked from the headers, once the app exists
   local listen = { host = opts.host or "127.0.0.1", port = opts.port or 8080,
-                   max_body = opts.max_body or M.MAX_BODY,
+                   max_body = opts.max_body or M.LARGEST_BODY,
                    body_limit = function(method, path) return app and app:body_limit(method, path) end }
   if opts.tls_cert or opts.tls_key then
     if not (opts.tls_cert and opts.tls_key) then return nil, "--tls-cert and --tls-key go together" end

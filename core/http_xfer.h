@@ -47,6 +47,8 @@ typedef struct {
   spec_t spec;
   buf_t body, hdrs;
   int too_large, oom, abort_on_interrupt, busy;
+  size_t upload_pos; /* next byte of spec.body to hand to curl */
+  int rewinds;       /* times curl rewound the body to send the request again */
   char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -261,6 +263,28 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* Request bodies go through a read callback rather than CURLOPT_POSTFIELDS so that curl has to ask
+ * on_seek to rewind them: curl silently sends a request again when a reused keep-alive connection
+ * dies before any answer byte, and the rewind is how that resend becomes visible. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud) {
+  xfer_t *x = ud;
+  size_t n = size * nitems, left = x->spec.body_len - x->upload_pos;
+  if (n > left) n = left;
+  if (n > 0) memcpy(buf, x->spec.body + x->upload_pos, n);
+  x->upload_pos += n;
+  return n;
+}
+
+/* curl seeks only to send the body again (no resume, no redirects, no auth negotiation here):
+ * every call is one more copy of the request on the wire. */
+static int on_seek(void *ud, curl_off_t offset, int origin) {
+  xfer_t *x = ud;
+  if (origin != SEEK_SET || offset < 0 || (size_t)offset > x->spec.body_len) return CURL_SEEKFUNC_CANTSEEK;
+  x->upload_pos = (size_t)offset;
+  x->rewinds++;
+  return CURL_SEEKFUNC_OK;
+}
+
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
   xfer_t *x = ud;
   (void)dt, (void)dn, (void)ut, (void)un;
@@ -279,6 +303,8 @@ static CURLcode xfer_setup(xfer_t *x) {
   curl_easy_reset(e);
   x->body.len = x->hdrs.len = 0;
   x->too_large = x->oom = 0;
+  x->upload_pos = 0;
+  x->rewinds = 0;
   x->errbuf[0] = '\0';
   SET(CURLOPT_URL, s->url);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -306,8 +332,13 @@ static CURLcode xfer_setup(xfer_t *x) {
     SET(CURLOPT_NOBODY, 1L);
   } else if (s->has_body || !strcmp(s->method, "POST") || !strcmp(s->method, "PUT") ||
              !strcmp(s->method, "PATCH")) {
+    if (!s->has_body) s->body = "";
+    SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
-    SET(CURLOPT_POSTFIELDS, s->has_body ? s->body : "");
+    SET(CURLOPT_READFUNCTION, on_read);
+    SET(CURLOPT_READDATA, x);
+    SET(CURLOPT_SEEKFUNCTION, on_seek);
+    SET(CURLOPT_SEEKDATA, x);
     if (strcmp(s->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, s->method);
   } else if (strcmp(s->method, "GET") != 0) {
     SET(CURLOPT_CUSTOMREQUEST, s->method);
@@ -348,8 +379,9 @@ static const char *code_of(CURLcode rc) {
   }
 }
 
-/* Push the outcome of a finished transfer: the response table (returns 1) or nil, msg, code
- * (returns 3). */
+/* Push the outcome of a finished transfer: the response table (returns 1) or nil, msg, code,
+ * resent (returns 4). resent (also a field of the response) counts the times curl sent the request
+ * again by itself. */
 static int push_outcome(lua_State *L, xfer_t *x, CURLcode rc) {
   const char *p, *end;
   double t;
@@ -360,13 +392,19 @@ static int push_outcome(lua_State *L, xfer_t *x, CURLcode rc) {
       lua_pushnil(L);
       lua_pushfstring(L, "response body exceeds max_body (%I bytes)", (lua_Integer)x->spec.max_body);
       lua_pushliteral(L, "TOO_LARGE");
-      return 3;
+    } else if (x->oom) {
+      aep_fail(L, "http: out of memory", "HTTP");
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      aep_fail(L, "interrupted", "INTERRUPTED");
+    } else {
+      aep_fail(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), code_of(rc));
     }
-    if (x->oom) return aep_fail(L, "http: out of memory", "HTTP");
-    if (rc == CURLE_ABORTED_BY_CALLBACK) return aep_fail(L, "interrupted", "INTERRUPTED");
-    return aep_fail(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), code_of(rc));
+    lua_pushinteger(L, x->rewinds);
+    return 4;
   }
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, x->rewinds);
+  lua_setfield(L, -2, "resent");
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");

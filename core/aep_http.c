@@ -39,8 +39,8 @@ static client_t *client_of(lua_State *L) {
 
 /* http.request(opts) -> resp | nil, err, code, resent
  * resp.resent / resent: times curl sent the request again by itself (a reused keep-alive
- * connection that died before any answer byte): the server may hold more than one copy. Only
- * requests with a body are observed (curl rewinds the body to resend it).
+ * connection that died before any answer byte), whether or not the new attempt reached the
+ * server: the server may hold more than one copy.
  * opts.headers: {Name = "v" | number | {"v1", "v2"} | false}; false removes a header curl would
  * add itself (Accept, User-Agent...). No Content-Type is sent unless given; Expect is blank. */
 static int http_request(lua_State *L) {

@@ -47,8 +47,8 @@ typedef struct {
   spec_t spec;
   buf_t body, hdrs;
   int too_large, oom, abort_on_interrupt, busy;
-  size_t upload_pos; /* next byte of spec.body to hand to curl */
-  int rewinds;       /* times curl rewound the body to send the request again */
+  int sent, resend_counted; /* see on_prereq */
+  int resent;               /* times curl sent (or tried to send) the request again by itself */
   char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -263,26 +263,30 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
-/* Request bodies go through a read callback rather than CURLOPT_POSTFIELDS so that curl has to ask
- * on_seek to rewind them: curl silently sends a request again when a reused keep-alive connection
- * dies before any answer byte, and the rewind is how that resend becomes visible. */
-static size_t on_read(char *buf, size_t size, size_t nitems, void *ud) {
+/* curl sends a request again by itself when a reused keep-alive connection dies before any answer
+ * byte (it opens a new connection, or takes another cached one, and repeats the request). The
+ * server may have taken the first copy, so every such resend is counted: on_prereq runs each time
+ * the request is about to go on the wire, on_sockopt each time a new connection is opened; either
+ * one after the request was already sent is a resend (one per retry, even when the new connection
+ * is refused and the resend never leaves). */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
   xfer_t *x = ud;
-  size_t n = size * nitems, left = x->spec.body_len - x->upload_pos;
-  if (n > left) n = left;
-  if (n > 0) memcpy(buf, x->spec.body + x->upload_pos, n);
-  x->upload_pos += n;
-  return n;
+  (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+  if (x->sent && !x->resend_counted) x->resent++;
+  x->sent = 1;
+  x->resend_counted = 0;
+  return CURL_PREREQFUNC_OK;
 }
 
-/* curl seeks only to send the body again (no resume, no redirects, no auth negotiation here):
- * every call is one more copy of the request on the wire. */
-static int on_seek(void *ud, curl_off_t offset, int origin) {
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose) {
   xfer_t *x = ud;
-  if (origin != SEEK_SET || offset < 0 || (size_t)offset > x->spec.body_len) return CURL_SEEKFUNC_CANTSEEK;
-  x->upload_pos = (size_t)offset;
-  x->rewinds++;
-  return CURL_SEEKFUNC_OK;
+  (void)fd, (void)purpose;
+  if (x->sent && !x->resend_counted) {
+    x->resent++;
+    x->resend_counted = 1;
+  }
+  return CURL_SOCKOPT_OK;
 }
 
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
@@ -303,8 +307,7 @@ static CURLcode xfer_setup(xfer_t *x) {
   curl_easy_reset(e);
   x->body.len = x->hdrs.len = 0;
   x->too_large = x->oom = 0;
-  x->upload_pos = 0;
-  x->rewinds = 0;
+  x->sent = x->resend_counted = x->resent = 0;
   x->errbuf[0] = '\0';
   SET(CURLOPT_URL, s->url);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -318,6 +321,10 @@ static CURLcode xfer_setup(xfer_t *x) {
   SET(CURLOPT_XFERINFOFUNCTION, on_progress);
   SET(CURLOPT_XFERINFODATA, x);
   SET(CURLOPT_PRIVATE, x);
+  SET(CURLOPT_PREREQFUNCTION, on_prereq);
+  SET(CURLOPT_PREREQDATA, x);
+  SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+  SET(CURLOPT_SOCKOPTDATA, x);
   SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, s->max_body);
@@ -332,13 +339,8 @@ static CURLcode xfer_setup(xfer_t *x) {
     SET(CURLOPT_NOBODY, 1L);
   } else if (s->has_body || !strcmp(s->method, "POST") || !strcmp(s->method, "PUT") ||
              !strcmp(s->method, "PATCH")) {
-    if (!s->has_body) s->body = "";
-    SET(CURLOPT_POST, 1L);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
-    SET(CURLOPT_READFUNCTION, on_read);
-    SET(CURLOPT_READDATA, x);
-    SET(CURLOPT_SEEKFUNCTION, on_seek);
-    SET(CURLOPT_SEEKDATA, x);
+    SET(CURLOPT_POSTFIELDS, s->has_body ? s->body : "");
     if (strcmp(s->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, s->method);
   } else if (strcmp(s->method, "GET") != 0) {
     SET(CURLOPT_CUSTOMREQUEST, s->method);
@@ -381,7 +383,7 @@ static const char *code_of(CURLcode rc) {
 
 /* Push the outcome of a finished transfer: the response table (returns 1) or nil, msg, code,
  * resent (returns 4). resent (also a field of the response) counts the times curl sent the request
- * again by itself. */
+ * again by itself (see on_prereq). */
 static int push_outcome(lua_State *L, xfer_t *x, CURLcode rc) {
   const char *p, *end;
   double t;
@@ -399,11 +401,11 @@ static int push_outcome(lua_State *L, xfer_t *x, CURLcode rc) {
     } else {
       aep_fail(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), code_of(rc));
     }
-    lua_pushinteger(L, x->rewinds);
+    lua_pushinteger(L, x->resent);
     return 4;
   }
   lua_createtable(L, 0, 6);
-  lua_pushinteger(L, x->rewinds);
+  lua_pushinteger(L, x->resent);
   lua_setfield(L, -2, "resent");
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, status);

@@ -42,6 +42,7 @@ local function number_text(x)
     if x > -100000000000000 and x < 100000000000000 then return nil end -- 14 digits: exact
     return string.format("%d", x)
   end
+  if x > -100000000000000 and x < 100000000000000 and x == x // 1 then return nil end -- integral
   if x ~= x or x == math.huge or x == -math.huge then return nil end -- cjson's own error
   if tonumber(string.format("%.14g", x)) == x then return nil end
   for digits = 15, 16 do

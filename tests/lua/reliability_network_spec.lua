@@ -158,3 +158,37 @@ describe("possibly duplicated covers every record stored twice", function()
     assert(ok, err)
   end)
 end)
+
+describe("numbers through aep stream and the emulator", function()
+  -- cjson 2.1.0 alone keeps 14 significant digits: 1234567890123456 became 1.2345678901235e+15
+  it("keep every digit: integers up to 2^63-1 and doubles, stored and served exactly", function()
+    local emu, api, ids = start("")
+    local ok, err = pcall(function()
+      local values = { 1234567890123456, 123456789012345, 9007199254740993, math.maxinteger, math.pi, 0.1 + 0.2 }
+      local lines = {}
+      for i, v in ipairs(values) do
+        local id = "n" .. i .. "@example.com"
+        lines[i] = string.format('{"_exchangeinternal":{"loyaltyID":"%s","totalLoyaltyPoints":%s},' ..
+          '"personalEmail":{"address":"%s"}}', id, math.type(v) == "integer" and string.format("%d", v) or
+          string.format("%.17g", v), id)
+      end
+      local input = files.write(dir .. "/numbers.jsonl", table.concat(lines, "\n") .. "\n")
+      local r = run.aep({ "stream", "--env", emu.env_file, "--dataset", ids.profile_dataset, "--input", input,
+                          "--mapping", MAPPING, "--quiet" })
+      assert.equal(0, r.status, r.stdout .. r.stderr)
+      local page = fixtures.records(api, ids.profile_dataset, "?limit=100")
+      local got = {}
+      for _, rec in ipairs(page.records) do
+        local l = rec.entity._exchangeinternal
+        got[l.loyaltyID] = l.totalLoyaltyPoints
+      end
+      for i, v in ipairs(values) do
+        local back = got["n" .. i .. "@example.com"]
+        assert.are.equal(math.type(v), math.type(back), tostring(v))
+        assert.is_true(back == v, string.format("%s came back as %s", tostring(v), tostring(back)))
+      end
+    end)
+    emu.cleanup()
+    assert(ok, err)
+  end)
+end)

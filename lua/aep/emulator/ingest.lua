@@ -465,7 +465,7 @@ end
 function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
   local size -- the size Profile's guardrail measures: the entity as cjson writes it
   if entity_json == nil and entity ~= nil then
-    entity_json = cjson.encode(entity)
+    entity_json = require("aep.json").encode(entity) -- numbers exact (cjson: 14 digits)
     size = #entity_json
   end
   local kind, idents, idents_json, event_id, event_ms
@@ -640,7 +640,7 @@ function M.records(ctx, dataset_id, opts)
       xactionId = row[2],
       receivedTimeMs = row[3],
       status = row[4],
-      entity = row[5] and cjson_safe.decode(row[5]) or nil,
+      entity = row[5] and (require("aep.json").decode(row[5])) or nil, -- numbers exact (cjson: doubles)
       batchId = row[7],
     }
     if row[6] then rec.errors = cjson_safe.decode(row[6]) end

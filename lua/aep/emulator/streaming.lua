@@ -20,7 +20,12 @@ local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
-local decode = cjson_safe.decode
+-- A body that may hold an integer beyond a double's 2^53 (16 digits in a row) is read by aep.json,
+-- which keeps it exact; cjson (faster) reads every number as a double.
+local function decode(text)
+  if string.find(text, "%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d") then return json.decode(text) end
+  return cjson_safe.decode(text)
+end
 
 local M = {}
 
@@ -184,7 +189,7 @@ function M.collect(req, ctx)
   if not inlet then return status, headers, body end
   local inlet_id = req.params.inletId
   local pre = prefix(inlet_id, inlet.org_id)
-  local msg, err = cjson_safe.decode(req.body or "")
+  local msg, err = decode(req.body or "")
   if type(msg) ~= "table" then
     return dcs_problem(400, "Invalid XDM Message Format",
       pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))

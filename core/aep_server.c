@@ -388,19 +388,18 @@ static void server_release(server_t *s) {
 }
 
 /* After the signal that ends serve(): accept nothing new, refuse new requests on open connections
- * (503), and keep the loop running until every request already handled (committed) has its answer
- * sent, delayed ones included, for at most DRAIN_GRACE seconds after the last delay is due. A
- * client thus never has to guess whether a request the server took was stored. */
+ * (503), send the answers held by a delay at once, and keep the loop running until every request
+ * already handled (committed) has its answer sent, for at most DRAIN_GRACE seconds. A client thus
+ * never has to guess whether a request the server took was stored. */
 #define DRAIN_GRACE 10.0
 static void server_drain(server_t *s) {
   double limit = now_s() + DRAIN_GRACE;
   MHD_socket ls;
   conn_t *c;
-  for (c = s->delayed; c; c = c->next)
-    if (c->due + DRAIN_GRACE > limit) limit = c->due + DRAIN_GRACE;
   s->draining = 1;
   ls = MHD_quiesce_daemon(s->d);
   if (ls != MHD_INVALID_SOCKET) close(ls);
+  for (c = s->delayed; c; c = c->next) c->due = 0; /* resume_due answers them now */
   while (s->answering > 0 && now_s() < limit) server_iterate(s, 0.25, 0);
 }
 

@@ -55,8 +55,8 @@ GET /emulator/datasets/ID/records, GET /emulator/requests?since=SEQ, GET|PUT /em
 
 Prints, in order: "aep emulator: environment file FILE", "aep emulator: listening on URL",
 "aep emulator: ready". SIGINT/SIGTERM: clean shutdown, exit 0: new connections and requests
-are refused (503), requests already processed still get their answers (delayed ones too, up to
-10 s after their delay), then the emulator exits; a second signal exits at once.
+are refused (503), requests already processed still get their answers (held ones at once; at
+most 10 s), then the emulator exits; a second signal exits at once.
 
 Examples:
   aep emulator --port 0 --data-dir /tmp/aep-emu

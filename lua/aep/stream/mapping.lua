@@ -32,8 +32,7 @@ end
 -- mapping.encoder(map) -> function(record, ctx[, marked]) -> the entity's JSON text | nil (skip)
 -- The mapping and the encoding of its result, for the loops to run under one pcall; a result that
 -- is neither a table, JSON text nor nil raises. marked: the record held empty arrays, kept as
--- aep.json.array({}), which aep.json writes as [] (cjson, faster, would write {}), or a number
--- of 15 or more digits, which aep.json writes exactly (cjson would keep 14).
+-- aep.json.array({}), which aep.json writes as [] (cjson, faster, would write {}).
 function M.encoder(map)
   return function(rec, ctx, marked)
     local e = map(rec, ctx)

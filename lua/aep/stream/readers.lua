@@ -29,19 +29,7 @@ local M = {}
 -- margin lets a mapping shrink large records).
 M.MAX_RECORD = 16 * 1024 * 1024
 
-local cjson_decode = cjson_safe.decode
-local exact_decode = require("aep.json").decode
--- A record that may hold a number of 15+ digits (a run of 15 digits and dots) is read by aep.json,
--- which keeps integers beyond a double's 2^53 exact (cjson reads every number as a double), and
--- is marked so that its entity is written by aep.json too (cjson writes 14 digits): v, err, marked
-local LONG_NUMBER = string.rep("[%d%.]", 15)
-local function decode(text)
-  if string.find(text, LONG_NUMBER) then
-    local v, err = exact_decode(text)
-    return v, err, true
-  end
-  return cjson_decode(text)
-end
+local decode = cjson_safe.decode
 local utf8_len = utf8.len
 local byte, find, sub = string.byte, string.find, string.sub
 

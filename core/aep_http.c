@@ -37,7 +37,10 @@ static client_t *client_of(lua_State *L) {
   return c;
 }
 
-/* http.request(opts) -> resp | nil, err, code
+/* http.request(opts) -> resp | nil, err, code, resent
+ * resp.resent / resent: times curl sent the request again by itself (a reused keep-alive
+ * connection that died before any answer byte), whether or not the new attempt reached the
+ * server: the server may hold more than one copy.
  * opts.headers: {Name = "v" | number | {"v1", "v2"} | false}; false removes a header curl would
  * add itself (Accept, User-Agent...). No Content-Type is sent unless given; Expect is blank. */
 static int http_request(lua_State *L) {
@@ -180,16 +183,17 @@ static int pool_submit(lua_State *L) {
   return 0;
 }
 
-/* Append a completion {context=, response= | error=, code=} to the results table at res. */
+/* Append a completion {context=, response= | error=, code=, resent=} to the results table at res. */
 static void push_completion(lua_State *L, int res, int refs, xfer_t *x, CURLcode rc, int *n) {
   int k;
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_rawgeti(L, refs, x->spec.ctx_ref);
   lua_setfield(L, -2, "context");
   k = push_outcome(L, x, rc);
   if (k == 1) {
     lua_setfield(L, -2, "response");
-  } else {
+  } else { /* nil, msg, code, resent */
+    lua_setfield(L, -5, "resent");
     lua_setfield(L, -4, "code");
     lua_setfield(L, -3, "error");
     lua_pop(L, 1);
@@ -232,7 +236,7 @@ static void pool_start(lua_State *L, pool_t *p, int res, int refs, int *n) {
   }
 }
 
-/* pool:wait([timeout_s]) -> {{context=, response=, error=, code=}, ...}; waits for at least one
+/* pool:wait([timeout_s]) -> {{context=, response=, error=, code=, resent=}, ...}; waits for at least one
  * completion (or the timeout, or SIGINT), then returns every completion available. */
 static int pool_wait(lua_State *L) {
   pool_t *p = check_pool(L);

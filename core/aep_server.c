@@ -10,6 +10,7 @@
  * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
  * sent them (no copy). */
 #include <sys/select.h>
+#include <unistd.h>
 
 #include "server_handler.h"
 #include "server_idle.h"
@@ -40,6 +41,10 @@ static void delayed_unlink(conn_t *c) {
 /* Forget the current request: release its response and body ref, keep the buffers. */
 static void conn_reset(conn_t *c) {
   delayed_unlink(c);
+  if (c->committed) {
+    c->committed = 0;
+    c->srv->answering--;
+  }
   if (c->resp) MHD_destroy_response(c->resp);
   c->resp = NULL;
   if (c->body_ref != LUA_NOREF && c->srv->L) luaL_unref(c->srv->L, LUA_REGISTRYINDEX, c->body_ref);
@@ -162,10 +167,33 @@ static enum MHD_Result queue_too_large(conn_t *c) {
   return queue_json(c, 413, "Payload Too Large", detail);
 }
 
+/* The request was handled (committed); instead of its answer: "close" ends the connection with
+ * zero bytes, "reset" with a TCP reset (SO_LINGER 0: the socket is replaced under MHD's descriptor
+ * by a fresh unconnected one, which closes the original at once; MHD then closes the stand-in),
+ * "die" kills the whole process as kill -9 would. */
+static enum MHD_Result answer_fault(conn_t *c) {
+  if (c->drop == DROP_DIE) {
+    fflush(NULL);
+    raise(SIGKILL);
+  }
+  if (c->drop == DROP_RESET) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct linger lg = {1, 0};
+    int spare = ci ? socket(AF_INET, SOCK_STREAM, 0) : -1;
+    if (spare >= 0) {
+      setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      dup2(spare, ci->connect_fd);
+      close(spare);
+    }
+  }
+  return MHD_NO;
+}
+
 /* Queue the answer prepared in c (or drop the connection). */
 static enum MHD_Result answer(conn_t *c) {
   enum MHD_Result ret;
   c->state = RQ_DONE;
+  if (c->drop >= DROP_CLOSE) return answer_fault(c);
   if (c->drop == DROP_BEFORE || c->resp == NULL) return MHD_NO;
   ret = MHD_queue_response(c->mc, c->status, c->resp);
   MHD_destroy_response(c->resp);
@@ -183,6 +211,10 @@ static enum MHD_Result run_handler(conn_t *c, const char *url, const char *metho
   call.method = method;
   call.delay = 0;
   if (!lua_checkstack(L, 8)) return MHD_NO;
+  if (!c->committed) {
+    c->committed = 1;
+    s->answering++;
+  }
   lua_pushcfunction(L, call_handler);
   lua_pushlightuserdata(L, &call);
   lua_pushvalue(L, s->handler);
@@ -222,6 +254,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
   conn_t *c = *con_cls;
   (void)version;
   if (c == NULL || s->closing) return MHD_NO;
+  if (s->draining && c->state == RQ_IDLE) { /* a new request while shutting down: not taken */
+    c->state = RQ_DONE;
+    return queue_json(c, 503, "Service Unavailable", "the server is shutting down");
+  }
   switch (c->state) {
     case RQ_IDLE: { /* headers only */
       const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -368,6 +404,22 @@ static void server_release(server_t *s) {
   s->limit_ref = LUA_NOREF;
 }
 
+/* After the signal that ends serve(): accept nothing new, refuse new requests on open connections
+ * (503), send the answers held by a delay at once, and keep the loop running until every request
+ * already handled (committed) has its answer sent, for at most DRAIN_GRACE seconds. A client thus
+ * never has to guess whether a request the server took was stored. */
+#define DRAIN_GRACE 10.0
+static void server_drain(server_t *s) {
+  double limit = now_s() + DRAIN_GRACE;
+  MHD_socket ls;
+  conn_t *c;
+  s->draining = 1;
+  ls = MHD_quiesce_daemon(s->d);
+  if (ls != MHD_INVALID_SOCKET) close(ls);
+  for (c = s->delayed; c; c = c->next) c->due = 0; /* resume_due answers them now */
+  while (s->answering > 0 && now_s() < limit) server_iterate(s, 0.25, 0);
+}
+
 /* The first SIGINT/SIGTERM ends serve() after the current iteration; a second one (say, a handler
  * stuck in a loop) kills as if we had not caught it. */
 static void on_signal(int sig) {
@@ -417,6 +469,7 @@ static int server_serve(lua_State *L) {
       wait = run_idle(L, 4);
     }
   }
+  if (server_signal && !s->stop && !s->close_pending) server_drain(s);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
   s->handler = 0;

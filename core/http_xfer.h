@@ -47,6 +47,8 @@ typedef struct {
   spec_t spec;
   buf_t body, hdrs;
   int too_large, oom, abort_on_interrupt, busy;
+  int sent, resend_counted; /* see on_prereq */
+  int resent;               /* times curl sent (or tried to send) the request again by itself */
   char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -261,6 +263,32 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* curl sends a request again by itself when a reused keep-alive connection dies before any answer
+ * byte (it opens a new connection, or takes another cached one, and repeats the request). The
+ * server may have taken the first copy, so every such resend is counted: on_prereq runs each time
+ * the request is about to go on the wire, on_sockopt each time a new connection is opened; either
+ * one after the request was already sent is a resend (one per retry, even when the new connection
+ * is refused and the resend never leaves). */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+  xfer_t *x = ud;
+  (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+  if (x->sent && !x->resend_counted) x->resent++;
+  x->sent = 1;
+  x->resend_counted = 0;
+  return CURL_PREREQFUNC_OK;
+}
+
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose) {
+  xfer_t *x = ud;
+  (void)fd, (void)purpose;
+  if (x->sent && !x->resend_counted) {
+    x->resent++;
+    x->resend_counted = 1;
+  }
+  return CURL_SOCKOPT_OK;
+}
+
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
   xfer_t *x = ud;
   (void)dt, (void)dn, (void)ut, (void)un;
@@ -279,6 +307,7 @@ static CURLcode xfer_setup(xfer_t *x) {
   curl_easy_reset(e);
   x->body.len = x->hdrs.len = 0;
   x->too_large = x->oom = 0;
+  x->sent = x->resend_counted = x->resent = 0;
   x->errbuf[0] = '\0';
   SET(CURLOPT_URL, s->url);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -292,6 +321,10 @@ static CURLcode xfer_setup(xfer_t *x) {
   SET(CURLOPT_XFERINFOFUNCTION, on_progress);
   SET(CURLOPT_XFERINFODATA, x);
   SET(CURLOPT_PRIVATE, x);
+  SET(CURLOPT_PREREQFUNCTION, on_prereq);
+  SET(CURLOPT_PREREQDATA, x);
+  SET(CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+  SET(CURLOPT_SOCKOPTDATA, x);
   SET(CURLOPT_TIMEOUT_MS, s->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, s->max_body);
@@ -348,8 +381,9 @@ static const char *code_of(CURLcode rc) {
   }
 }
 
-/* Push the outcome of a finished transfer: the response table (returns 1) or nil, msg, code
- * (returns 3). */
+/* Push the outcome of a finished transfer: the response table (returns 1) or nil, msg, code,
+ * resent (returns 4). resent (also a field of the response) counts the times curl sent the request
+ * again by itself (see on_prereq). */
 static int push_outcome(lua_State *L, xfer_t *x, CURLcode rc) {
   const char *p, *end;
   double t;
@@ -360,13 +394,19 @@ static int push_outcome(lua_State *L, xfer_t *x, CURLcode rc) {
       lua_pushnil(L);
       lua_pushfstring(L, "response body exceeds max_body (%I bytes)", (lua_Integer)x->spec.max_body);
       lua_pushliteral(L, "TOO_LARGE");
-      return 3;
+    } else if (x->oom) {
+      aep_fail(L, "http: out of memory", "HTTP");
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      aep_fail(L, "interrupted", "INTERRUPTED");
+    } else {
+      aep_fail(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), code_of(rc));
     }
-    if (x->oom) return aep_fail(L, "http: out of memory", "HTTP");
-    if (rc == CURLE_ABORTED_BY_CALLBACK) return aep_fail(L, "interrupted", "INTERRUPTED");
-    return aep_fail(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), code_of(rc));
+    lua_pushinteger(L, x->resent);
+    return 4;
   }
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, x->resent);
+  lua_setfield(L, -2, "resent");
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");

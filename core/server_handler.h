@@ -31,7 +31,7 @@ typedef struct server server_t;
 typedef struct conn conn_t;
 
 enum { RQ_IDLE, RQ_BODY, RQ_DELAYED, RQ_DONE };
-enum { DROP_NONE, DROP_BEFORE, DROP_AFTER };
+enum { DROP_NONE, DROP_BEFORE, DROP_AFTER, DROP_CLOSE, DROP_RESET, DROP_DIE };
 
 struct conn {
   server_t *srv;
@@ -44,6 +44,7 @@ struct conn {
   struct MHD_Response *resp;
   unsigned status;
   int drop, body_ref;
+  int committed;        /* the handler ran: counted in srv->answering until the answer is done */
   const char *out;      /* response body (inside the ref'd string) for drop="after" */
   size_t out_len;
   double due;
@@ -63,6 +64,7 @@ struct server {
   size_t max_body;
   char host[64], url[128];
   int port, tls, running, stop, close_pending, closed, closing, starting;
+  int answering, draining; /* requests handled but not yet answered; shutting down after a signal */
   char *tls_cert, *tls_key;
   conn_t *delayed;
   char errmsg[256];
@@ -283,7 +285,11 @@ static int call_handler(lua_State *L) {
     drop = lua_tostring(L, -1);
     if (drop && strcmp(drop, "before") == 0) c->drop = DROP_BEFORE;
     else if (drop && strcmp(drop, "after") == 0) c->drop = DROP_AFTER;
-    else if (!lua_isnil(L, -1)) luaL_error(L, "server: 'drop' must be \"before\" or \"after\"");
+    else if (drop && strcmp(drop, "close") == 0) c->drop = DROP_CLOSE;
+    else if (drop && strcmp(drop, "reset") == 0) c->drop = DROP_RESET;
+    else if (drop && strcmp(drop, "die") == 0) c->drop = DROP_DIE;
+    else if (!lua_isnil(L, -1))
+      luaL_error(L, "server: 'drop' must be \"before\", \"after\", \"close\", \"reset\" or \"die\"");
     lua_pop(L, 2);
     hidx = lua_gettop(L) - 1;
     bidx = lua_gettop(L);

@@ -3,7 +3,14 @@
 --   * json.array(t) marks a table as an array, so an empty one encodes as [] (cjson says {});
 --   * encode never writes "\/" (cjson escapes every slash; valid but ugly in logs and diffs);
 --   * encode_pretty sorts keys and indents, for people and for stable diffs;
---   * decode errors say where: "JSON error at line L, column C: ...".
+--   * decode errors say where: "JSON error at line L, column C: ...";
+--   * numbers are exact both ways: cjson 2.1.0 writes every number with 14 significant digits
+--     (encode_number_precision stops at 14) and reads every number as a double. encode hands
+--     cjson the numbers it writes exactly and writes the others itself with C's printf (%d for
+--     integers, the shortest of %.15g/%.16g/%.17g that reads back as the same double); decode
+--     turns integral numbers into Lua integers and, when the text holds a number with 16 or more
+--     digits (beyond a double's exact integers), reads it again with dkjson (Debian's lua-dkjson),
+--     which reads numbers with Lua's tonumber: integers up to 2^63-1 stay exact.
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 
@@ -29,28 +36,61 @@ function M.is_array(t)
   return next(t) ~= nil and t[1] ~= nil
 end
 
--- Copy v replacing marked empty arrays by a placeholder string, or return v itself when it holds
--- none (the common case: no copy at all).
-local function has_empty_array(v, depth)
+-- The text of number x when cjson would not write it exactly, else nil.
+local function number_text(x)
+  if math.type(x) == "integer" then
+    if x > -100000000000000 and x < 100000000000000 then return nil end -- 14 digits: exact
+    return string.format("%d", x)
+  end
+  if x > -100000000000000 and x < 100000000000000 and x == x // 1 then return nil end -- integral
+  if x ~= x or x == math.huge or x == -math.huge then return nil end -- cjson's own error
+  if tonumber(string.format("%.14g", x)) == x then return nil end
+  for digits = 15, 16 do
+    local t = string.format("%." .. digits .. "g", x)
+    if tonumber(t) == x then return t end
+  end
+  return string.format("%.17g", x)
+end
+
+local NUMBER_MARK = "\0aep-number\0"
+local NUMBER_JSON_PATTERN = cjson.encode(NUMBER_MARK):sub(1, -2):gsub("%p", "%%%0") .. "([^\"]*)\""
+
+-- Does v hold a marked empty array or a number cjson would not write exactly? (Then it is
+-- copied with placeholders; most values hold neither and are encoded as they are.)
+local function needs_substitution(v, depth)
   if depth > 1000 then error("json: value nested too deeply (cycle?)", 0) end
   for _, x in pairs(v) do
-    if type(x) == "table" then
+    local t = type(x)
+    if t == "table" then
       if next(x) == nil then
         if getmetatable(x) == array_mt then return true end
-      elseif has_empty_array(x, depth + 1) then
+      elseif needs_substitution(x, depth + 1) then
         return true
       end
+    elseif t == "number" and number_text(x) then
+      return true
     end
   end
   return false
 end
 
 local function substitute(v)
-  if type(v) ~= "table" then return v end
+  local t = type(v)
+  if t == "number" then
+    local text = number_text(v)
+    return text and (NUMBER_MARK .. text) or v
+  end
+  if t ~= "table" then return v end
   if next(v) == nil and getmetatable(v) == array_mt then return EMPTY_ARRAY end
   local out = {}
   for k, x in pairs(v) do out[k] = substitute(x) end
   return out
+end
+
+-- cjson's text of v, numbers exact (v: any value without marked empty arrays inside)
+local function encode_scalar(v)
+  if type(v) == "number" then return number_text(v) or cjson.encode(v) end
+  return cjson.encode(v)
 end
 
 local function unescape_slashes(s)
@@ -65,14 +105,15 @@ function M.encode(v)
     if next(v) == nil then
       return getmetatable(v) == array_mt and "[]" or "{}"
     end
-    if has_empty_array(v, 0) then
+    if needs_substitution(v, 0) then
       text = cjson.encode(substitute(v))
       text = text:gsub(EMPTY_ARRAY_JSON:gsub("%p", "%%%0"), "[]")
+      if text:find(NUMBER_JSON_PATTERN) then text = text:gsub(NUMBER_JSON_PATTERN, "%1") end
     else
       text = cjson.encode(v)
     end
   else
-    text = cjson.encode(v)
+    text = encode_scalar(v)
   end
   return unescape_slashes(text)
 end
@@ -99,7 +140,7 @@ end
 local function pretty(v, indent, level, out)
   local t = type(v)
   if t ~= "table" then
-    out[#out + 1] = unescape_slashes(cjson.encode(v))
+    out[#out + 1] = unescape_slashes(encode_scalar(v))
     return
   end
   local pad = string.rep(indent, level + 1)
@@ -146,26 +187,38 @@ local function locate(text, message)
   return string.format("JSON error at line %d, column %d: %s", line, col, what)
 end
 
--- json.decode(text) -> value | nil, "JSON error at line L, column C: ..."
-function M.decode(text)
-  if type(text) ~= "string" then
-    return nil, "JSON error: expected a string to decode, got " .. type(text)
-  end
-  local v, err = cjson_safe.decode(text)
-  if v == nil and err then return nil, locate(text, err) end
-  return v
-end
-
 -- json.integerize(v) -> v with every integral float turned into an integer, in place
--- (cjson decodes 1234 as 1234.0; use this before showing numbers to people)
+-- (-0.0 stays a float: its sign is part of the value)
 function M.integerize(v)
-  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "number" then
+    if v == 0 and 1 / v < 0 then return v end
+    return math.tointeger(v) or v
+  end
   if type(v) == "table" then
     for k, x in pairs(v) do
       if type(x) == "number" or type(x) == "table" then v[k] = M.integerize(x) end
     end
   end
   return v
+end
+
+local LONG_NUMBER = "%d" .. string.rep("%d", 15) -- 16 digits in a row: maybe beyond 2^53
+
+-- json.decode(text) -> value | nil, "JSON error at line L, column C: ..."
+-- Integral numbers come back as Lua integers (integers written with 16+ digits exactly, up to
+-- 2^63-1), others as floats.
+function M.decode(text)
+  if type(text) ~= "string" then
+    return nil, "JSON error: expected a string to decode, got " .. type(text)
+  end
+  local v, err = cjson_safe.decode(text)
+  if v == nil and err then return nil, locate(text, err) end
+  if text:find(LONG_NUMBER) then
+    -- valid JSON (cjson said so) with a long digit run: read again with exact integers
+    local exact = require("dkjson").decode(text, 1, cjson.null, nil, nil)
+    if exact ~= nil then v = exact end
+  end
+  return M.integerize(v)
 end
 
 return M

@@ -11,12 +11,14 @@
 -- title, detail, report, violations and the request (method + URL, secrets redacted). Errors are
 -- raised as tables with __tostring.
 --
--- Retries: 429/502/503/504 and transport errors are retried with exponential backoff and jitter
--- (honouring Retry-After) on requests that are safe to repeat: GET, HEAD, PUT, DELETE, OPTIONS,
--- and a POST/PATCH the caller marks `idempotent = true`. Any request is retried when it provably
--- never left (connection refused, DNS). A POST that may have been processed (the connection broke
--- after sending) is never repeated blindly: it raises code OUTCOME_UNKNOWN, and the caller
--- decides (the workflow looks the resource up again). A 401 triggers one re-authentication.
+-- Retries: 429, 500, 502, 503, 504 and transport errors are retried with exponential backoff and
+-- jitter (honouring Retry-After) on requests that are safe to repeat: GET, HEAD, PUT, DELETE,
+-- OPTIONS, and a POST/PATCH the caller marks `idempotent = true`. Any request is retried on 429
+-- and 503 (AEP did not process it) and when it provably never left (connection refused, DNS, with
+-- no earlier copy sent: see aep.http's `resent`). A POST that may have been processed (500, 502,
+-- 504, the connection broke after sending, or curl sent it twice by itself) is never repeated
+-- blindly: it raises code OUTCOME_UNKNOWN, and the caller decides (the workflow looks the resource
+-- up again). A 401 triggers one re-authentication.
 local json = require "aep.json"
 local log = require "aep.log"
 local xdm = require "aep.xdm"
@@ -230,7 +232,10 @@ end
 -- ---------------------------------------------------------------------------------------------
 -- Retry policy
 
-M.RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+-- Statuses retried on requests safe to repeat ...
+M.RETRY_STATUS = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+-- ... and on any request: AEP says it did not process it.
+M.RETRY_NOT_PROCESSED = { [429] = true, [503] = true }
 M.SAFE_METHODS = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
 -- Transport failures where nothing reached the server: any request may be repeated.
 M.NOT_SENT = { CONNECT = true, DNS = true }
@@ -387,12 +392,20 @@ function Client:send(req)
     }
     self.stats.requests = self.stats.requests + 1
     log.trace_request(t, attempt)
-    local resp, err, code = self.http.request(t)
+    local resp, err, code, resent = self.http.request(t)
     log.trace_response(resp, err, code)
+    resent = (resp and resp.resent) or resent or 0
+    if resent > 0 then self.stats.resent = (self.stats.resent or 0) + resent end
+    if resp and resent > 0 and not safe and not (resp.status >= 200 and resp.status < 300) then
+      -- curl sent the request twice by itself: this answer is the second copy's, the first may
+      -- have been processed (a create answered "not unique" was probably created by it)
+      resp, err, code = nil, "the request was sent twice (a reused connection died) and the second copy got HTTP " ..
+        resp.status, "RECV"
+    end
     if not resp then
       code = code or "TRANSPORT"
       if code == "INTERRUPTED" then error("interrupted", 0) end
-      local not_sent = M.NOT_SENT[code]
+      local not_sent = M.NOT_SENT[code] and resent == 0
       local why = string.format("%s %s: %s", method, request_info.url, tostring(err))
       if not M.FATAL_TRANSPORT[code] and (safe or not_sent) and attempt < self.max_attempts then
         self:_wait(self:backoff(attempt), why)
@@ -422,7 +435,17 @@ function Client:send(req)
       else
         local ra = M.retry_after(resp.headers)
         local retryable = M.RETRY_STATUS[status] or false
-        if retryable and safe and attempt < self.max_attempts and (ra == nil or ra <= self.max_retry_after) then
+        local repeat_ok = safe or M.RETRY_NOT_PROCESSED[status]
+        if retryable and not repeat_ok then
+          -- a 500/502/504 to a POST: it may have been processed
+          error(M.error({
+            kind = "outcome_unknown", code = "OUTCOME_UNKNOWN", status = status,
+            message = string.format("HTTP %d: the request may or may not have been processed, so it was not repeated", status),
+            request = request_info, attempts = attempt,
+            body = resp.body and log.redact(resp.body:sub(1, 8192)) or nil,
+          }), 0)
+        end
+        if retryable and attempt < self.max_attempts and (ra == nil or ra <= self.max_retry_after) then
           local wait = ra and (ra + self.random() * 0.1) or self:backoff(attempt)
           self:_wait(wait, string.format("%s %s: %d", method, request_info.url, status))
         else
@@ -436,9 +459,6 @@ function Client:send(req)
           })
           if info.title then e.title = log.redact(info.title) end
           if info.detail then e.detail = log.redact(info.detail) end
-          if retryable and not safe then
-            e.hint = "(not repeated: a " .. method .. " is retried only when marked idempotent)"
-          end
           error(e, 0)
         end
       end

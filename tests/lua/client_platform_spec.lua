@@ -25,8 +25,8 @@ local function scripted(answers)
     t.requests[#t.requests + 1] = req
     local a = table.remove(answers, 1)
     assert(a, "unexpected request " .. req.method .. " " .. req.url)
-    if a.error then return nil, a.error, a.code end
-    return { status = a.status, headers = a.headers or {}, body = a.body or "" }
+    if a.error then return nil, a.error, a.code, a.resent or 0 end
+    return { status = a.status, headers = a.headers or {}, body = a.body or "", resent = a.resent or 0 }
   end
   return t
 end
@@ -97,17 +97,41 @@ describe("aep.platform with a scripted transport", function()
     assert.are.equal(5, #t.requests)
   end)
 
-  it("does not repeat a POST answered 503 or 429", function()
+  it("retries a GET on 500", function()
+    local c, t = client_for({ { status = 500, body = "{}" }, { status = 200, body = "{}" } })
+    assert.are.equal(200, c:get("/x").status)
+    assert.are.equal(2, #t.requests)
+  end)
+
+  it("repeats a POST answered 503 or 429 (not processed), honouring Retry-After", function()
     for _, status in ipairs({ 503, 429 }) do
-      local c, t, sleeps = client_for({ { status = status, headers = { ["retry-after"] = "1" }, body = "{}" } })
+      local c, t, sleeps = client_for({ { status = status, headers = { ["retry-after"] = "1" }, body = "{}" },
+                                        { status = 201, body = '{"id":"a"}' } })
+      assert.are.equal(201, c:post("/create", { json = { a = 1 } }).status)
+      assert.are.equal(2, #t.requests)
+      assert.are.same({ 1.05 }, sleeps)
+    end
+  end)
+
+  it("raises OUTCOME_UNKNOWN for a POST answered 500, 502 or 504, and does not repeat it", function()
+    for _, status in ipairs({ 500, 502, 504 }) do
+      local c, t, sleeps = client_for({ { status = status, body = "{}" } })
       local ok, err = pcall(c.post, c, "/create", { json = { a = 1 } })
       assert.is_false(ok)
-      assert.are.equal(status, err.status)
-      assert.is_true(err.retryable)
-      assert.are.equal(1, err.retry_after)
-      assert.are.equal(1, #t.requests)
-      assert.are.equal(0, #sleeps)
+      assert.are.same({ "OUTCOME_UNKNOWN", status, 1, 0 }, { err.code, err.status, #t.requests, #sleeps })
     end
+  end)
+
+  -- curl sent the POST twice by itself (aep.http's resent): the first copy may have been processed
+  it("raises OUTCOME_UNKNOWN for a POST curl resent, whatever the second copy's answer or fate", function()
+    local c, t = client_for({ { status = 400, body = '{"title":"Title not unique"}', resent = 1 } })
+    local ok, err = pcall(c.post, c, "/create", { json = {} })
+    assert.is_false(ok)
+    assert.are.same({ "OUTCOME_UNKNOWN", 1 }, { err.code, #t.requests })
+    local c2, t2 = client_for({ { error = "Connection refused", code = "CONNECT", resent = 1 } })
+    ok, err = pcall(c2.post, c2, "/create", { json = {} })
+    assert.is_false(ok)
+    assert.are.same({ "OUTCOME_UNKNOWN", "CONNECT", 1 }, { err.code, err.transport_code, #t2.requests })
   end)
 
   it("retries a POST marked idempotent", function()
@@ -285,17 +309,17 @@ describe("aep.platform against the emulator", function()
     assert.are.equal(1, #sleeps)
   end)
 
-  it("does not repeat a POST answered 503 or 429, and nothing is created", function()
+  it("repeats a POST answered 503 or 429 (not processed) up to max_attempts, and nothing is created", function()
     local c, sleeps = client()
     c:auth():token()
-    for _, status in ipairs({ "503", "429" }) do
+    for i, status in ipairs({ "503", "429" }) do
       faults("catalog:" .. status .. "=1")
       local seq = last_seq()
       local ok, err = pcall(c.post, c, "/data/foundation/catalog/dataSets", { json = { name = "x" .. status } })
       assert.is_false(ok)
-      assert.are.equal(tonumber(status), err.status)
-      assert.are.equal(0, #sleeps)
-      assert.are.equal(1, requests_since(seq, "/data/foundation/catalog").count)
+      assert.are.same({ tonumber(status), c.max_attempts }, { err.status, err.attempts })
+      assert.are.equal(i * (c.max_attempts - 1), #sleeps)
+      assert.are.equal(c.max_attempts, requests_since(seq, "/data/foundation/catalog").count)
     end
     faults("")
     local list = c:get("/data/foundation/catalog/dataSets").json

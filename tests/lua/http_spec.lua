@@ -138,6 +138,55 @@ describe("aep.http", function()
       assert.are.equal("RECV", code)
     end)
 
+    it("gives RECV for a fresh connection closed or reset with zero answer bytes", function()
+      for _, how in ipairs { "close", "reset" } do
+        local pool <close> = http.pool { max_in_flight = 1 } -- its own connections: none to reuse
+        pool:submit({ url = url .. "/drop?when=" .. how, method = "POST", body = "{}" }, how)
+        local done = {}
+        for _ = 1, 100 do
+          for _, c in ipairs(pool:wait(0.1)) do done[#done + 1] = c end
+          if #done > 0 then break end
+        end
+        assert.are.same({ how, "RECV", 0 }, { done[1].context, done[1].code, done[1].resent })
+      end
+    end)
+
+    -- curl sends a request again by itself when a reused connection dies before any answer byte:
+    -- aep.http counts it (`resent`), so a caller knows the server may hold two copies.
+    it("counts curl's own resend of a POST on a reused connection that died", function()
+      for _, how in ipairs { "close", "reset" } do
+        local warm = assert(http.request { url = url .. "/status/200" }) -- a connection to reuse
+        assert.are.same({ 200, 0 }, { warm.status, warm.resent })
+        local r = assert(http.request { url = url .. "/drop-once?key=req-" .. how .. "&when=" .. how,
+                                        method = "POST", body = "{}" })
+        assert.are.same({ 200, 1, 2 }, { r.status, r.resent, cjson.decode(r.body).seen })
+      end
+    end)
+
+    it("counts a resend to a server that died after taking the request", function()
+      local srv = start_server()
+      finally(function() srv:stop() end)
+      local pool <close> = http.pool { max_in_flight = 1 }
+      pool:submit({ url = srv.url .. "/status/200" }, "warm") -- a connection to reuse
+      local warm = pool:wait(5)
+      assert.are.same({ "warm", 200, 0 }, { warm[1].context, warm[1].response.status, warm[1].response.resent })
+      -- the server takes the request, then kills itself (SIGKILL) instead of answering: curl sends
+      -- the request again on a new connection, which is refused (CONNECT) or, when it was opened
+      -- while the dying process still held its listening socket, closed (RECV); the first copy
+      -- was taken either way and `resent` says so
+      pool:submit({ url = srv.url .. "/drop?when=die&s=0.05", method = "POST", body = "{}" }, "taken")
+      local done = {}
+      for _ = 1, 100 do
+        for _, c in ipairs(pool:wait(0.1)) do done[#done + 1] = c end
+        if #done > 0 then break end
+      end
+      local _, how, sig = srv:wait()
+      assert.are.same({ "signal", 9 }, { how, sig })
+      assert.are.equal(1, #done)
+      assert.are.same({ "taken", 1 }, { done[1].context, done[1].resent })
+      assert.is_true(done[1].code == "CONNECT" or done[1].code == "RECV", done[1].code)
+    end)
+
     it("round-trips a 5 MB body intact", function()
       local body = binary(5 * 1024 * 1024)
       local r = assert(http.request { url = url .. "/body", method = "POST", body = body,

@@ -36,4 +36,48 @@ describe("aep.json", function()
     assert.are.equal(1.5, v.f)
     assert.are.equal(math.type(v.l[1]), "integer")
   end)
+
+  -- cjson 2.1.0 alone writes 14 significant digits (1234567890123456 -> 1.2345678901235e+15) and
+  -- reads every number as a double.
+  describe("numbers", function()
+    local cases = {
+      { 2 ^ 53, "9007199254740992" }, { math.tointeger(2 ^ 53) + 1, "9007199254740993" },
+      { math.maxinteger, "9223372036854775807" }, { math.mininteger, "-9223372036854775808" },
+      { 1234567890123456, "1234567890123456" }, { 123456789012345, "123456789012345" },
+      { 0, "0" }, { -7, "-7" }, { 0.1, "0.1" }, { math.pi, "3.141592653589793" },
+      { 1 / 3, "0.3333333333333333" }, { 1e308, "1e+308" }, { 5e-324, "4.9406564584125e-324" },
+      { -0.0, "-0" }, { 1.5, "1.5" }, { 2.5e-10, "2.5e-10" }, { 0.1 + 0.2, "0.30000000000000004" },
+    }
+
+    it("are written exactly: integers with all their digits, doubles so they read back the same", function()
+      for _, c in ipairs(cases) do
+        assert.are.equal("[" .. c[2] .. "]", json.encode({ c[1] }))
+        assert.are.equal(c[2], json.encode(c[1]))
+        assert.are.equal('{"n":' .. c[2] .. ',"e":[]}', json.encode({ n = c[1], e = json.array() }):gsub('^{"e":%[%],"n":(.-)}$', '{"n":%1,"e":[]}'))
+      end
+      assert.are.equal('{\n  "n": 1234567890123456,\n  "x": 3.141592653589793\n}',
+        json.encode_pretty({ n = 1234567890123456, x = math.pi }))
+    end)
+
+    it("read back as the same value: integers as Lua integers, doubles bit for bit", function()
+      for _, c in ipairs(cases) do
+        local back = json.decode("[" .. c[2] .. "]")[1]
+        local want = c[1]
+        if math.type(want) == "float" and math.tointeger(want) and not (want == 0 and 1 / want < 0) then
+          want = math.tointeger(want)
+        end
+        assert.are.equal(math.type(want), math.type(back), c[2])
+        assert.is_true(back == want, c[2])
+        if want == 0 then assert.are.equal(1 / want, 1 / back, c[2]) end -- the sign of zero
+      end
+      local doc = json.decode('{"id": 9223372036854775807, "big": [9007199254740993], "s": "12345678901234567890", "f": 1.0}')
+      assert.are.same({ "integer", 9223372036854775807, "integer", 9007199254740993, "12345678901234567890", "integer" },
+        { math.type(doc.id), doc.id, math.type(doc.big[1]), doc.big[1], doc.s, math.type(doc.f) })
+      assert.are.equal(json.null, json.decode('{"a": null, "n": 12345678901234567}').a)
+    end)
+
+    it("leave strings that look like the placeholder alone", function()
+      assert.are.equal('["\\u0000aep-number\\u00001"]', json.encode({ "\0aep-number\0001" }))
+    end)
+  end)
 end)

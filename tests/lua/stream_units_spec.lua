@@ -41,8 +41,8 @@ local function fake_pool(responder)
     local q = self.queue
     self.queue = {}
     for _, item in ipairs(q) do
-      local resp, err, code = responder(item.req, item.n)
-      out[#out + 1] = { context = item.ctx, response = resp, error = err, code = code }
+      local resp, err, code, resent = responder(item.req, item.n)
+      out[#out + 1] = { context = item.ctx, response = resp, error = err, code = code, resent = resent }
     end
     return out
   end
@@ -355,6 +355,40 @@ describe("sender", function()
     drain(s)
     assert.same({ accepted = 3, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 3 }, l.counts)
     assert.equal(2, s.stats.ambiguous)
+  end)
+
+  -- a CONNECT after an attempt whose outcome was unknown is no proof the batch was not stored
+  it("keeps a batch possibly duplicated after an unknown outcome, whatever later attempts say", function()
+    local s, l = make_sender(function(req, n)
+      if n == 1 then return nil, "Empty reply from server", "RECV" end
+      if n == 2 then return nil, "Failed to connect", "CONNECT" end
+      return ok207(req)
+    end)
+    submit(s, l, 1, 3)
+    drain(s)
+    assert.same({ accepted = 3, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 3 }, l.counts)
+  end)
+
+  -- curl sent the request again by itself (aep.http's resent): the first copy may be stored
+  it("counts a batch curl resent as possibly duplicated, accepted or refused on the resend", function()
+    local s, l = make_sender(function(req, n)
+      if n == 1 then return nil, "Failed to connect", "CONNECT", 1 end
+      local resp = ok207(req)
+      resp.resent = 0
+      return resp
+    end)
+    submit(s, l, 1, 3)
+    drain(s)
+    assert.same({ accepted = 3, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 3 }, l.counts)
+    assert.same({ 1, 1 }, { s.stats.resent, s.stats.ambiguous })
+    local s2, l2 = make_sender(function(req)
+      local resp = ok207(req)
+      resp.resent = 1
+      return resp
+    end)
+    submit(s2, l2, 1, 2)
+    drain(s2)
+    assert.same({ accepted = 2, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 2 }, l2.counts)
   end)
 
   it("retries a connection failure as a clean retry", function()

@@ -298,6 +298,32 @@ describe("aep run (other paths)", function()
     end
     assert.is_true(injected > 0)
   end)
+
+  -- a 500 is retried on a GET; on a create it is an unknown outcome: the step looks the resource
+  -- up, then creates it only if it is still absent (never "Title not unique", never twice)
+  it("completes under injected 500s and 429s, creating each resource once", function()
+    local before = json.decode(assert(http.request({ url = emu.url .. "/emulator/requests?since=0&limit=1&path=/nothing" })).body).total
+    faults("*:500=0.05,429=0.05,retry_after=0", 7)
+    local args = base_args("wf7", "wf7.json", { "--retries", "8" })
+    table.insert(args, 1, "realtime-import")
+    local code, out = aep_run(args)
+    faults("")
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find("verified%s+25 profiles and 20 events"), out)
+    assert.are.same({ fieldgroup = 2, schema = 2, descriptor = 2, dataset = 2, connection = 1,
+                      inlet = 1, sourceConnection = 1, targetConnection = 2, flow = 2 }, resources("wf7"))
+    local injected = {}
+    local log_doc = json.decode(assert(http.request({ url = emu.url .. "/emulator/requests?limit=100000&since=" .. before })).body)
+    for _, r in ipairs(log_doc.requests) do
+      if r.fault == "500" or r.fault == "429" then
+        local k = r.fault .. " " .. r.method
+        injected[k] = (injected[k] or 0) + 1
+      end
+    end
+    -- the seed gives a 500 to a create and 429s (GETs retried on 500: client_platform_spec)
+    assert.is_true((injected["500 POST"] or 0) > 0, json.encode(injected))
+    assert.is_true((injected["429 GET"] or 0) + (injected["429 POST"] or 0) > 0, json.encode(injected))
+  end)
 end)
 
 describe("aep run with Profile's delay", function()
@@ -354,4 +380,5 @@ describe("aep run realtime-import on a fresh machine", function()
     assert.are.equal(0, r2.status, r2.stdout .. r2.stderr)
     assert.truthy(r2.stdout:find("done: 0 created, 14 found", 1, true), r2.stdout)
   end)
+
 end)

@@ -41,7 +41,11 @@ Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N
               the most specific selector wins knob by knob (prefix > group > *)
   KNOB     := 429=P 500=P 503=P    answer that status instead (429/503 with Retry-After)
               drop_before=P        close the connection, request not processed
-              drop_after=P         process and commit, then close without an answer
+              drop_after=P         process and commit, then close mid-answer (half the body)
+              close_after=P        process and commit, then close with zero answer bytes
+              reset_after=P        process and commit, then reset the connection (TCP RST)
+              die_after=P          process and commit, hold the answer `delay` s, then the
+                                   emulator kills itself (SIGKILL): held answers are lost
               latency=P            answer `delay` seconds late
               expire_token=P       the request's token expires now (401, mint a new one)
               retry_after=S delay=S     (defaults 1 s)
@@ -74,7 +78,9 @@ directory (DIR/emulator.lock names its pid and URL).
 
 Prints, in order: "aep emulator: bound to ADDRESS:PORT" (only when --host is not loopback),
 "aep emulator: environment file FILE", "aep emulator: listening on URL" (the URL clients use),
-"aep emulator: ready". SIGINT/SIGTERM: clean shutdown, exit 0.
+"aep emulator: ready". SIGINT/SIGTERM: clean shutdown, exit 0: new connections and requests
+are refused (503), requests already processed still get their answers (held ones at once; at
+most 10 s), then the emulator exits; a second signal exits at once.
 
 Examples:
   aep emulator --port 0 --data-dir /tmp/aep-emu

@@ -19,6 +19,7 @@
 --   ingest_windows  one row per window: its run id, its batches, its counters and error codes.
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
+local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 local ids = require "aep.emulator.ids"
 
@@ -226,7 +227,8 @@ local function validate_slice(app, limit, t)
       if info then
         local start = received - received % wms
         local w = load_window(ctx, windows, sandbox, ds, flow, inlet, start, wms, t)
-        local entity = text and cjson_safe.decode(text)
+        local entity = text and (text:find(ingest.LONG_NUMBER) and json.decode(text)
+          or cjson_safe.decode(text))
         local ok, violations
         if type(entity) == "table" then
           -- a validator that raises must not stop every later message: this one fails

@@ -11,20 +11,30 @@
 --   429, 500, 503       answer that status without processing (429/503 carry Retry-After)
 --   drop_before          close the connection without processing or answering
 --   drop_after           process (and commit) the request, then close without answering
+--                        (headers and half the body sent: the client sees a torn answer)
+--   close_after          process (and commit) the request, then close with zero answer bytes
+--   reset_after          process (and commit) the request, then reset the connection (TCP RST)
+--   die_after            process (and commit) the request, hold the answer `delay` seconds, then
+--                        the emulator kills itself (SIGKILL) with every held answer unsent
 --   latency              add `delay` seconds before the answer (other connections are not blocked)
 --   expire_token         the request's bearer token expires now (401 401013; mint a new one)
 --   retry_after=SECONDS  Retry-After of 429/503 (default 1)
 --   delay=SECONDS        the added latency (default 1)
 --   token_ttl=SECONDS    ("*" only) tokens minted from now on die after SECONDS although IMS
 --                        announces the usual expires_in
--- The exclusive outcomes (drop_before, 429, 500, 503, drop_after) share one draw in that order.
+-- The exclusive outcomes (drop_before, 429, 500, 503, drop_after, close_after, reset_after,
+-- die_after) share one draw in that order.
 -- Example: streaming:429=0.1,503=0.05,drop_after=0.01,latency=0.02;*:500=0.01
 local M = {}
 
 local PROB = { ["429"] = true, ["500"] = true, ["503"] = true, drop_before = true, drop_after = true,
-               latency = true, expire_token = true }
+               close_after = true, reset_after = true, die_after = true, latency = true,
+               expire_token = true }
 local PARAM = { retry_after = true, delay = true, token_ttl = true }
-local EXCLUSIVE = { "drop_before", "429", "500", "503", "drop_after" }
+local EXCLUSIVE = { "drop_before", "429", "500", "503", "drop_after", "close_after", "reset_after",
+                    "die_after" }
+-- What aep.server does instead of answering a request that was processed (response.drop).
+M.DROP_AFTER_COMMIT = { drop_after = "after", close_after = "close", reset_after = "reset", die_after = "die" }
 
 M.GROUPS = require("aep.emulator.services").fault_groups() -- { {prefix, group} }, most specific first
 local KNOWN_GROUP = { ["*"] = true }
@@ -177,7 +187,8 @@ function M.new(seed, spec)
   end
 
   -- F.decide(group, path) -> decision | nil
-  -- decision = {outcome = "drop_before"|"429"|"500"|"503"|"drop_after"|nil, delay = s|nil,
+  -- decision = {outcome = "drop_before"|"429"|"500"|"503"|"drop_after"|"close_after"|
+  --             "reset_after"|"die_after"|nil, delay = s|nil,
   --             expire_token = true|nil, retry_after = s}
   function F.decide(group, path)
     if group == "emulator" then return nil end
@@ -203,6 +214,7 @@ function M.new(seed, spec)
       d = d or {}
       d.delay = knobs.delay or 1
     end
+    if d and d.outcome == "die_after" then d.delay = knobs.delay or 1 end
     if (knobs.expire_token or 0) > 0 and rand() < knobs.expire_token then
       d = d or {}
       d.expire_token = true

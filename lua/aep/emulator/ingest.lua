@@ -24,6 +24,11 @@ local ingest_ids = require "aep.emulator.ingest_ids"
 
 local M = {}
 
+-- Text that may hold a number of 15 significant digits or more (15 digits and dots in a row): cjson
+-- keeps 14 significant digits when it writes and reads every number as a double, so such text is
+-- read and written through aep.json.
+M.LONG_NUMBER = "%d" .. ("[%d%.]"):rep(14)
+
 local SCHEMA = [[
 CREATE TABLE IF NOT EXISTS ingest_records (
   seq INTEGER PRIMARY KEY,
@@ -384,7 +389,7 @@ end
 function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entity_json, violations)
   local size -- the size Profile's guardrail measures: the entity as cjson writes it
   if entity_json == nil and entity ~= nil then
-    entity_json = cjson.encode(entity)
+    entity_json = require("aep.json").encode(entity) -- numbers exact (cjson: 14 digits)
     size = #entity_json
   end
   local kind, idents, idents_json, event_id, event_ms
@@ -564,7 +569,7 @@ function M.records(ctx, dataset_id, opts)
       xactionId = row[2],
       receivedTimeMs = row[3],
       status = row[4],
-      entity = row[5] and cjson_safe.decode(row[5]) or nil,
+      entity = row[5] and (require("aep.json").decode(row[5])) or nil, -- numbers exact (cjson: doubles)
       batchId = row[7],
     }
     if row[6] then rec.errors = cjson_safe.decode(row[6]) end

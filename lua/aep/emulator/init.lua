@@ -138,6 +138,10 @@ local function encode_body(status, headers, body)
   return status, headers, body or ""
 end
 
+-- The request log's fault name for each response.drop.
+local DROP_FAULT = { before = "drop_before", after = "drop_after", close = "close_after",
+                     reset = "reset_after", die = "die_after" }
+
 local function fault_answer(d)
   local status = tonumber(d.outcome)
   local titles = { [429] = "Too Many Requests", [500] = "Internal Server Error", [503] = "Service Unavailable" }
@@ -200,7 +204,7 @@ function App:handle(req)
       return response(503, {}, "", nil, "before") -- never sent: the connection is closed
     end
     if d and d.expire_token then fault_outcome = "expire_token" end
-    if d and d.outcome and d.outcome ~= "drop_after" then
+    if d and d.outcome and not faults_mod.DROP_AFTER_COMMIT[d.outcome] then
       fault_outcome = d.outcome
       status, headers, body = fault_answer(d)
     else
@@ -243,12 +247,12 @@ function App:handle(req)
     end
     if d then
       if d.delay then delay = (delay or 0) + d.delay end
-      if d.outcome == "drop_after" then drop = "after" end
+      if faults_mod.DROP_AFTER_COMMIT[d.outcome] then drop = faults_mod.DROP_AFTER_COMMIT[d.outcome] end
     end
   end
   status, headers, body = encode_body(status, headers, body)
   for i = 1, #self.answer_hooks do headers = self.answer_hooks[i](req, route, status, headers, body) or headers end
-  local fault_name = drop and ("drop_" .. drop) or (route and fault_outcome) or nil
+  local fault_name = drop and DROP_FAULT[drop] or (route and fault_outcome) or nil
   if not (method == "GET" and log_path == "/emulator/requests") and not (route and route.opts.log == false) then
     local messages = ctx and ctx.message_count
     if messages == nil then

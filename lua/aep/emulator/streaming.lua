@@ -21,7 +21,16 @@ local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 local async_validation = require "aep.emulator.async_validation"
-local decode = cjson_safe.decode
+-- A body that holds long numbers is read by aep.json, which keeps them exact (ingest.LONG_NUMBER);
+-- cjson (faster) otherwise. Returns the document and the encoder that writes its parts back exactly.
+local function decode(text)
+  if string.find(text, ingest.LONG_NUMBER) then
+    local doc, err = json.decode(text)
+    return doc, err, json.encode
+  end
+  local doc, err = cjson_safe.decode(text)
+  return doc, err, cjson.encode
+end
 
 local M = {}
 
@@ -186,7 +195,7 @@ function M.collect(req, ctx)
   if not inlet then return status, headers, body end
   local inlet_id = req.params.inletId
   local pre = prefix(inlet_id, inlet.org_id)
-  local msg, err = cjson_safe.decode(req.body or "")
+  local msg, err, encode = decode(req.body or "")
   if type(msg) ~= "table" then
     return dcs_problem(400, "Invalid XDM Message Format",
       pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
@@ -205,7 +214,7 @@ function M.collect(req, ctx)
   local xaction = dcs_id(t)
   local store = store_of(ctx)
   local entity = msg.body.xdmEntity
-  entity = type(entity) == "table" and cjson.encode(entity) or nil
+  entity = type(entity) == "table" and encode(entity) or nil
   store.transaction(function()
     async_validation.accept(store, { { info.sandbox, info.id, flow, inlet_id, xaction, t, entity } })
   end)
@@ -229,7 +238,7 @@ function M.collect_batch(req, ctx)
   if not inlet then return status, headers, body end
   local inlet_id = req.params.inletId
   local pre = prefix(inlet_id, inlet.org_id)
-  local doc, err = decode(req.body or "")
+  local doc, err, encode = decode(req.body or "")
   if type(doc) ~= "table" then
     return dcs_problem(400, "Invalid XDM Message Format",
       pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
@@ -254,7 +263,7 @@ function M.collect_batch(req, ctx)
       local xaction = xprefix .. INDEX[i]
       responses[i] = '{"xactionId":"' .. xaction .. '"}'
       local entity = msg.body.xdmEntity
-      entity = type(entity) == "table" and cjson.encode(entity) or nil
+      entity = type(entity) == "table" and encode(entity) or nil
       accepted[#accepted + 1] = { info.sandbox, info.id, flow, inlet_id, xaction, t, entity }
     end
   end

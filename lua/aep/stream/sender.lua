@@ -14,7 +14,10 @@
 -- transport errors after the request may have left (timeout, connection reset or closed without
 -- an answer) retried too, but the records are then counted as possibly duplicated when finally
 -- accepted — never resent silently; connection failures before sending (CONNECT, DNS) retried
--- as plain retries. Retries exhausted -> failed. 401/403 (an authenticated inlet): a fresh
+-- as plain retries — unless the request may have left before: a batch whose outcome was once
+-- unknown stays possibly duplicated whatever later attempts say, and a request that curl sent
+-- again by itself (aep.http's `resent`: a reused connection died before any answer byte) counts
+-- as possibly delivered twice, whatever its final outcome. Retries exhausted -> failed. 401/403 (an authenticated inlet): a fresh
 -- token, up to MAX_REAUTH times per batch, then fatal; 404 (no such inlet): fatal. A fatal condition fails what was not sent and
 -- stops the run.
 local cjson_safe = require "cjson.safe"
@@ -66,7 +69,7 @@ function M.new(o)
   self.queue, self.qhead, self.qtail = {}, 1, 0
   self.waiting = {}   -- batches waiting for their retry time
   self.inflight = 0
-  self.stats = { requests = 0, retries = 0, splits = 0, ambiguous = 0, bytes = 0, statuses = {} }
+  self.stats = { requests = 0, retries = 0, splits = 0, ambiguous = 0, resent = 0, bytes = 0, statuses = {} }
   return self
 end
 
@@ -230,6 +233,13 @@ function Sender:_complete(c)
   local b = c.context
   self.inflight = self.inflight - 1
   local resp = c.response
+  local resent = (resp and resp.resent) or c.resent or 0
+  if resent > 0 then
+    -- curl sent this request more than once: an earlier copy may have been stored
+    b.dup = true
+    self.stats.resent = self.stats.resent + resent
+    self.stats.ambiguous = self.stats.ambiguous + 1
+  end
   if self.verbose then
     log.debug("POST %s: %s (%d messages, positions %d-%d, attempt %d)", self.url,
       resp and tostring(resp.status) or (tostring(c.code) .. ": " .. tostring(c.error)), b.n, b.pos[1] or 0,
@@ -249,7 +259,7 @@ function Sender:_complete(c)
       self:_settle_all(b, nil, reason, "failed")
       return self:_fatal(reason)
     end
-    if not M.NOT_SENT[code] then
+    if not M.NOT_SENT[code] and resent == 0 then
       b.dup = true
       self.stats.ambiguous = self.stats.ambiguous + 1
     end

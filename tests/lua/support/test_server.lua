@@ -7,7 +7,9 @@
 --   /error               the handler raises "boom" (-> 500 JSON)
 --   /big?bytes=N         N bytes of "x"
 --   /body                the request body, as is (application/octet-stream)
---   /drop?when=before|after[&s=delay]   closes the connection without a (complete) answer
+--   /drop?when=before|after|close|reset[&s=delay]   closes the connection without a (complete) answer
+--   /drop-once?key=K[&when=close|reset]  the first request with key K: as /drop (after it was
+--                        counted); later ones: 200 {"key":K,"seen":N} (N requests seen for K)
 --   /stop                answers 200, then the server stops
 --   anything else        echo: JSON {method, path, raw_path, raw_query, query, query_all,
 --                        headers, body, remote, remote_port}
@@ -35,6 +37,7 @@ end
 local srv = assert(server.listen(opts))
 
 local json_headers = { ["Content-Type"] = "application/json" }
+local seen = {} -- /drop-once: key -> requests seen
 
 local function handler(req)
   local path = req.path
@@ -51,6 +54,11 @@ local function handler(req)
     return 200, { ["Content-Type"] = "application/octet-stream" }, req.body
   elseif path == "/drop" then
     return { drop = req.query.when or "before", delay = tonumber(req.query.s), body = "never complete" }
+  elseif path == "/drop-once" then
+    local key = req.query.key or ""
+    seen[key] = (seen[key] or 0) + 1
+    if seen[key] == 1 then return { drop = req.query.when or "close" } end
+    return 200, json_headers, cjson.encode({ key = key, seen = seen[key] })
   elseif path == "/stop" then
     srv:stop()
     return 200, nil, "stopping"

@@ -15,7 +15,7 @@ local M = {}
 -- under lua/aep/stream/sources/ (the interface: docs/ARCHITECTURE.md, "Stream sources"); adding
 -- one is that file plus its line here.
 local SOURCES = {
-  require("aep.stream.sources.file"),
+  (require("aep.stream.sources.file")),
   (require("aep.stream.sources.kafka")),
 }
 local DEFAULT_SOURCE = "file"

@@ -189,8 +189,9 @@ function M.run(o)
 
   local term_requested = o.term_requested or never
   -- what a source that waits for records (Kafka) is asked for: how long it may block when it has
-  -- nothing, and how many records the pipeline can take soon
-  local wait, want = 0, max_outstanding * max_count
+  -- nothing, and how many records the pipeline can send at once (a Kafka source marks what it
+  -- hands out as possibly sent: handing out no more than goes out at once keeps that true)
+  local wait, want = 0, (max_outstanding - 1) * max_count
   local got = 0 -- records since the source last said it had none
   local ok, err = pcall(function()
     while true do
@@ -226,7 +227,7 @@ function M.run(o)
             end
             local out = sender:outstanding()
             wait = out > 0 and 0 or 0.2
-            want = (max_outstanding - out) * max_count
+            want = (max_outstanding - 1 - out) * max_count
             goto continue
           end
           if v then result.read_error = v end

@@ -59,11 +59,11 @@ local function never() return false end
 
 -- pipeline.run(o) -> result {read, read_error, resumed_records, samples, fatal, interrupted, stop,
 -- last_position}
--- o.source: the source (o.reader, an aep.stream.readers reader, is taken as one);
+-- o.source: the source (lua/aep/stream/sources/; an aep.stream.readers reader is one);
 -- o.term_requested: a function telling that SIGTERM arrived (the loop stops as for Ctrl-C);
 -- o.mapping_path: named when a mapping's os.exit stops the run; o.now: the clock (tests).
 function M.run(o)
-  local source, ledger, sender, enc = o.source or o.reader, o.ledger, o.sender, o.encoder
+  local source, ledger, sender, enc = o.source, o.ledger, o.sender, o.encoder
   local map = o.map
   local progress = o.progress
   local max_bytes = o.max_bytes or 1000000

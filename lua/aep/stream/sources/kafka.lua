@@ -161,8 +161,12 @@ function Source:next(wait, want)
   return true, rec, value, nil, dup
 end
 
--- source:start(ctx): the mapping's ctx gains ctx.kafka, the message being mapped
-function Source:start(ctx) self.ctx = ctx end
+-- source:start(ctx): the mapping's ctx gains ctx.kafka, the message being mapped; the idle clock
+-- starts with the loop
+function Source:start(ctx)
+  self.ctx = ctx
+  self.last_record = host.monotonic()
+end
 
 -- source:where(position) -> "kafka:TOPIC/PARTITION@OFFSET" for the reject entry
 function Source:where(p)

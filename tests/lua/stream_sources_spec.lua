@@ -167,6 +167,20 @@ describe("the pipeline over a source", function()
   end)
 end)
 
+describe("the mapping guards, for any source", function()
+  it("rejects a record whose mapping call runs past --mapping-timeout, and keeps going", function()
+    local mapping = require "aep.stream.mapping"
+    local f = files.write(path(".lua"), "return function(r) while r.spin do end return r end")
+    local rf = path()
+    local src = scripted({ '{"n":1}', '{"n":2,"spin":true}', '{"n":3}' }, { reject_file = rf })
+    local result, l = run_source(src, { map = assert(mapping.load(f, { timeout_ms = 50 })), reject_file = rf })
+    assert.is_nil(result.fatal)
+    assert.same({ accepted = 2, rejected = 1, skipped = 0, failed = 0, possibly_duplicated = 0 }, l.counts)
+    local e = files.json_lines(rf)[1]
+    assert.same({ 2, "scripted@2", "mapping exceeded 50 ms" }, { e.position, e.input, e.reason })
+  end)
+end)
+
 describe("aep stream --from", function()
   local function usage_error(args)
     local r = run.aep(args)

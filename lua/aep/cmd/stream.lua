@@ -125,7 +125,7 @@ function M.run(args)
     local key = s[1]:gsub("%-", "_")
     local o = owner[key]
     local v = opts[key]
-    if o and o ~= src and v ~= nil and not (type(v) == "table" and #v == 0) then
+    if o and o ~= src and v ~= nil and v ~= false and v ~= s.default and not (type(v) == "table" and #v == 0) then
       cli.usage_error("--" .. s[1] .. " needs --from " .. o.name)
     end
   end

@@ -211,4 +211,15 @@ describe("aep stream --from", function()
     assert.truthy(text:find("\n  --brokers HOST:PORT,... ", kafka_at, true))
     assert.truthy(text:find("\n  --from SOURCE                where records come from: file (default) or kafka\n", 1, true))
   end)
+
+  it("completes each source's flags in bash", function()
+    local bindir = run.tmpdir()
+    assert(os.execute("ln -s " .. run.quote(run.bin) .. " " .. run.quote(bindir .. "/aep")))
+    local script = "source share/aep.bash-completion; COMP_WORDS=(aep stream --bro); COMP_CWORD=2; _aep; " ..
+      "printf '%s\\n' \"${COMPREPLY[@]}\"; COMP_WORDS=(aep stream --csv-max-l); _aep; printf '%s\\n' \"${COMPREPLY[@]}\""
+    local r = run.cmd({ "bash", "-c", script }, { env = { PATH = bindir .. ":/usr/bin:/bin" } })
+    os.execute("rm -rf " .. run.quote(bindir))
+    assert.equal(0, r.status, r.stderr)
+    assert.equal("--brokers\n--csv-max-lines\n", r.stdout)
+  end)
 end)

@@ -194,6 +194,9 @@ describe("aep stream --from", function()
     assert.equal("--topic needs --from kafka", usage_error({ "stream", "-i", "x.jsonl", "-d", "x", "--topic", "t" }))
     assert.equal("--from kafka reads no input file (drop --input)",
       usage_error({ "stream", "--from", "kafka", "-i", "x.jsonl", "-d", "x" }))
+    assert.equal("--brokers needs --from kafka", usage_error({ "stream", "--brokers", "b:9092" }))
+    assert.equal("--from kafka keeps its progress in the group's committed offsets (drop --checkpoint)",
+      usage_error({ "stream", "--from", "kafka", "--checkpoint", "c.json" }))
     assert.equal("--format needs --from file", usage_error({ "stream", "--from", "kafka", "--brokers", "b:9092",
       "--topic", "t", "--group", "g", "-d", "x", "--format", "csv" }))
   end)

@@ -118,17 +118,17 @@ function M.run(args)
   if opts.json then opts.quiet = true end -- stdout holds the JSON report and nothing else
   if opts.quiet then log.set_quiet(true) end
   local src = source_named(opts.from or DEFAULT_SOURCE)
-  local problem = src.check(opts, positional)
-  if problem then cli.usage_error(problem) end
-  -- a flag of another source: name the --from it needs
+  -- a flag of another source: the source says why it takes none, or name the --from it needs
   for _, s in ipairs(SPEC) do
     local key = s[1]:gsub("%-", "_")
     local o = owner[key]
     local v = opts[key]
     if o and o ~= src and v ~= nil and v ~= false and v ~= s.default and not (type(v) == "table" and #v == 0) then
-      cli.usage_error("--" .. s[1] .. " needs --from " .. o.name)
+      cli.usage_error(src.refuses and src.refuses[key] or ("--" .. s[1] .. " needs --from " .. o.name))
     end
   end
+  local problem = src.check(opts, positional)
+  if problem then cli.usage_error(problem) end
   setup.check_flags(opts)
   if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
 

@@ -30,7 +30,7 @@ A --checkpoint belongs to its input (size and content of the bytes it saw) and m
 with another input or mapping is refused (an input that was only appended to resumes).
 ]]
 
--- check(opts, positional) -> nil | the usage error to report (before any other check)
+-- check(opts, positional) -> nil | the usage error to report (before the shared checks)
 function M.check(opts, positional)
   local input = opts.input or positional[1]
   if not input then return "missing --input FILE (or - for stdin)" end

@@ -73,10 +73,15 @@ local function kafka_config(list, file)
   return t
 end
 
--- check(opts, positional) -> nil | the usage error to report (before any other check)
+-- Why flags of the file source do not apply (instead of "--input needs --from file").
+M.refuses = {
+  input = "--from kafka reads no input file (drop --input)",
+  checkpoint = "--from kafka keeps its progress in the group's committed offsets (drop --checkpoint)",
+}
+
+-- check(opts, positional) -> nil | the usage error to report (before the shared checks)
 function M.check(opts, positional)
-  if opts.input or positional[1] then return "--from kafka reads no input file (drop --input)" end
-  if opts.checkpoint then return "--from kafka keeps its progress in the group's committed offsets (drop --checkpoint)" end
+  if positional[1] then return M.refuses.input end
   if not opts.brokers then return "missing --brokers HOST:PORT (with --from kafka)" end
   if #opts.topic == 0 then return "missing --topic TOPIC (with --from kafka)" end
   if not opts.group then return "missing --group GROUP (with --from kafka)" end

@@ -1,7 +1,7 @@
 /* aep.kafka: a consumer-group consumer, a producer and librdkafka's mock cluster, on librdkafka.
  *
  * Mechanism only. Which offsets to commit, when to give partitions up, what to dead-letter: all
- * of that is policy in lua/aep/kafka_source.lua.
+ * of that is policy in lua/aep/stream/sources/kafka_group.lua.
  *
  * Rebalances without Lua in callbacks: the consumer registers a rebalance callback that only
  * records the event (a copy of the partition list) in a C queue and returns WITHOUT assigning.

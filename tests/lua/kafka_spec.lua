@@ -1,8 +1,8 @@
--- aep.kafka (core/aep_kafka.c) and aep.kafka_source (lua/aep/kafka_source.lua) against
+-- aep.kafka (core/aep_kafka.c) and aep.stream.sources.kafka_group (lua/aep/stream/sources/kafka_group.lua) against
 -- librdkafka's mock cluster, in this process and in a child process
 -- (tests/lua/support/kafka_mock.lua). Exact outcomes only: which records, which offsets.
 local kafka = require "aep.kafka"
-local kafka_source = require "aep.kafka_source"
+local kafka_group = require "aep.stream.sources.kafka_group"
 local host = require "aep.host"
 local log = require "aep.log"
 local kafka_mock = require "tests.lua.support.kafka_mock"
@@ -173,7 +173,7 @@ describe("aep.kafka", function()
     assert(mock:create_topic("t-split", 4))
     produce(mock:bootstrap(), "t-split", 40, 4)
     local function source()
-      return { got = {}, source = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-split",
+      return { got = {}, source = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-split",
                                                             topics = { "t-split" }, config = config() }) }
     end
     local a, b = source(), source()
@@ -217,7 +217,7 @@ describe("aep.kafka", function()
   it("commits only the contiguous settled prefix of a partition", function()
     assert(mock:create_topic("t-prefix", 1))
     produce(mock:bootstrap(), "t-prefix", 5, 1)
-    local s = { got = {}, source = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-prefix",
+    local s = { got = {}, source = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-prefix",
                                                              topics = { "t-prefix" }, config = config() }) }
     run_sources({ s }, function() return #s.got == 5 end, function() return true end)
     local src = s.source
@@ -242,14 +242,14 @@ describe("aep.kafka", function()
   it("flags as replays exactly the records a consumer handed out but never committed", function()
     assert(mock:create_topic("t-replay", 1))
     produce(mock:bootstrap(), "t-replay", 10, 1)
-    local a = { got = {}, source = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-replay",
+    local a = { got = {}, source = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-replay",
                                                              topics = { "t-replay" }, config = config() }) }
     run_sources({ a }, function() return #a.got == 10 end, function(m) return m.offset >= 4 end)
     assert.equal(6, a.source:in_flight())
     -- A dies: its consumer leaves without the source committing anything more
     assert.is_true(a.source.consumer:close())
     produce(mock:bootstrap(), "t-replay", 5, 1, "late")
-    local b = { got = {}, source = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-replay",
+    local b = { got = {}, source = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-replay",
                                                              topics = { "t-replay" }, config = config() }) }
     run_sources({ b }, function() return #b.got == 11 end)
     local replays = {}
@@ -269,7 +269,7 @@ describe("aep.kafka", function()
     assert(p:produce("t-in", '{"ok":2}', "c", 0))
     assert.equal(3, p:flush())
     p:close()
-    local s = { got = {}, source = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-dlq",
+    local s = { got = {}, source = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-dlq",
       topics = { "t-in" }, config = config(), dead_letter_topic = "t-dead" }) }
     run_sources({ s }, function() return #s.got == 3 end, function(m) return m.key == "b" end)
     assert.is_true(s.source:commit())
@@ -289,7 +289,7 @@ describe("aep.kafka", function()
     local probe = assert(kafka.consumer{ brokers = mock:bootstrap(), group = "g-dlq" })
     assert.same({ 3, "aep1 h=3" }, { probe:committed("t-in", 0) })
     probe:close()
-    local none = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-none", topics = { "t-in" } })
+    local none = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-none", topics = { "t-in" } })
     assert.same({ nil, "kafka: no dead-letter topic configured", "NO_DEAD_LETTER_TOPIC" },
       { none:dead_letter(d, "x") })
     none:close()
@@ -298,7 +298,7 @@ describe("aep.kafka", function()
   it("never logs secret configuration values", function()
     local lines = {}
     local out, err = log.set_sinks(function(s) lines[#lines + 1] = s end, function(s) lines[#lines + 1] = s end)
-    local s = assert(kafka_source.new{ brokers = mock:bootstrap(), group = "g-secret", topics = { "t-in" },
+    local s = assert(kafka_group.new{ brokers = mock:bootstrap(), group = "g-secret", topics = { "t-in" },
       config = { ["sasl.password"] = "hunter2-very-secret" } })
     log.warn("kafka: %s", "auth with hunter2-very-secret failed")
     log.set_sinks(out, err)

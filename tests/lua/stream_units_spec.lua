@@ -496,7 +496,7 @@ describe("pipeline", function()
     local s = sender_mod.new { pool = pool, url = "u", pacer = pacer.new { now = c.now }, ledger = l,
       now = c.now, sleep = c.sleep, concurrency = 2 }
     local reader = assert(readers.open(input))
-    local result = pipeline.run { reader = reader, map = o.map, encoder = encoder, ledger = l, sender = s,
+    local result = pipeline.run { source = reader, map = o.map, encoder = encoder, ledger = l, sender = s,
       input = input, max_bytes = o.max_bytes or 1000000, max_count = o.max_count or 3, max_outstanding = 3 }
     l:save(true)
     l:close()
@@ -583,7 +583,7 @@ describe("pipeline", function()
     local l = assert(ledger_mod.new { input = input, checkpoint = cp })
     local s = sender_mod.new { pool = pool, url = "u", pacer = pacer.new { now = c.now }, ledger = l,
       now = c.now, sleep = c.sleep, concurrency = 1 }
-    local ok = pcall(pipeline.run, { reader = assert(readers.open(input)), encoder = encoder, ledger = l,
+    local ok = pcall(pipeline.run, { source = assert(readers.open(input)), encoder = encoder, ledger = l,
       sender = s, input = input, max_count = 3, max_outstanding = 2 })
     assert.is_false(ok)
     local doc = cjson.decode(read(cp))
@@ -595,7 +595,7 @@ describe("pipeline", function()
     local l2 = assert(ledger_mod.new { input = input, checkpoint = cp })
     local s2 = sender_mod.new { pool = pool2, url = "u", pacer = pacer.new { now = c.now }, ledger = l2,
       now = c.now, sleep = c.sleep, concurrency = 1 }
-    local result = pipeline.run { reader = assert(readers.open(input)), encoder = encoder, ledger = l2,
+    local result = pipeline.run { source = assert(readers.open(input)), encoder = encoder, ledger = l2,
       sender = s2, input = input, max_count = 3, max_outstanding = 2 }
     l2:save(true)
     assert.equal(6, result.resumed_records)

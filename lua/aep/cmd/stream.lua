@@ -1,7 +1,8 @@
--- aep stream: fast, paced, lossless bulk streaming of a file through a Lua mapping into a dataset.
+-- aep stream: fast, paced, lossless bulk streaming of records through a Lua mapping into a dataset.
 -- The parts live in lua/aep/stream/ (readers, mapping, batcher, pacer, sender, ledger, progress,
--- report, target, pipeline); the set-up and the ending it shares with Kafka input are in
--- aep.stream.setup. This file turns flags into them and the outcome into an exit status.
+-- report, target, pipeline, setup); where records come from is a source, one module each under
+-- lua/aep/stream/sources/, listed in SOURCES below. This file owns --from, merges each source's
+-- flags and usage into the command's, and turns the outcome into an exit status.
 local cli = require "aep.cli"
 local config = require "aep.config"
 local log = require "aep.log"
@@ -10,16 +11,21 @@ local setup = require "aep.stream.setup"
 
 local M = {}
 
-local SPEC = {
-  { "input", "string", short = "i", metavar = "FILE", help = "input file (.jsonl/.ndjson, .json, .csv, optionally .gz) or - for stdin" },
+-- Where records come from: `--from NAME` picks one; `file` when not given. A source is one module
+-- under lua/aep/stream/sources/ (the interface: docs/ARCHITECTURE.md, "Stream sources"); adding
+-- one is that file plus its line here.
+local SOURCES = {
+  (require("aep.stream.sources.file")),
+  (require("aep.stream.sources.kafka")),
+}
+local DEFAULT_SOURCE = "file"
+M.SOURCES = SOURCES
+
+local COMMON = {
   { "dataset", "string", short = "d", metavar = "ID", help = "target dataset: id, name, or a run manifest variable (DATASET_ID_PROFILE)" },
   { "mapping", "string", short = "m", metavar = "FILE", help = "Lua file returning function(record, ctx) -> XDM entity | nil (skip)" },
-  { "format", "string", metavar = "FMT", help = "jsonl | json | csv | rejects (default: from the file name)" },
   { "mapping-timeout", "integer", metavar = "MS", help = "time budget of one mapping call; a record that takes longer is rejected (default 1000, 0 = none)" },
-  { "csv-max-field", "integer", metavar = "BYTES", help = "longest CSV record a quoted field may make (default 1048576)" },
-  { "csv-max-lines", "integer", metavar = "N", help = "most lines a quoted CSV field may span (default 100)" },
   { "reject-file", "string", metavar = "FILE", help = "write rejected and failed records here (JSON Lines; replayable as --input)" },
-  { "checkpoint", "string", metavar = "FILE", help = "resume file: how far the input is acknowledged (same command resumes)" },
   { "report", "string", metavar = "FILE", help = "write a report: JSON, or JUnit XML when FILE ends in .xml" },
   { "accepted-file", "string", metavar = "FILE", help = "write 'position<TAB>xactionId[<TAB>possibly-duplicated]' per accepted record" },
   { "batch-size", "integer", default = 500, metavar = "N", help = "messages per batch request (also capped at 1 MB)" },
@@ -41,12 +47,28 @@ local SPEC = {
   cli.common.env, cli.common.json, cli.common.quiet, cli.common.verbose,
 }
 for _, s in ipairs(config.flag_spec()) do
-  if s[1] ~= "org" then SPEC[#SPEC + 1] = s end
+  if s[1] ~= "org" then COMMON[#COMMON + 1] = s end
 end
-SPEC[#SPEC + 1] = { "org", "string", metavar = "ORG", help = "IMS organization id (...@AdobeOrg)" }
--- Kafka input (--from kafka): its flags, usage and loop live in lua/aep/stream/kafka.lua.
-local kafka_input = require "aep.stream.kafka"
-for _, s in ipairs(kafka_input.SPEC) do SPEC[#SPEC + 1] = s end
+COMMON[#COMMON + 1] = { "org", "string", metavar = "ORG", help = "IMS organization id (...@AdobeOrg)" }
+local names = {}
+for i, src in ipairs(SOURCES) do
+  names[i] = src.name .. (src.name == DEFAULT_SOURCE and " (default)" or "")
+end
+COMMON[#COMMON + 1] = { "from", "string", metavar = "SOURCE", help = "where records come from: " ..
+  table.concat(names, ", ", 1, #names - 1) .. " or " .. names[#names] }
+
+-- Each source's flags join the command's; the usage lists them under the source.
+local SPEC = table.move(COMMON, 1, #COMMON, 1, {})
+local owner = {}  -- option key -> the source that owns the flag
+local source_help = {}
+for _, src in ipairs(SOURCES) do
+  for _, f in ipairs(src.flags) do
+    SPEC[#SPEC + 1] = f
+    owner[(f[1]:gsub("%-", "_"))] = src
+  end
+  source_help[#source_help + 1] = "\nFlags of --from " .. src.name .. (src.name == DEFAULT_SOURCE and " (the default)" or "") ..
+    ", " .. src.summary .. ":\n" .. cli.flags_help(src.flags) .. "\n\n" .. src.usage
+end
 
 M.usage = [[
 usage: aep stream --dataset ID --input FILE [--mapping FILE] [flags]
@@ -58,7 +80,7 @@ failed after retries. Exit status: 0 all accepted or skipped, 2 some rejected or
 not run.
 
 Flags:
-]] .. cli.flags_help(SPEC) .. [[
+]] .. cli.flags_help(COMMON) .. [[
 
 
 A mapping is a Lua file returning function(record, ctx) that gives the XDM entity (a table, or
@@ -67,18 +89,7 @@ record is rejected with the message). A call that runs longer than --mapping-tim
 ("mapping exceeded N ms"); a mapping that calls os.exit stops the run with exit status 1 and a
 report naming the record. Without --mapping, records are sent as they are. A reject file can be
 given back as --input to replay it.
-
-Input rules, the same for every format: A UTF-8 byte order mark at the start is skipped. An empty
-input is 0 records (exit 0, with a warning). Text after the closing ']' of a JSON array is an
-error naming its line. A CSV quoted field may span at most --csv-max-lines lines and
---csv-max-field bytes: a row whose quote does not close is rejected alone, with its line, and
-reading goes on at the next line. A truncated gzip input fails the run (exit 1) with the position
-reached; the records before it are accounted as usual. SIGTERM stops a run as Ctrl-C does: what
-is settled is written, with the checkpoint and the report, and the exit status is 143.
-A --checkpoint belongs to its input (size and content of the bytes it saw) and mapping: resuming
-with another input or mapping is refused (an input that was only appended to resumes).
-]]
-M.usage = M.usage .. kafka_input.USAGE .. [[
+]] .. table.concat(source_help) .. [[
 
 Examples:
   aep stream --env env.json --dataset DATASET_ID_PROFILE --input data/AEP_loyalty_profiles.json \
@@ -91,66 +102,89 @@ Examples:
 
 M.summary = "stream a file of records through a mapping into a dataset: paced, accounted, resumable"
 
+local function source_named(name)
+  local quoted = {}
+  for i, src in ipairs(SOURCES) do
+    if src.name == name then return src end
+    quoted[i] = "'" .. src.name .. "'"
+  end
+  cli.usage_error("--from takes " .. table.concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted] ..
+    ", got '" .. tostring(name) .. "'")
+end
+
 function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
   if opts.json then opts.quiet = true end -- stdout holds the JSON report and nothing else
   if opts.quiet then log.set_quiet(true) end
-  local kafka_status = kafka_input.dispatch(opts, positional) -- nil unless --from kafka
-  if kafka_status then return kafka_status end
-  local input = opts.input or positional[1]
-  if not input then cli.usage_error("missing --input FILE (or - for stdin)") end
-  if positional[2] or (opts.input and positional[1]) then cli.usage_error("unexpected argument '" .. tostring(positional[opts.input and 1 or 2]) .. "'") end
+  local src = source_named(opts.from or DEFAULT_SOURCE)
+  -- a flag of another source: the source says why it takes none, or name the --from it needs
+  for _, s in ipairs(SPEC) do
+    local key = s[1]:gsub("%-", "_")
+    local o = owner[key]
+    local v = opts[key]
+    if o and o ~= src and v ~= nil and v ~= false and v ~= s.default and not (type(v) == "table" and #v == 0) then
+      cli.usage_error(src.refuses and src.refuses[key] or ("--" .. s[1] .. " needs --from " .. o.name))
+    end
+  end
+  local problem = src.check(opts, positional)
+  if problem then cli.usage_error(problem) end
   setup.check_flags(opts)
-
   if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
-  if opts.csv_max_field and opts.csv_max_field < 1 then cli.usage_error("--csv-max-field must be at least 1") end
-  if opts.csv_max_lines and opts.csv_max_lines < 1 then cli.usage_error("--csv-max-lines must be at least 1") end
 
-  local s, status = setup.prepare(opts, input, true)
-  if not s then return status end
-  local reader, ledger, pacer, target = s.reader, s.ledger, s.pacer, s.target
+  local source, serr = src.open(opts)
+  if not source then return setup.fail(serr) end
+  local s, status = setup.prepare(opts, source.input)
+  if not s then
+    source:close()
+    return status
+  end
+  local ledger, pacer, target = s.ledger, s.pacer, s.target
   local progress = require("aep.stream.progress").new({
     quiet = opts.quiet, interval = opts.progress_interval,
   })
   if not opts.quiet then
-    log.info("aep stream: %s -> dataset %s via %s (%s%s)", input == "-" and "stdin" or input,
+    log.info("aep stream: %s -> dataset %s via %s (%s%s)", source.title,
       tostring(target.dataset_id), target.url, pacer:describe(),
       ledger.resumed and (", resuming from " .. opts.checkpoint) or "")
   end
   s.t_stream = host.monotonic()
+  local ctx = setup.mapping_context(s)
+  if source.start then source:start(ctx) end
   -- SIGTERM (a service manager, a container stop) ends the run as Ctrl-C does: stop reading,
-  -- write what is settled, the checkpoint and the report, exit 143
-  host.trap_term()
+  -- write what is settled, the checkpoint and the report, exit 143; unless the source drains on
+  -- it (Kafka: it stops taking records, and what is in flight is answered and committed)
+  local term_requested
+  if source.sigterm ~= "drain" then
+    host.trap_term()
+    term_requested = host.term_requested
+  end
   local result = require("aep.stream.pipeline").run({
-    reader = reader, map = s.map, encoder = target.encoder, ledger = ledger, sender = s.sender,
-    progress = progress, input = input, ctx = setup.mapping_context(s),
+    source = source, map = s.map, encoder = target.encoder, ledger = ledger, sender = s.sender,
+    progress = progress, input = source.input, ctx = ctx,
     max_bytes = opts.max_request_bytes, max_count = s.batch_size,
-    max_outstanding = s.concurrency + 1, mapping_path = opts.mapping, term_requested = host.term_requested,
+    max_outstanding = s.concurrency + 1, mapping_path = opts.mapping, term_requested = term_requested,
   })
   local t_end = host.monotonic()
   progress:finish()
   local finished = not result.interrupted and not result.fatal and not result.read_error
   ledger:save(finished)
   ledger:close()
-  reader:close()
+  source:close()
   s.pool:close()
 
-  local exit_status, stopped = setup.outcome(result, ledger.counts,
-    "interrupted (the checkpoint, if any, lets the same command resume)")
-  local terminated = result.interrupted and host.term_requested()
+  local exit_status, stopped = setup.outcome(result, ledger.counts, source.interrupted_text)
+  local terminated = result.interrupted and term_requested and term_requested()
   if terminated then
     exit_status = 143
     stopped = "stopped by SIGTERM (the checkpoint, if any, lets the same command resume)"
   end
-  if result.read == 0 and result.resumed_records == 0 and not result.read_error and not result.interrupted then
-    log.warn("stream: %s holds no records (0 read)", input == "-" and "stdin" or input)
-  end
   local r = setup.report_fields(s, result, t_end, exit_status, stopped)
-  r.format = reader.format
-  r.last_position = result.last_position -- the last input position read (where a run that stopped early stopped)
   r.checkpoint, r.resumed, r.resumed_records = opts.checkpoint, ledger.resumed, result.resumed_records
-  return setup.conclude(s, r, require("aep.stream.report").summary(r), { json = opts.json })
+  local more, extra
+  if source.report then more, extra = source:report(r, result) end
+  local report = require "aep.stream.report"
+  return setup.conclude(s, r, report.summary(r) .. (more or ""), { json = opts.json, extra = extra })
 end
 
 return M

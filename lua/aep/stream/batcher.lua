@@ -11,7 +11,7 @@
 -- cost is four appends and no table. A message larger than max_bytes on its own is the caller's
 -- to refuse (batcher.too_large); add() would still place it alone.
 --
--- The loops of aep stream (aep.stream.pipeline, aep.stream.kafka) keep their own open batch, as
+-- The loop of aep stream (aep.stream.pipeline) keeps its own open batch, as
 -- their spans need, but fill it with the same rules: batcher.too_large, batcher.room_for and
 -- batcher.append.
 local M = {}

@@ -327,6 +327,10 @@ function Span:accepted_line(pos, xid, dup)
   a[#a + 1] = pos .. "\t" .. tostring(xid) .. (dup and "\tpossibly-duplicated\n" or "\n")
 end
 
+-- ledger.on_done = function(first, last) (optional): called when the records at positions
+-- first..last reach their final outcome (their span is done; spans finish out of order), after
+-- their reject and accepted lines are written.
+
 -- ledger:close_span(span, last, parts): no more records join the span; `parts` requests carry its
 -- messages (0: everything was settled locally and the span is done at once).
 function Ledger:close_span(span, last, parts)
@@ -419,7 +423,11 @@ function Ledger:_complete(span)
     end
   end
   span.rejects, span.acc = nil, nil
-  if span.last >= span.first then self:_mark_done(span.first, span.last) end
+  if span.last >= span.first then
+    self:_mark_done(span.first, span.last)
+    -- the source hears of it (a Kafka source may now commit these records' offsets)
+    if self.on_done then self.on_done(span.first, span.last) end
+  end
   self.dirty = true
 end
 

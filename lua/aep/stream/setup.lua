@@ -1,10 +1,9 @@
--- aep.stream.setup: what every `aep stream` run does around its loop, whatever the records come
--- from (a file: lua/aep/cmd/stream.lua with aep.stream.pipeline; Kafka: aep.stream.kafka). One
--- copy, so the two inputs cannot drift apart in how they check flags, find the target, pace, send,
--- account and report.
+-- aep.stream.setup: what every `aep stream` run does around its loop (aep.stream.pipeline),
+-- whatever source the records come from (lua/aep/stream/sources/): check the shared flags, find
+-- the target, pace, send, account and report.
 --
 --   setup.check_flags(opts)
---   local s, status = setup.prepare(opts, input, from_file)   -- status: the exit status on failure
+--   local s, status = setup.prepare(opts, input)   -- status: the exit status on failure
 --   local ctx = setup.mapping_context(s)
 --   ... the loop ...; s.t_stream / t_end from host.monotonic()
 --   local status, stopped = setup.outcome(result, s.ledger.counts, interrupted_text)
@@ -73,21 +72,14 @@ local function pacing(opts, target, req_rate, msg_rate)
   return require("aep.stream.pacer").new(pacer_opts), batch_size, concurrency
 end
 
--- setup.prepare(opts, input, from_file) -> session | nil, exit status
--- from_file: open `input` with aep.stream.readers (before any Platform call, so a typo there costs
--- no round trip). session: {opts, input, started, t0, reader, map, cfg, target, reject_file,
--- temp_rejects, ledger, pacer, pool, sender, batch_size, concurrency}
-function M.prepare(opts, input, from_file)
+-- setup.prepare(opts, input) -> session | nil, exit status
+-- input: what the run reads (the source's input). session: {opts, input, started, t0, map, cfg,
+-- target, reject_file, temp_rejects, ledger, pacer, pool, sender, batch_size, concurrency}
+function M.prepare(opts, input)
   local req_rate = M.parse_rate(opts.rate, "rate")
   local msg_rate = M.parse_rate(opts.message_rate, "message-rate")
   local s = { opts = opts, input = input, started = M.iso_now(), t0 = host.monotonic() }
 
-  if from_file then
-    local reader, rerr = require("aep.stream.readers").open(input, { format = opts.format,
-      csv_max_field = opts.csv_max_field, csv_max_lines = opts.csv_max_lines })
-    if not reader then return nil, M.fail(rerr) end
-    s.reader = reader
-  end
   if opts.mapping then
     local m, merr = require("aep.stream.mapping").load(opts.mapping, { timeout_ms = opts.mapping_timeout })
     if not m then return nil, M.fail(merr) end

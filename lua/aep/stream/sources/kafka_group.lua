@@ -1,4 +1,5 @@
--- aep.kafka_source: Kafka as an input of `aep stream`, at least once.
+-- aep.stream.sources.kafka_group: a member of a Kafka consumer group for `aep stream --from
+-- kafka` (the source in aep.stream.sources.kafka drives it), at least once.
 --
 -- The policy side of aep.kafka. A source hands out messages in batches, learns from the stream
 -- engine which of them are accounted for (accepted by AEP, rejected into the reject file, sent to
@@ -6,7 +7,7 @@
 -- messages: an offset is never committed before every message below it is settled, so a crash
 -- can repeat records but never lose one.
 --
--- Interface used by `aep stream --from kafka` (lua/aep/cmd/stream.lua):
+-- Interface used by the Kafka source (lua/aep/stream/sources/kafka.lua):
 --   source:next_batch(max, timeout_s) -> array of {value, key, topic, partition, offset,
 --       timestamp, headers, replay} | nil, message, code (fatal). May be empty.
 --   source:settle(msg) or source:settle(topic, partition, offset): the message is accounted for.
@@ -68,13 +69,13 @@ local function brokers_string(b)
   return b
 end
 
--- kafka_source.new{brokers=, topics={...} | topic=, group=, config={name=value},
+-- kafka_group.new{brokers=, topics={...} | topic=, group=, config={name=value},
 --   dead_letter_topic=, drain_timeout=30, consumer= (for tests)} -> source | nil, message, code
 function M.new(opts)
-  assert(type(opts) == "table", "kafka_source.new: options table expected")
+  assert(type(opts) == "table", "kafka_group.new: options table expected")
   local topics = opts.topics or { opts.topic }
-  assert(#topics > 0, "kafka_source.new: 'topics' (or 'topic') is required")
-  assert(type(opts.group) == "string", "kafka_source.new: 'group' is required")
+  assert(#topics > 0, "kafka_group.new: 'topics' (or 'topic') is required")
+  assert(type(opts.group) == "string", "kafka_group.new: 'group' is required")
   local brokers = brokers_string(opts.brokers)
   local user = opts.config or {}
   register_secrets(user)

@@ -59,8 +59,6 @@ local function S(store)
       "AND (kind IS NOT NULL OR idents IS NOT NULL) LIMIT ?"),
     batch_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE batch_id = ? AND sandbox = ? " ..
       "AND (kind IS NOT NULL OR idents IS NOT NULL) LIMIT ?"),
-    batch_kind = db:prepare("SELECT kind, dataset_id FROM ingest_records WHERE batch_id = ? AND sandbox = ? " ..
-      "AND kind IS NOT NULL LIMIT 1"),
   }
   bound = store
   return stmts
@@ -152,8 +150,7 @@ local function step()
   new.updateEpoch = now // 1000
   local processed = job._processed or 0
   if job.batchId then
-    local kind = st.batch_kind:first(job.batchId, sandbox)
-    if kind and kind[1] == "p" then
+    if job._record_batch then
       new.status = "ERROR"
       new.metrics = metrics(processed, job._started or now, now)
       new.error = "Batch " .. job.batchId .. " belongs to a record (profile) dataset: only ExperienceEvent batches can be deleted"
@@ -243,7 +240,16 @@ local function create_job(req, ctx)
   local job = { id = crypto.uuid4(), imsOrgId = org_id(ctx), jobType = "DELETE", status = "NEW",
                 metrics = json.encode({ recordsProcessed = 0, timeTakenInSec = 0 }),
                 createEpoch = now, updateEpoch = now }
-  if batch then job.batchId = batch; if ds then job.dataSetId = ds end else job.dataSetId = ds end
+  if batch then
+    job.batchId = batch
+    if ds then job.dataSetId = ds end
+    -- record (profile) datasets' batches cannot be deleted: the job will end in ERROR
+    local b = ingest.get_batch(batch)
+    local info = ingest.dataset(ctx, ctx.sandbox, b.dataset_id)
+    if info and info.kind == "p" then job._record_batch = true end
+  else
+    job.dataSetId = ds
+  end
   put_job(ctx.store, ctx.sandbox, job)
   pending[job.id] = ctx.sandbox
   return 200, JSON_HEADERS, view(job)

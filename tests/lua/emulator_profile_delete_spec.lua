@@ -149,6 +149,35 @@ describe("emulator profile deletes", function()
     assert.are.equal(200, (profile("batchjob@example.com"))) -- nothing was deleted
   end)
 
+  it("deletes an ExperienceEvent batch from Profile with a batch job; the profile keeps its other events", function()
+    stream({ loyaltyID = "events@example.com" })
+    local function send_event(id)
+      local s, b = api:post("/collection/" .. ids.inlet_id .. "?syncValidation=true",
+        fixtures.event_message(ids, { loyaltyID = "events@example.com", id = id }), { auth = false })
+      fixtures.expect(s, 200, b, "event")
+    end
+    send_event("ev-keep")
+    send_event("ev-drop")
+    local batch_id
+    for _, r in ipairs(fixtures.records(api, ids.event_dataset).records) do
+      if r.entity._id == "ev-drop" then batch_id = r.batchId end
+    end
+    assert.is_truthy(batch_id)
+    local s, job = api:post(JOBS, { batchId = batch_id, datasetId = ids.event_dataset })
+    assert.are.equal(200, s, json.encode(job))
+    local done = settle(job.id)
+    assert.are.equal("COMPLETED", done.status)
+    assert.are.equal(1, json.decode(done.metrics).recordsProcessed)
+    local s2, b2 = api:get(ENTITIES .. "?schema.name=_xdm.context.experienceevent&relatedSchema.name=_xdm.context.profile" ..
+      "&relatedEntityId=" .. enc("events@example.com") .. "&relatedEntityIdNS=email")
+    assert.are.equal(200, s2)
+    assert.are.equal(1, #b2.children)
+    assert.are.equal("ev-keep", b2.children[1].entityId)
+    -- once the first job is done, another for the same batch is accepted (422 only while one is pending)
+    local s3 = api:post(JOBS, { batchId = batch_id })
+    assert.are.equal(200, s3)
+  end)
+
   it("has one default merge policy per sandbox; lookups refuse an unknown mergePolicyId with its 404", function()
     local s, list = api:get(POLICIES)
     assert.are.equal(200, s)

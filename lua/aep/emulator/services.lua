@@ -26,9 +26,9 @@ M.SERVICES = {
       streaming = { "/data/foundation/import/collection", "/collection" } } },
   { module = "aep.emulator.batches", faults = { batches = { "/data/foundation/import" } } },
   { module = "aep.emulator.profiles", faults = { profile = { "/data/core/ups/access" } } },
-  { module = "aep.emulator.merge_policies" },
-  { module = "aep.emulator.profile_jobs", faults = { profile_jobs = { "/data/core/ups/system" } } },
-  { module = "aep.emulator.identity_graph", faults = { identity_graph = { "/data/core/identity/" } } },
+  { module = "aep.emulator.merge_policies", faults = { profile = { "/data/core/ups/config/mergePolicies" } } },
+  { module = "aep.emulator.profile_jobs", faults = { profile = { "/data/core/ups/system" } } },
+  { module = "aep.emulator.identity_graph", faults = { identity = { "/data/core/identity/" } } },
   { module = "aep.emulator.sandboxes", faults = { sandboxes = { "/data/foundation/sandbox-management" } } },
   { module = "aep.emulator.web" },
 }

@@ -13,8 +13,9 @@
 -- examples do; nsid is a number there (the spec's CompositeXid says string: the guide wins).
 -- An identity no record carries is a cluster with no members (the guide's second xid example);
 -- v2/graph lists it in unprocessed_composite_xids / unprocessed_xids.
--- Errors: 400 application/json {"title": "InvalidInput", "status": 400, "detail": ...}, the
--- spec's example shape.
+-- Errors: 400 application/json {"title": "InvalidInput", "status": 400, "detail": ...}, with the
+-- wording of help/identity-service/troubleshooting-guide.md ("Missing required query parameter -
+-- id", "There is a limit of 1000 XIDs in a single call", "The graph-type abc specified is invalid").
 local json = require "aep.json"
 local errors = require "aep.emulator.errors"
 local identity = require "aep.emulator.identity"
@@ -41,9 +42,8 @@ local function resolve(ctx, ref)
   end
   local key = ref.namespace
   if key == nil or key == "" then key = ref.nsid end
-  if key == nil or key == "" or ref.id == nil or ref.id == "" then
-    return nil, "Provide xid, or id with namespace or nsid"
-  end
+  if ref.id == nil or ref.id == "" then return nil, "Missing required query parameter - id" end
+  if key == nil or key == "" then return nil, "Missing required query parameter - namespace" end
   local n = identity.find(ctx, key)
   if not n then
     return nil, string.format("The provided namespace=%s and id=%s is invalid. Please provide a valid namespace and id in your request.",
@@ -82,6 +82,13 @@ local function cluster(ctx, form, ref)
   return c
 end
 
+local GRAPH_TYPES = { pdg = true, coop = true, psr = true } -- identity-service.yaml's enum; all answer the private graph
+
+local function bad_graph_type(value)
+  if value == nil or value == "" or GRAPH_TYPES[value] then return nil end
+  return { invalid("The graph-type " .. tostring(value) .. " specified is invalid. Please provide a valid graph-type") }
+end
+
 local function clusters_answer(list)
   return 200, JSON_HEADERS, { version = "1.1.0", clusters = list, unprocessedRecords = json.array {},
                               algo_type = "STITCH_ALL" }
@@ -98,6 +105,11 @@ end
 -- GET /identity/cluster/members
 local function cluster_members(req, ctx)
   local q = req.query or {}
+  local bad = bad_graph_type(q["graph-type"])
+  if bad then return table.unpack(bad) end
+  if (q.xid == nil or q.xid == "") and (q.id == nil or q.id == "") then
+    return invalid("Missing required query parameter - xid or (nsid,id)")
+  end
   local form = q.xid and "xid" or ((q.namespace == nil or q.namespace == "") and q.nsid and "nsid" or "namespace")
   local ref = { xid = q.xid, namespace = q.namespace, nsid = math.tointeger(tonumber(q.nsid)) or q.nsid, id = q.id }
   local code, detail = resolve(ctx, ref)
@@ -114,9 +126,13 @@ local function clusters_members(req, ctx)
   if type(body.xids) == "table" then form, list = "xid", body.xids
   elseif type(body.compositeXids) == "table" then form, list = "nsid", body.compositeXids
   elseif type(body.compositeXidsWithNamespace) == "table" then form, list = "namespace", body.compositeXidsWithNamespace
-  else return invalid("Provide xids, compositeXids or compositeXidsWithNamespace") end
-  if #list == 0 or #list > M.MAX_LOOKUPS then
-    return invalid("Provide between 1 and " .. M.MAX_LOOKUPS .. " identities")
+  else return invalid("Missing required query parameter - xids or compositeXids") end
+  local bad = bad_graph_type(body["graph-type"])
+  if bad then return table.unpack(bad) end
+  if #list == 0 then return invalid("Missing required query parameter - xids or compositeXids") end
+  if #list > M.MAX_LOOKUPS then
+    return invalid(form == "xid" and ("There is a limit of " .. M.MAX_LOOKUPS .. " XIDs in a single call")
+      or ("There is a limit for " .. M.MAX_LOOKUPS .. " compositeXids in a single call"))
   end
   local out = json.array {}
   for _, item in ipairs(list) do
@@ -138,8 +154,10 @@ local function graph(req, ctx)
   end
   local by_xid = type(body.xids) == "table"
   local list = by_xid and body.xids or body.composite_xids
-  if type(list) ~= "table" or #list == 0 or #list > M.MAX_LOOKUPS then
-    return invalid("Provide composite_xids or xids: between 1 and " .. M.MAX_LOOKUPS .. " identities")
+  if type(list) ~= "table" or #list == 0 then return invalid("Missing required query parameter - xids or compositeXids") end
+  if #list > M.MAX_LOOKUPS then
+    return invalid(by_xid and ("There is a limit of " .. M.MAX_LOOKUPS .. " XIDs in a single call")
+      or ("There is a limit for " .. M.MAX_LOOKUPS .. " compositeXids in a single call"))
   end
   local db = ctx.store.db
   local graphs, unprocessed = json.array {}, json.array {}

@@ -55,10 +55,12 @@ local function S(store)
     unlink = db:prepare("DELETE FROM ingest_identities WHERE sandbox = ? AND ns = ? AND id = ? AND seq = ?"),
     leave = db:prepare("UPDATE ingest_records SET kind = NULL, idents = NULL WHERE seq = ?"),
     idents_of = db:prepare("SELECT idents FROM ingest_records WHERE seq = ?"),
-    ds_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE dataset_id = ? AND sandbox = ? " ..
-      "AND (kind IS NOT NULL OR idents IS NOT NULL) LIMIT ?"),
-    batch_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE batch_id = ? AND sandbox = ? " ..
-      "AND (kind IS NOT NULL OR idents IS NOT NULL) LIMIT ?"),
+    -- a dataset's (or one batch's) accepted records after the last one a slice handled, by the
+    -- ingest_records_dataset index (dataset_id, status, seq): every slice starts where the last ended
+    ds_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE dataset_id = ? AND status = 'success' " ..
+      "AND seq > ? AND sandbox = ? ORDER BY seq LIMIT ?"),
+    batch_page = db:prepare("SELECT seq, idents FROM ingest_records WHERE dataset_id = ? AND status = 'success' " ..
+      "AND seq > ? AND sandbox = ? AND batch_id = ? ORDER BY seq LIMIT ?"),
   }
   bound = store
   return stmts
@@ -132,15 +134,13 @@ local function metrics(processed, started_ms, now_ms)
   return json.encode({ recordsProcessed = processed, timeTakenInSec = (now_ms - started_ms) // 1000 })
 end
 
--- One slice of one pending job; -> true while jobs remain.
-local function step()
-  local id, sandbox = next(pending)
-  if not id then return false end
+-- One slice of the job `id`.
+local function step_job(id, sandbox)
   local store = app_ref.store
   local job = store.get(sandbox, KIND, id)
   if not job or job.status == "COMPLETED" or job.status == "ERROR" then
     pending[id] = nil
-    return next(pending) ~= nil
+    return
   end
   local st = S(store)
   ingest.flush_links()
@@ -156,26 +156,49 @@ local function step()
       new.error = "Batch " .. job.batchId .. " belongs to a record (profile) dataset: only ExperienceEvent batches can be deleted"
       put_job(store, sandbox, new)
       pending[id] = nil
-      return next(pending) ~= nil
+      return
     end
   end
   local rows = {}
-  local page = job.batchId and st.batch_page or st.ds_page
-  for row in page:rows(job.batchId or job.dataSetId, sandbox, M.SLICE) do rows[#rows + 1] = row end
+  local after = job._last_seq or 0
+  if job.batchId then
+    for row in st.batch_page:rows(job._dataset, after, sandbox, job.batchId, M.SLICE) do rows[#rows + 1] = row end
+  else
+    for row in st.ds_page:rows(job.dataSetId, after, sandbox, M.SLICE) do rows[#rows + 1] = row end
+  end
   store.transaction(function()
     for _, row in ipairs(rows) do leave_profile(st, sandbox, row[1], row[2]) end
     processed = processed + #rows
     new._processed = processed
+    if #rows > 0 then new._last_seq = rows[#rows][1] end
     new._started = job._started or now
     new.metrics = metrics(processed, new._started, now)
     if #rows < M.SLICE then new.status = "COMPLETED" end
     put_job(store, sandbox, new)
   end)
   if new.status == "COMPLETED" then pending[id] = nil end
+end
+
+-- One slice of one pending job; -> true while jobs remain. A slice that fails ends its job in
+-- ERROR (said on stderr), so a broken job never holds the idle loop.
+local function step()
+  local id, sandbox = next(pending)
+  if not id then return false end
+  local ok, err = pcall(step_job, id, sandbox)
+  if not ok then
+    pending[id] = nil
+    io.stderr:write("aep emulator: Profile delete job ", id, " failed: ", tostring(err), "\n")
+    local job = app_ref.store.get(sandbox, KIND, id)
+    if job then
+      local new = copy(job)
+      new.status, new.error, new.updateEpoch = "ERROR", tostring(err), ids.now_ms() // 1000
+      pcall(put_job, app_ref.store, sandbox, new)
+    end
+  end
   return next(pending) ~= nil
 end
 
--- The job as answered: the bookkeeping fields (_processed, _started, error) stay inside.
+-- The job as answered: the bookkeeping fields (_processed, _started, _last_seq, _dataset, error) stay inside.
 local function view(job)
   local out = {}
   for k, v in pairs(job) do if k:sub(1, 1) ~= "_" and k ~= "error" then out[k] = v end end
@@ -245,6 +268,7 @@ local function create_job(req, ctx)
     if ds then job.dataSetId = ds end
     -- record (profile) datasets' batches cannot be deleted: the job will end in ERROR
     local b = ingest.get_batch(batch)
+    job._dataset = b.dataset_id
     local info = ingest.dataset(ctx, ctx.sandbox, b.dataset_id)
     if info and info.kind == "p" then job._record_batch = true end
   else

@@ -232,6 +232,29 @@ describe("emulator profile deletes", function()
     assert.are.equal("dev", dev.children[1].sandbox.sandboxName)
   end)
 
+  it("empties a dataset larger than one slice, each slice resuming after the last", function()
+    local n = 0
+    for batch = 1, 2 do
+      local messages = {}
+      for i = 1, 1250 do
+        n = n + 1
+        messages[i] = fixtures.profile_message(ids, { loyaltyID = "bulk" .. n .. "@example.com" })
+      end
+      local s = api:post("/collection/batch/" .. ids.inlet_id, { messages = messages }, { auth = false })
+      assert.are.equal(207, s)
+    end
+    local total = fixtures.records(api, ids.profile_dataset, "?limit=1&status=success").count
+    assert.is_true(total > 2000)
+    assert.are.equal(200, (profile("bulk1@example.com")))
+    local s, job = api:post(JOBS, { dataSetId = ids.profile_dataset })
+    assert.are.equal(200, s)
+    local done = settle(job.id)
+    assert.are.equal("COMPLETED", done.status)
+    assert.are.equal(total, json.decode(done.metrics).recordsProcessed)
+    assert.are.equal(404, (profile("bulk1@example.com")))
+    assert.are.equal(404, (profile("bulk2500@example.com")))
+  end)
+
   it("forgets its jobs on /emulator/reset; sandboxes and the merge policy stay", function()
     local _, before = api:get(JOBS)
     assert.is_true(#before.children > 0)

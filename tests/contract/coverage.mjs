@@ -9,7 +9,7 @@ const OUT_OF_SCOPE = [
   ["profile.yaml", /^(POST|PUT|PATCH|DELETE)$/, /^\/ups\/config\/mergePolicies(\/\{[^}]+\})?$/,
     "merge policy authoring (lookups use the default policy)"],
   ["sandbox.yaml", /^/, /^\/exim\//, "sandbox tooling: packages, sharing, import/export"],
-  ["sandbox.yaml", /^(POST|PUT|PATCH|DELETE)$/, /^\/sandbox-management\//, "sandbox administration (create, reset, delete)"],
+  ["sandbox.yaml", /^(PUT|PATCH|DELETE)$/, /^\/sandbox-management\//, "sandbox administration (reset, delete, rename)"],
   ["observability-insights.yaml", /^/, /^/, "Observability Insights metrics"],
   ["flow-service.yaml", /^(POST|PUT)$/, /^\/(connectionSpecs|flowSpecs)(\/\{[^}]+\})?$/, "connector authoring (Self-Serve Sources)"],
   ["flow-service.yaml", /^/, /\/(explore|configs|test)$/, "exploring third-party source connectors"],

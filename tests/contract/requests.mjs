@@ -164,12 +164,23 @@ export async function setup(api, send) {
   r = await send("GET", "/data/core/idnamespace/identities");
   const email = Array.isArray(r.json) && r.json.find((n) => n.code === "Email");
   ids.namespaceId = email ? String(email.id) : "6";
-  await send("POST", "/data/core/idnamespace/identities", { body: {
+  r = await send("POST", "/data/core/idnamespace/identities", { body: {
     name: "Contract loyalty", code: "ContractLoyalty", description: "contract test", idType: "Cross_device" } });
+  ids.customNamespaceId = r.json && r.json.id;
 
   // Profile: the member streamed above.
   await send("GET", "/data/core/ups/access/entities?schema.name=_xdm.context.profile" +
     `&entityId=${encodeURIComponent(MEMBER)}&entityIdNS=email`);
+  // Profile: the sandbox's merge policy, and a delete job on a second (empty) Profile dataset, so
+  // the job operations answer about a real job without emptying the member's profile.
+  r = await send("GET", "/data/core/ups/config/mergePolicies");
+  ids.mergePolicyId = r.json && r.json.children && r.json.children[0] && r.json.children[0].id;
+  r = await send("POST", `${CATALOG}/dataSets`, { body: {
+    name: "Contract Profile job", description: "contract test", schemaRef: { id: ids.schemaId, contentType: XED_FULL },
+    tags: { unifiedIdentity: ["enabled:true"], unifiedProfile: ["enabled:true"] } } });
+  ids.jobDatasetId = Array.isArray(r.json) ? String(r.json[0]).replace(/^@\/dataSets\//, "") : undefined;
+  r = await send("POST", "/data/core/ups/system/jobs", { body: { dataSetId: ids.jobDatasetId } });
+  ids.profileJobId = r.json && r.json.id;
   return ids;
 }
 
@@ -201,7 +212,9 @@ function pathValue(ids, file, name, method, container) {
   };
   const byFile = {
     "catalog.yaml id": ids.datasetId, "data-access.yaml id": ids.datasetId,
-    "identity-service.yaml ID": ids.namespaceId,
+    // the update goes to the custom namespace (Adobe's standard ones cannot change)
+    "identity-service.yaml ID": method === "PUT" ? ids.customNamespaceId : ids.namespaceId,
+    "profile.yaml ID": ids.profileJobId, "profile.yaml mergePolicyId": ids.mergePolicyId,
   };
   const v = byFile[`${file} ${name}`] ?? byName[name];
   if (v === null || v === undefined) return method === "GET" ? null : UNKNOWN;
@@ -214,11 +227,25 @@ const QUERY = {
   "batch-ingestion.yaml POST /batches/{batchId}/datasets/{datasetId}/files/{filePath}": "action=INITIALIZE",
   "batch-ingestion.yaml GET /batches/{batchId}/datasets/{datasetId}/preview": "format=json",
   "profile.yaml GET /ups/access/entities": `schema.name=_xdm.context.profile&entityId=${encodeURIComponent(MEMBER)}&entityIdNS=email`,
+  // a streamed member's profile (requests run in order: deletions last)
   "profile.yaml DELETE /ups/access/entities":
-    `schema.name=_xdm.context.profile&entityId=${encodeURIComponent("nobody@example.com")}&entityIdNS=email`,
+    `schema.name=_xdm.context.profile&entityId=${encodeURIComponent("contract3@example.com")}&entityIdNS=email`,
+  "identity-service.yaml GET /identity/cluster/members": `namespace=Email&id=${encodeURIComponent(MEMBER)}`,
   "identity-service.yaml GET /identity/identity": `namespace=email&id=${encodeURIComponent(MEMBER)}`,
   "data-prep.yaml GET /mappingSets": "limit=10&start=0",
   "observability-insights.yaml GET /metrics": "metric=timeseries.ingestion.dataset.recordsuccess.count",
+};
+
+// Request bodies that name the objects created first, where the spec's example names none.
+const BODY = {
+  "identity-service.yaml PUT /idnamespace/identities/{ID}": () =>
+    ({ name: "Contract loyalty members", code: "ContractLoyalty", idType: "CROSS_DEVICE", description: "contract test" }),
+  "identity-service.yaml POST /identity/clusters/members": () =>
+    ({ compositeXidsWithNamespace: [{ namespace: "Email", id: MEMBER }] }),
+  "identity-service.yaml POST /identity/v2/graph": () =>
+    ({ composite_xids: [{ ns: "Email", id: MEMBER }], projection_type: "graph" }),
+  "profile.yaml POST /ups/system/jobs": (ids) => ({ dataSetId: ids.jobDatasetId }),
+  "profile.yaml POST /ups/config/mergePolicies/bulk-get": (ids) => ({ ids: [{ id: ids.mergePolicyId }] }),
 };
 
 function query(op) {
@@ -281,7 +308,8 @@ export function plan(operations, ids, example) {
     const q = query(op);
     const withQuery = (p) => p + (q ? "?" + q : "");
     const base = { op, method: op.method, auth: authFor(op), headers: headers(op) };
-    const ex = ["POST", "PUT", "PATCH"].includes(op.method) ? example(op) : null;
+    const ex = !["POST", "PUT", "PATCH"].includes(op.method) ? null
+      : BODY[op.key] ? ["application/json", JSON.stringify(BODY[op.key](ids))] : example(op);
     const body = { body: ex ? ex[1] : undefined, contentType: ex ? ex[0] : undefined };
     const documented = op.def.responses || {};
     const tenant = fill(op, ids, "tenant");

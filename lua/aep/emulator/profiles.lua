@@ -38,8 +38,10 @@ M.DEFAULT_LIMIT = 1000
 local PROFILE = "_xdm.context.profile"
 local EVENT = "_xdm.context.experienceevent"
 
+-- Profile answers its errors as application/json, the Content-Type profile.yaml documents for them.
 local function problem(status, title, detail, code)
-  return errors.problem(status, title, detail, "http://ns.adobe.com/aep/errors/" .. code)
+  local _, _, body = errors.problem(status, title, detail, "http://ns.adobe.com/aep/errors/" .. code)
+  return status, errors.JSON_HEADERS, body
 end
 
 local function bad_request(detail)
@@ -49,6 +51,14 @@ end
 -- An answer as one value (the router's table form), for helpers that return it alongside others.
 local function answer(status, headers, body)
   return { status, headers, body, status = status, headers = headers, body = body }
+end
+
+-- An unknown mergePolicyId is answered as GET /config/mergePolicies/{id} answers it (merge_policies.lua).
+local function unknown_policy(ctx, id)
+  if id == nil or id == "" then return nil end
+  local mp = ctx.app and ctx.app:module("merge_policies")
+  if mp and not mp.find(ctx, id) then return answer(mp.not_found(id)) end
+  return nil
 end
 
 ---------------------------------------------------------------------------------------------
@@ -442,6 +452,8 @@ function M.get(req, ctx)
   local q = req.query or {}
   local schema = q["schema.name"]
   if not schema or schema == "" then return bad_request("schema.name is required") end
+  local bad_policy = unknown_policy(ctx, q.mergePolicyId)
+  if bad_policy then return bad_policy end
   local fields = parse_fields(q.fields)
   if schema == PROFILE then
     local ns, id, err = identity_from(q.entityId, q.entityIdNS, "entity")
@@ -496,6 +508,8 @@ function M.post(req, ctx)
   if type(body) ~= "table" then return bad_request("The request body must be a JSON object") end
   local schema = type(body.schema) == "table" and body.schema.name or nil
   if not schema then return bad_request("schema.name is required") end
+  local bad_policy = unknown_policy(ctx, body.mergePolicyId)
+  if bad_policy then return bad_policy end
   if type(body.identities) ~= "table" or body.identities[1] == nil then
     return bad_request("identities is required")
   end

@@ -34,6 +34,10 @@ M.SERVICES = {
   { module = "aep.emulator.diagnostics" },
   { module = "aep.emulator.metrics" },
   { module = "aep.emulator.profiles", faults = { profile = { "/data/core/ups/access" } } },
+  { module = "aep.emulator.merge_policies", faults = { profile = { "/data/core/ups/config/mergePolicies" } } },
+  { module = "aep.emulator.profile_jobs", faults = { profile = { "/data/core/ups/system" } } },
+  { module = "aep.emulator.identity_graph", faults = { identity = { "/data/core/identity/" } } },
+  { module = "aep.emulator.sandboxes", faults = { sandboxes = { "/data/foundation/sandbox-management" } } },
   { module = "aep.emulator.web" },
 }
 

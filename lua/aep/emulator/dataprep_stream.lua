@@ -207,10 +207,11 @@ function M.apply_upsert(ctx, info, ops, xaction, received, entity, text)
   if info.kind ~= "p" then
     return false, { { message = "Data Prep: upserts need a Profile-enabled dataset of an XDM Individual Profile schema" } }
   end
-  ingest.insert(info, nil, xaction, received, "upsert", entity, text)
+  -- no Catalog batch holds a partial update: its batch id is empty
+  ingest.insert(info, "", xaction, received, "upsert", entity, text)
   if ops.identity == "create" then
     local idinfo = ingest.dataset(ctx, info.sandbox, ops.identityDatasetId)
-    if idinfo then ingest.insert(idinfo, nil, xaction, received, "success", entity, text) end
+    if idinfo then ingest.insert(idinfo, "", xaction, received, "success", entity, text) end
   end
   return true
 end

@@ -322,6 +322,42 @@ describe("emulator Data Prep", function()
       assert.equal(lake_before, fixtures.records(api, ids.profile_dataset).count)
     end)
 
+    it("identity create writes the record to the identity dataset; delete removes the Profile data", function()
+      local s, b = api:post(DP .. "/mappingSets", loyalty_set())
+      fixtures.expect(s, 200, b, "create")
+      local inlet, flow = raw_flow(b.id, 0)
+      local identity_ds = fixtures.dataset(api, "identity dataset", ids.profile_schema, false)
+      local id = "upsert-identity@example.com"
+      local function upsert(ops, body)
+        local s1, r1 = api:post("/collection/" .. inlet, { header = { flowId = flow, imsOrgId = ids.org,
+          datasetId = ids.profile_dataset, operations = ops }, body = body }, { auth = false })
+        fixtures.expect(s1, 200, r1, "upsert")
+      end
+      upsert({ data = "merge", identity = "create", identityDatasetId = identity_ds },
+        { _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } })
+      assert.same({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } }, (function()
+        local e = profile_of(id).entity
+        e.identities = nil
+        return e
+      end)())
+      local lake = poll(function()
+        local page = fixtures.records(api, identity_ds)
+        if page.count == 1 then return page end
+      end, "the identity dataset's record")
+      assert.same({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } }, lake.records[1].entity)
+      upsert({ data = "delete" }, { _exchangeinternal = { loyaltyID = id } })
+      poll(function()
+        local e = profile_of(id).entity
+        return e._exchangeinternal == nil
+      end, "the delete")
+      upsert({ data = "merge" }, { _exchangeinternal = { loyaltyID = id, loyaltyLevel = "Silver" } })
+      local after = poll(function()
+        local e = profile_of(id).entity
+        if e._exchangeinternal then return e end
+      end, "the merge after the delete")
+      assert.same({ loyaltyID = id, loyaltyLevel = "Silver" }, after._exchangeinternal)
+    end)
+
     it("refuses unknown operations on the wire", function()
       local s, b = api:post(DP .. "/mappingSets", loyalty_set())
       local inlet, flow = raw_flow(b.id, 0)

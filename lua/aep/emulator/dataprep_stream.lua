@@ -12,8 +12,9 @@
 --   * A message {header: {flowId, datasetId, operations: {data, identity, identityDatasetId}},
 --     body: {...}} is an upsert: the body is mapped (when the flow has a mapping set; else taken
 --     as the XDM entity), then applied to Profile as a partial update, without reaching the data
---     lake ("Partial row updates are not consumed by data lake"). identity "create" also writes
---     the entity to identityDatasetId, the Identity Service dataset.
+--     lake ("Partial row updates are not consumed by data lake"); data "delete" removes the
+--     Profile data merged so far for the record's identities. identity "create" also writes the
+--     entity to identityDatasetId, the Identity Service dataset.
 -- The mapping set version is the one the dataflow names; compiled once per (sandbox, id, version,
 -- resolved schema).
 local cjson = require "cjson"
@@ -196,18 +197,20 @@ function M.partial_violations(violations)
   return nil
 end
 
+M.DELETE_MARKER = '{"__aepProfileDelete":true}'
+
 -- dataprep_stream.apply_upsert(ctx, info, ops, xaction, received, entity, text) -> ok, violations
 -- (inside the slice's transaction) the partial record reaches Profile only (status "upsert":
 -- linked and merged like a profile record, left out of the data lake views); identity create
 -- also writes it to the identity dataset.
 function M.apply_upsert(ctx, info, ops, xaction, received, entity, text)
-  if ops.data == "delete" then
-    return false, { { message = "Data Prep: operations.data delete is not available in the emulator" } }
-  end
   if info.kind ~= "p" then
     return false, { { message = "Data Prep: upserts need a Profile-enabled dataset of an XDM Individual Profile schema" } }
   end
-  -- no Catalog batch holds a partial update: its batch id is empty
+  -- no Catalog batch holds a partial update: its batch id is empty. A delete is linked by the
+  -- record's identities and stored as the marker profiles.lua reads: the Profile data merged
+  -- before it is gone.
+  if ops.data == "delete" then text = M.DELETE_MARKER end
   ingest.insert(info, "", xaction, received, "upsert", entity, text)
   if ops.identity == "create" then
     local idinfo = ingest.dataset(ctx, info.sandbox, ops.identityDatasetId)

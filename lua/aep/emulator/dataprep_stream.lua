@@ -164,7 +164,7 @@ end
 --   -> entity, entity_text, nil, ops     mapped (ops: the upsert operations or nil)
 --   -> record, nil, violations, ops      the mapping failed: Data Prep's errors (the failed record
 --                                        keeps the message as it was sent)
-function M.prepare(ctx, sandbox, dp_text, record)
+local function prepare(ctx, sandbox, dp_text, record)
   local dp = cjson_safe.decode(dp_text) or {}
   local ops = type(dp.op) == "table" and dp.op or nil
   if type(record) ~= "table" then
@@ -176,6 +176,15 @@ function M.prepare(ctx, sandbox, dp_text, record)
   local entity, errs = c:map(record)
   if errs then return record, nil, violations_of(errs), ops end
   return entity, cjson.encode(entity), nil, ops
+end
+
+-- (a mapping set that raises, or an entity cjson cannot write, fails its record, never the slice)
+function M.prepare(ctx, sandbox, dp_text, record)
+  local ok, entity, text, violations, ops = pcall(prepare, ctx, sandbox, dp_text, record)
+  if ok then return entity, text, violations, ops end
+  local dp = cjson_safe.decode(dp_text) or {}
+  return record, nil, { { message = "Data Prep: the record could not be mapped: " .. tostring(entity) } },
+    type(dp.op) == "table" and dp.op or nil
 end
 
 -- An upsert is a partial record: fields the schema requires may be absent from it. Only the

@@ -286,6 +286,18 @@ describe("emulator Data Prep", function()
       local text = type(lines) == "string" and lines or json.encode(lines)
       assert.truthy(text:find("to_integer: 'lots' is not a number", 1, true), text)
       assert.equal(12, profile_of("ok-map@example.com").entity._exchangeinternal.totalLoyaltyPoints)
+      -- the record stored server-side is the engine's compiled:map of the record sent (one engine)
+      local ok_rec = poll(function()
+        local page = fixtures.records(api, ids.profile_dataset, "?status=success&limit=1000")
+        for _, rec in ipairs(page.records) do
+          if rec.entity._exchangeinternal and rec.entity._exchangeinternal.loyaltyID == "ok-map@example.com" then return rec end
+        end
+      end, "the stored record")
+      local s3, schema = api:get("/data/foundation/schemaregistry/tenant/schemas/" .. fixtures.url_encode(ids.profile_schema),
+        { headers = { Accept = "application/vnd.adobe.xed-full+json;version=1" } })
+      fixtures.expect(s3, 200, schema, "schema")
+      local engine = assert(dataprep.compile(set, { schema = schema })):map({ email = "ok-map@example.com", points = "12" })
+      assert.same(cjson.decode(cjson.encode(engine)), ok_rec.entity)
     end)
 
     it("refuses a raw message without a flow id", function()

@@ -154,6 +154,20 @@ export async function setup(api, send) {
     sourceConnectionIds: [ids.sourceConnectionId], targetConnectionIds: [ids.targetConnectionId] } });
   ids.flowId = r.json && r.json.id;
 
+  // Data Prep: a mapping set for the contract schema, validated, previewed, updated (version 1).
+  const DP = "/data/foundation/conversion";
+  const mappingSet = { outputSchema: { schemaRef: { id: ids.schemaId, contentType: XED_FULL } }, mappings: [
+    { sourceType: "ATTRIBUTE", source: "email", destination: `_${api.tenant}.loyaltyID` },
+    { sourceType: "EXPRESSION", source: "upper(first)", destination: "person.name.firstName" }] };
+  r = await send("POST", `${DP}/mappingSets`, { body: mappingSet });
+  ids.mappingSetId = r.json && r.json.id;
+  await send("POST", `${DP}/mappingSets/validate`, { body: mappingSet });
+  await send("POST", `${DP}/mappingSets/preview`, { body: { data: [{ email: MEMBER, first: "ada" }], mappingSet } });
+  await send("PUT", `${DP}/mappingSets/${ids.mappingSetId}`, { body: mappingSet });
+  r = await send("GET", `${DP}/mappingSets/${ids.mappingSetId}/mappings`);
+  ids.mappingId = Array.isArray(r.json) && r.json[0] ? r.json[0].id : undefined;
+  await send("POST", `${DP}/languages/el/validate`, { body: { expression: "upper(first)" } });
+
   // Streaming: one message, then a batch of two.
   await send("POST", `/collection/${ids.inletId}?syncValidation=true`, { auth: false,
     body: message(ids, entity(api.tenant, MEMBER)) });
@@ -209,6 +223,7 @@ function pathValue(ids, file, name, method, container) {
     BASE_CONNECTION_ID: ids.connectionId, CONNECTION_SPEC_ID: STREAMING_SPEC.id, FLOW_ID: ids.flowId,
     FLOW_SPEC_ID: FLOW_SPEC.id, SOURCE_CONNECTION_ID: ids.sourceConnectionId,
     TARGET_CONNECTION_ID: ids.targetConnectionId, CONNECTION_ID: ids.inletId, sandboxName: "prod",
+    MAPPING_SET_ID: ids.mappingSetId, MAPPING_ID: ids.mappingId,
   };
   const byFile = {
     "catalog.yaml id": ids.datasetId, "data-access.yaml id": ids.datasetId,

@@ -36,8 +36,8 @@ Flags:
 
 Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N}):
   SPEC     := RULE[;RULE...]     RULE := SELECTOR:KNOB=VALUE[,KNOB=VALUE...]
-  SELECTOR := a route group: ims schemas identity catalog flows ups streaming batches profile
-              sandboxes
+  SELECTOR := a route group: ims schemas identity catalog flows dataprep ups streaming batches
+              profile sandboxes
               | a path prefix such as /collection/batch | * (every route but /emulator/)
               the most specific selector wins knob by knob (prefix > group > *)
   KNOB     := 429=P 500=P 503=P    answer that status instead (429/503 with Retry-After)

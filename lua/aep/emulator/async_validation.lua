@@ -22,6 +22,7 @@ local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 local ids = require "aep.emulator.ids"
+local dataprep_stream = require "aep.emulator.dataprep_stream"
 
 local M = {}
 
@@ -56,10 +57,11 @@ function M.setup(store)
   ingest.setup(store)
   local db = store.db
   db:exec(SCHEMA)
+  dataprep_stream.migrate(db) -- raw data and upserts: what Data Prep needs (NULL for XDM messages)
   S = {
     pend = db:prepare("INSERT INTO ingest_pending (sandbox, dataset_id, flow_id, inlet_id, xaction_id, " ..
-      "received_ms, entity) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-    slice = db:prepare("SELECT seq, sandbox, dataset_id, flow_id, inlet_id, xaction_id, received_ms, entity " ..
+      "received_ms, entity, dataprep) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+    slice = db:prepare("SELECT seq, sandbox, dataset_id, flow_id, inlet_id, xaction_id, received_ms, entity, dataprep " ..
       "FROM ingest_pending WHERE received_ms <= ? ORDER BY seq LIMIT ?"),
     unpend = db:prepare("DELETE FROM ingest_pending WHERE seq = ?"),
     any_pending = db:prepare("SELECT min(received_ms) FROM ingest_pending"),
@@ -86,13 +88,13 @@ end
 
 -- async_validation.accept(store, list)   (inside the request's transaction)
 -- list: array of { sandbox, dataset_id, flow_id or "", inlet_id, xaction_id, received_ms,
--- entity JSON text or nil }
+-- entity JSON text or nil [, Data Prep's part: dataprep_stream.route's dp_text] }
 function M.accept(store, list)
   M.setup(store)
   local pend = S.pend
   for i = 1, #list do
     local r = list[i]
-    pend:run(r[1], r[2], r[3] or "", r[4], r[5], r[6], r[7])
+    pend:run(r[1], r[2], r[3] or "", r[4], r[5], r[6], r[7], r[8])
   end
 end
 
@@ -207,7 +209,7 @@ local function validate_slice(app, limit, t)
   store.transaction(function()
     local infos, windows = {}, {}
     for _, r in ipairs(rows) do
-      local seq, sandbox, ds, flow, inlet, xaction, received, text = table.unpack(r, 1, 8)
+      local seq, sandbox, ds, flow, inlet, xaction, received, text, dp = table.unpack(r, 1, 9)
       local ikey = sandbox .. "\0" .. ds
       local info = infos[ikey]
       local ctx = { app = app, store = store, org = app.org, config = app.config, sandbox = sandbox }
@@ -229,18 +231,30 @@ local function validate_slice(app, limit, t)
         local w = load_window(ctx, windows, sandbox, ds, flow, inlet, start, wms, t)
         local entity = text and (text:find(ingest.LONG_NUMBER) and json.decode(text)
           or cjson_safe.decode(text))
-        local ok, violations
-        if type(entity) == "table" then
+        local ok, violations, ops
+        local size = text and #text or 0 -- the bytes received (a raw record before its mapping)
+        if dp then entity, text, violations, ops = dataprep_stream.prepare(ctx, sandbox, dp, entity) end
+        if violations then
+          ok = false
+        elseif type(entity) == "table" then
           -- a validator that raises must not stop every later message: this one fails
           local pok, a, b = pcall(info.validate, entity)
           if pok then ok, violations = a, b
+            if ops and not ok then
+              violations = dataprep_stream.partial_violations(violations)
+              ok = violations == nil
+            end
           else ok, violations = false, { { message = "The message could not be validated: " .. tostring(a) } } end
         else
           entity, text, ok, violations = nil, nil, false, { MISSING_ENTITY }
         end
-        local size = text and #text or 0
         w.input, w.in_bytes = w.input + 1, w.in_bytes + size
-        if ok then
+        if ok and ops then
+          ok, violations = dataprep_stream.apply_upsert(ctx, info, ops, xaction, received, entity, text)
+          if ok then w.output = w.output + 1 end
+        end
+        if ok and ops then -- applied to Profile only: no data lake batch
+        elseif ok then
           w.output, w.out_bytes = w.output + 1, w.out_bytes + size
           ingest.insert(info, batch_for(w, true, t), xaction, received, "success", entity, text)
         else

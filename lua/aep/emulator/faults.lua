@@ -3,8 +3,8 @@
 --
 -- SPEC := RULE { ";" RULE }
 -- RULE := SELECTOR ":" KNOB "=" VALUE { "," KNOB "=" VALUE }
--- SELECTOR: a route group (ims, schemas, identity, catalog, flows, ups, streaming, batches,
---           profile), a path prefix starting with "/" (e.g. /collection/batch), or "*" (every
+-- SELECTOR: a route group (ims, schemas, identity, catalog, flows, dataprep, ups, streaming,
+--           batches, profile), a path prefix starting with "/" (e.g. /collection/batch), or "*" (every
 --           route except /emulator/...). The most specific selector wins, knob by knob:
 --           path prefix (longest first) > group > "*".
 -- KNOBS (probabilities in [0, 1], drawn once per request):

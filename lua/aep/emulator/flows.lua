@@ -1,5 +1,5 @@
 -- aep.emulator.flows: Flow Service (docs/AEP-API-FACTS.md §7) — base connections (the HTTP API
--- streaming spec creates an inlet), source/target connections, dataflows, mapping sets — plus the
+-- streaming spec creates an inlet), source/target connections, dataflows (mapping sets: dataprep_api.lua) — plus the
 -- legacy inlet API (/data/core/edge/inlet) and UPS event types the collection uses.
 --   flows.find_inlet(inlet_id) -> {inlet_id, sandbox, org_id, authentication_required,
 --     connection_id, source_id, data_type, flow_ids = {...}, flows = {[flow_id] = {dataset_ids = {...}}}} | nil
@@ -178,6 +178,11 @@ local function check_flow(ctx, doc)
     if type(t) == "table" and t.name ~= "Mapping" then
       return problem(400, "Bad Request", "transformation name must be 'Mapping'")
     end
+    -- the mapping set the dataflow maps raw data with (dataprep_api.lua) must exist
+    local p = type(t) == "table" and type(t.params) == "table" and t.params or {}
+    if p.mappingId ~= nil and not ctx.store.get(ctx.sandbox, "mappingSet", tostring(p.mappingId)) then
+      return problem(400, "Bad Request", "transformations: mapping set " .. tostring(p.mappingId) .. " does not exist")
+    end
   end
 end
 
@@ -309,27 +314,6 @@ local function get_event_type(req, ctx)
   return 200, JSON_HEADERS, d
 end
 
--- ---------------------------------------------------------------------------------------------
--- Mapping sets (optional step of the dataflow tutorial)
-
-local function create_mapping_set(req, ctx)
-  local doc, err = object_body(req)
-  if not doc then return err end
-  if type(doc.mappings) ~= "table" then return problem(400, "Bad Request", "mappings is required") end
-  doc.id = hex(16)
-  doc.version = 0
-  doc.createdDate, doc.updatedDate = now_ms(), now_ms()
-  ctx.store.put(ctx.sandbox, "mappingSet", doc.id, doc)
-  return 201, JSON_HEADERS, { id = doc.id, version = 0, createdDate = doc.createdDate,
-    createdBy = ctx.org.technical_account_id, updatedDate = doc.updatedDate, updatedBy = ctx.org.technical_account_id }
-end
-
-local function get_mapping_set(req, ctx)
-  local d = ctx.store.get(ctx.sandbox, "mappingSet", req.params.id)
-  if not d then return problem(404, "Not Found", "mapping set " .. req.params.id .. " was not found") end
-  return 200, JSON_HEADERS, d
-end
-
 function M.install(app)
   app_ref = app
   inlets = {}
@@ -345,9 +329,6 @@ function M.install(app)
     app:route("GET", BASE .. "/" .. path .. "/:id", get_kind(kind), o)
     app:route("DELETE", BASE .. "/" .. path .. "/:id", delete_kind(kind), o)
   end
-  app:route("POST", "/data/foundation/mappingSets", create_mapping_set, o)
-  app:route("GET", "/data/foundation/mappingSets", list_kind("mappingSet"), o)
-  app:route("GET", "/data/foundation/mappingSets/:id", get_mapping_set, o)
 
   app:route("POST", "/data/core/edge/inlet", create_legacy_inlet, o)
   app:route("GET", "/data/core/edge/inlet", list_legacy, o)

@@ -126,11 +126,11 @@ function M.setup(store)
     batch_update = db:prepare("UPDATE ingest_batches SET status = ?, updated = ?, doc = ? WHERE id = ?"),
     batch_get = db:prepare("SELECT id, sandbox, dataset_id, source, status, created, updated, doc " ..
       "FROM ingest_batches WHERE id = ?"),
-    count_sandbox = db:prepare("SELECT count(*) FROM ingest_records WHERE sandbox = ?"),
-    count_ds = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ?"),
+    count_sandbox = db:prepare("SELECT count(*) FROM ingest_records WHERE sandbox = ? AND status <> 'upsert'"),
+    count_ds = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ? AND status <> 'upsert'"),
     count_ds_status = db:prepare("SELECT count(*) FROM ingest_records WHERE dataset_id = ? AND status = ?"),
     page_ds = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
-      "FROM ingest_records WHERE dataset_id = ? ORDER BY seq LIMIT ? OFFSET ?"),
+      "FROM ingest_records WHERE dataset_id = ? AND status <> 'upsert' ORDER BY seq LIMIT ? OFFSET ?"),
     page_ds_status = db:prepare("SELECT seq, xaction_id, received_ms, status, entity, errors, batch_id " ..
       "FROM ingest_records WHERE dataset_id = ? AND status = ? ORDER BY seq LIMIT ? OFFSET ?"),
     -- identity graph (profiles.lua)
@@ -396,7 +396,9 @@ function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entit
   local ikind = info.kind
   -- Profile's hard guardrails (docs/AEP-API-FACTS.md §8.4): larger records and events stay in the
   -- data lake but are dropped from Profile.
-  if ikind and status == "success" and type(entity) == "table" then
+  -- "upsert": a Data Prep partial update (dataprep_stream.lua), Profile's only: linked and merged
+  -- like a success, left out of the data lake views below
+  if ikind and (status == "success" or status == "upsert") and type(entity) == "table" then
     local limit = ikind == "e" and M.EVENT_LIMIT or M.PROFILE_LIMIT
     if not size then
       -- cjson's text of a decoded entity is at most 6 times the text it was decoded from (a raw

@@ -292,7 +292,8 @@ local function profile_view(g, fields)
     if rec.kind == "p" or not any_profile then
       if rec.kind == "p" and rec.entity then
         local e = cjson_safe.decode(rec.entity)
-        if type(e) == "table" then merge(entity, e) end
+        -- a Data Prep upsert delete (dataprep_stream.lua) removes what was merged before it
+        if type(e) == "table" then if e.__aepProfileDelete then entity = {} else merge(entity, e) end end
       end
       if not seen[rec.dataset] then
         seen[rec.dataset] = true

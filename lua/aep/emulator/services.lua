@@ -21,8 +21,10 @@ M.SERVICES = {
   { module = "aep.emulator.identity", faults = { identity = { "/data/core/idnamespace" } } },
   { module = "aep.emulator.catalog", faults = { catalog = { "/data/foundation/catalog" } } },
   { module = "aep.emulator.flows", faults = {
-      flows = { "/data/foundation/flowservice", "/data/foundation/mappingSets", "/data/core/edge" },
+      flows = { "/data/foundation/flowservice", "/data/core/edge" },
       ups = { "/data/core/ups/config" } } },
+  { module = "aep.emulator.dataprep_api", faults = {
+      dataprep = { "/data/foundation/conversion", "/data/foundation/mappingSets" } } },
   { module = "aep.emulator.admin", faults = { emulator = { "/emulator" } } },
   { module = "aep.emulator.ingest" },
   { module = "aep.emulator.streaming", faults = {

@@ -21,6 +21,7 @@ local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 local async_validation = require "aep.emulator.async_validation"
+local dataprep_stream = require "aep.emulator.dataprep_stream"
 -- A body that holds long numbers is read by aep.json, which keeps them exact (ingest.LONG_NUMBER);
 -- cjson (faster) otherwise. Returns the document and the encoder that writes its parts back exactly.
 local function decode(text)
@@ -201,6 +202,19 @@ function M.collect(req, ctx)
       pre .. "Message is not valid JSON" .. (err and (": " .. err) or ""))
   end
   local key, sync = sync_flag(req.query)
+  -- raw data or an upsert on a Data Prep dataflow: mapped after the answer (dataprep_stream.lua)
+  local dinfo, dreason, dflow, record, dp = dataprep_stream.route(ctx, inlet, msg, req, {})
+  if dreason then return dcs_problem(400, "Invalid Message Format", pre .. dreason) end
+  if dinfo then
+    local t = now_ms(ctx)
+    local xaction = dcs_id(t)
+    local store = store_of(ctx)
+    store.transaction(function()
+      async_validation.accept(store, { { dinfo.sandbox, dinfo.id, dflow, inlet_id, xaction, t, record, dp } })
+    end)
+    -- the answer of http.md "Post data to be ingested": no validation flag for raw data
+    return 200, JSON, cjson.encode { inletId = inlet_id, xactionId = xaction, receivedTimeMs = t }
+  end
   local info, reason, flow = check_envelope(ctx, inlet, msg, req, {})
   if not info then return dcs_problem(400, "Invalid XDM Message Format", pre .. reason) end
   local ok, violations = true, nil
@@ -256,8 +270,18 @@ function M.collect_batch(req, ctx)
   local infos, responses, accepted = {}, {}, {}
   for i = 1, n do
     local msg = messages[i]
-    local info, reason, flow = check_envelope(ctx, inlet, msg, req, infos)
-    if not info then
+    local info, reason, flow, record, dp = dataprep_stream.route(ctx, inlet, msg, req, infos)
+    if info then
+      local xaction = xprefix .. INDEX[i]
+      responses[i] = '{"xactionId":"' .. xaction .. '"}'
+      accepted[#accepted + 1] = { info.sandbox, info.id, flow, inlet_id, xaction, t, record, dp }
+    elseif reason then
+      responses[i] = cjson.encode { statusCode = 400, message = pre .. reason }
+    else
+      info, reason, flow = check_envelope(ctx, inlet, msg, req, infos)
+    end
+    if info and dp then -- accepted above
+    elseif not info then
       responses[i] = cjson.encode { statusCode = 400, message = pre .. reason }
     else
       local xaction = xprefix .. INDEX[i]

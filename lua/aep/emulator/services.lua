@@ -20,6 +20,8 @@ M.SERVICES = {
   { module = "aep.emulator.flows", faults = {
       flows = { "/data/foundation/flowservice", "/data/foundation/mappingSets", "/data/core/edge" },
       ups = { "/data/core/ups/config" } } },
+  { module = "aep.emulator.flow_specs" },
+  { module = "aep.emulator.flow_updates" },
   { module = "aep.emulator.admin", faults = { emulator = { "/emulator" } } },
   { module = "aep.emulator.ingest" },
   { module = "aep.emulator.streaming", faults = {

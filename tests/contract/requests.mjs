@@ -185,6 +185,26 @@ const QUERY = {
   "observability-insights.yaml GET /metrics": "metric=timeseries.ingestion.dataset.recordsuccess.count",
 };
 
+// Request bodies where the spec documents none (the guides' forms: JSON Patch, search filters).
+const PATCH_BODY = JSON.stringify([{ op: "add", path: "/description", value: "contract patch" }]);
+const BODY = {
+  "flow-service.yaml PATCH /connections/{BASE_CONNECTION_ID}/": PATCH_BODY,
+  "flow-service.yaml PATCH /sourceConnections/{SOURCE_CONNECTION_ID}": PATCH_BODY,
+  "flow-service.yaml PATCH /targetConnections/{TARGET_CONNECTION_ID}": PATCH_BODY,
+  "flow-service.yaml PATCH /flows/{FLOW_ID}": PATCH_BODY,
+  "flow-service.yaml POST /connections/search": JSON.stringify({ queryString: `connectionSpec.id==${STREAMING_SPEC.id}` }),
+  "flow-service.yaml POST /flows/search": JSON.stringify({ queryString: `flowSpec.id==${FLOW_SPEC.id}` }),
+  "flow-service.yaml POST /flowSpecs/search": JSON.stringify({ queryString: `id==${FLOW_SPEC.id}` }),
+  // metricsRequest's example is spread over its properties' `example` values: put together here
+  "observability-insights.yaml POST /metrics": JSON.stringify({
+    start: "2020-07-14 00:00:00+00:00", end: "2020-07-22 00:00:00+00:00", granularity: "DAY",
+    metrics: [
+      { name: "timeseries.ingestion.dataset.recordsuccess.count", aggregator: "sum",
+        filters: [{ name: "dataSetId", value: "5edcfb2fbb642119194c7d94|5eddb21420f516191b7a8dad", groupBy: true }] },
+      { name: "timeseries.ingestion.dataset.dailysize", aggregator: "sum",
+        filters: [{ name: "dataSetId", value: "5eddb21420f516191b7a8dad", groupBy: false }] }] }),
+};
+
 function query(op) {
   if (QUERY[op.key] !== undefined) return QUERY[op.key];
   const parts = [];
@@ -245,12 +265,15 @@ export function plan(operations, ids, example) {
     const q = query(op);
     const withQuery = (p) => p + (q ? "?" + q : "");
     const base = { op, method: op.method, auth: authFor(op), headers: headers(op) };
-    const ex = ["POST", "PUT", "PATCH"].includes(op.method) ? example(op) : null;
+    const ex = BODY[op.key] !== undefined ? ["application/json", BODY[op.key]]
+      : ["POST", "PUT", "PATCH"].includes(op.method) ? example(op) : null;
     const body = { body: ex ? ex[1] : undefined, contentType: ex ? ex[0] : undefined };
     const documented = op.def.responses || {};
     const tenant = fill(op, ids, "tenant");
     if (op.method !== "DELETE") {
-      if (tenant) out.push({ ...base, ...body, variant: "valid", path: withQuery(tenant) });
+      // A Flow Service PATCH names the object's current etag (If-Match): run.mjs reads it first.
+      const etagOf = op.method === "PATCH" && op.file === "flow-service.yaml" && tenant ? tenant.replace(/\/$/, "") : undefined;
+      if (tenant) out.push({ ...base, ...body, variant: "valid", path: withQuery(tenant), etagOf });
       if (op.method === "GET" && op.names.includes("CONTAINER_ID")) {
         const global = fill(op, ids, "global");
         if (global) out.push({ ...base, variant: "global container", path: withQuery(global) });

@@ -354,7 +354,8 @@ describe("emulator asynchronous validation", function()
         { name = "timeseries.ingestion.dataset.recordsuccess.count", aggregator = "sum",
           filters = { { name = "dataSetId", value = ids.profile_dataset, groupBy = true } } },
         { name = "timeseries.ingestion.dataset.dailysize", aggregator = "sum",
-          filters = { { name = "dataSetId", value = ids.profile_dataset, groupBy = false } } } } })
+          filters = { { name = "dataSetId", value = ids.profile_dataset, groupBy = false } } } } },
+        { content_type = "*/*" })
       fixtures.expect(s3, 200, b3, "the spec's example")
       local r1 = b3.metricResponses[1]
       assert.are.equal("DAY", r1.granularity)

@@ -12,7 +12,8 @@ local M = {}
 function M.parse(expr)
   local path, op, value = expr:match("^%s*([%w_.]+)%s*([=!<>]=?)%s*(.-)%s*$")
   if path and (op == "==" or op == "!=" or op == ">" or op == ">=" or op == "<" or op == "<=") then
-    return { path = path, op = op, value = value }
+    -- the guides quote string values: property=name=="CloudStorageToAEP"
+    return { path = path, op = op, value = (value:gsub('^"(.*)"$', "%1")) }
   end
   local neg, p = expr:match("^%s*(!?)([%w_.]+)%s*$")
   if p then return { path = p, op = neg == "!" and "absent" or "exists" } end

@@ -6,7 +6,9 @@
 --   GET  /data/foundation/flowservice/flowSpecs[?property=EXPR]        -> {items:[spec]}
 --   GET  /data/foundation/flowservice/flowSpecs/:id                   -> {items:[spec]}
 --   POST /data/foundation/flowservice/flowSpecs/search {queryString, limit} -> {items:[spec]}
--- The ids are Adobe's; the names, descriptions and attributes are the emulator's summary of what
+-- transformationSpecs is an array of {name, spec}, as the guides' flowSpecs answers show it
+-- (help/sources/tutorials/api/collect/cloud-storage.md); the spec says an object
+-- (tests/contract/differences.json). The ids are Adobe's; the names, descriptions and attributes are the emulator's summary of what
 -- the guides say of each (Adobe's full documents carry JSON Schemas of every parameter).
 local json = require "aep.json"
 local errors = require "aep.emulator.errors"
@@ -40,7 +42,7 @@ M.CONNECTION_SPECS = {
         },
         required = json.array { "name" } },
     } },
-    sourceSpec = { attributes = { uiAttributes = { category = { key = "streaming" } } },
+    sourceSpec = { attributes = { uiAttributes = { category = "streaming", isSource = true } },
       spec = { type = "object", properties = {} } },
   },
   {

@@ -159,6 +159,7 @@ function pathValue(ids, file, name, method, container) {
     BEHAVIOR_ID: "https://ns.adobe.com/xdm/data/record", UNION_ID: "https://ns.adobe.com/xdm/context/profile__union",
     batchId: ids.batchId, BATCH_ID: ids.batchId, datasetId: ids.datasetId, DATASET_ID: ids.datasetId,
     filePath: "contract.json", FIELD: "status", tagNamespace: "unifiedProfile",
+    dataSetFileId: ids.batchId && `${ids.batchId}-1`, // diagnostics.lua's file of the batch
     BASE_CONNECTION_ID: ids.connectionId, CONNECTION_SPEC_ID: STREAMING_SPEC.id, FLOW_ID: ids.flowId,
     FLOW_SPEC_ID: FLOW_SPEC.id, SOURCE_CONNECTION_ID: ids.sourceConnectionId,
     TARGET_CONNECTION_ID: ids.targetConnectionId, CONNECTION_ID: ids.inletId, sandboxName: "prod",
@@ -183,6 +184,7 @@ const QUERY = {
   "identity-service.yaml GET /identity/identity": `namespace=email&id=${encodeURIComponent(MEMBER)}`,
   "data-prep.yaml GET /mappingSets": "limit=10&start=0",
   "observability-insights.yaml GET /metrics": "metric=timeseries.ingestion.dataset.recordsuccess.count",
+  "data-access.yaml HEAD /files/{dataSetFileId}": "path=part-00000.json",
 };
 
 // Request bodies where the spec documents none (the guides' forms: JSON Patch, search filters).
@@ -195,6 +197,14 @@ const BODY = {
   "flow-service.yaml POST /connections/search": JSON.stringify({ queryString: `connectionSpec.id==${STREAMING_SPEC.id}` }),
   "flow-service.yaml POST /flows/search": JSON.stringify({ queryString: `flowSpec.id==${FLOW_SPEC.id}` }),
   "flow-service.yaml POST /flowSpecs/search": JSON.stringify({ queryString: `id==${FLOW_SPEC.id}` }),
+  "catalog.yaml POST /batches": (ids) => JSON.stringify({ status: "loading", externalId: "contract",
+    relatedObjects: [{ type: "dataSet", id: ids.datasetId }], inputFormat: { format: "json" } }),
+  "catalog.yaml POST /batches/{BATCH_ID}": (ids) => JSON.stringify({ status: "loading",
+    relatedObjects: [{ type: "dataSet", id: ids.datasetId }] }),
+  "catalog.yaml PUT /batches/{BATCH_ID}": JSON.stringify({ status: "success", inputFormat: { format: "json" } }),
+  "catalog.yaml PATCH /batches/{BATCH_ID}": JSON.stringify({ tags: { contract: ["patched"] } }),
+  "catalog.yaml PATCH /v2/dataSets/{DATASET_ID}": JSON.stringify({ description: "contract v2",
+    extensions: { adobe_lakeHouse: { rowExpiration: { ttlValue: "P3Y" } } } }),
   // metricsRequest's example is spread over its properties' `example` values: put together here
   "observability-insights.yaml POST /metrics": JSON.stringify({
     start: "2020-07-14 00:00:00+00:00", end: "2020-07-22 00:00:00+00:00", granularity: "DAY",
@@ -265,7 +275,8 @@ export function plan(operations, ids, example) {
     const q = query(op);
     const withQuery = (p) => p + (q ? "?" + q : "");
     const base = { op, method: op.method, auth: authFor(op), headers: headers(op) };
-    const ex = BODY[op.key] !== undefined ? ["application/json", BODY[op.key]]
+    const given = typeof BODY[op.key] === "function" ? BODY[op.key](ids) : BODY[op.key];
+    const ex = given !== undefined ? ["application/json", given]
       : ["POST", "PUT", "PATCH"].includes(op.method) ? example(op) : null;
     const body = { body: ex ? ex[1] : undefined, contentType: ex ? ex[0] : undefined };
     const documented = op.def.responses || {};

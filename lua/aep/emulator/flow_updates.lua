@@ -138,6 +138,11 @@ local function search(kind)
     local filters, bad = flow_query.from_search(body)
     if not filters then return problem(400, "Bad Request", bad) end
     local docs = ctx.store.list(ctx.sandbox, kind)
+    -- the inlet URL follows the emulator's current address, as in GET /connections
+    for _, d in ipairs(docs) do
+      local p = type(d.auth) == "table" and type(d.auth.params) == "table" and d.auth.params
+      if p and p.inletId then p.inletUrl = (ctx.app.urls and ctx.app.urls.base or "") .. "/collection/" .. p.inletId end
+    end
     return 200, errors.JSON_HEADERS, flow_query.answer(flow_query.select(docs, filters), body)
   end
 end

@@ -158,6 +158,14 @@ describe("emulator catalog batches and data access files", function()
       assert.are.equal(1, fixtures.records(api, ids.profile_dataset, "?batch=" .. keep).count)
       assert.are.equal(404, (api:get(EXPORT .. "/files/" .. gone .. "-1")))
       assert.are.equal(200, (api:get(EXPORT .. "/files/" .. keep .. "-1")))
+      -- Profile no longer finds the deleted batch's members; the kept one stays
+      local function profile(email)
+        return (api:get("/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityIdNS=email&entityId=" ..
+          fixtures.url_encode(email)))
+      end
+      assert.are.equal(404, profile("gone1@example.com"))
+      assert.are.equal(404, profile("gone2@example.com"))
+      assert.are.equal(200, profile("keep1@example.com"))
     end)
   end)
 

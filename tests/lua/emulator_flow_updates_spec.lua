@@ -116,6 +116,13 @@ describe("emulator flow service updates", function()
       s = api:patch(FLOW .. "/flows/0123456789abcdef", { { op = "replace", path = "/name", value = "x" } },
         { headers = { ["If-Match"] = etag } })
       assert.are.equal(404, s)
+      -- the update and its etag survive kill -9 and a restart
+      emu.kill9()
+      emu.restart()
+      api = fixtures.client(emu)
+      local kept = get("flows", ids.flow_id)
+      assert.are.equal("Renamed flow", kept.name)
+      assert.are.equal(etag, kept.etag)
     end)
 
     it("updates a connection's auth params and its inlet follows", function()

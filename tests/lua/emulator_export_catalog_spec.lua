@@ -191,4 +191,31 @@ describe("emulator catalog batches and data access files", function()
       assert.are.equal(404, s)
     end)
   end)
+
+  describe("a streaming batch still processing", function()
+    local emu2, api2, ids2
+    setup(function()
+      emu2, api2, ids2 = fixtures.start({ "--batch-window", "3600" }, { dataflow = true })
+    end)
+    teardown(function() emu2.cleanup() end)
+
+    it("cannot be deleted while its window is open", function()
+      local s = api2:post("/collection/" .. ids2.inlet_id, fixtures.profile_message(ids2, { loyaltyID = "w1@example.com" }),
+        { auth = false })
+      assert.are.equal(200, s)
+      local batch
+      for _ = 1, 200 do
+        local _, list = api2:get(CATALOG .. "/batches?dataSet=" .. ids2.profile_dataset)
+        batch = next(list)
+        if batch then break end
+        require("aep.host").sleep(0.05)
+      end
+      assert.is_string(batch)
+      local s2, b2 = api2:request("DELETE", CATALOG .. "/batches/" .. batch)
+      assert.are.equal(400, s2)
+      assert.matches("is still processing", b2.detail)
+      local _, got = api2:get(CATALOG .. "/batches/" .. batch)
+      assert.are.equal("processing", got[batch].status)
+    end)
+  end)
 end)

@@ -129,6 +129,11 @@ end
 local function delete(req, ctx)
   local row = find(ctx, req.params.batchId)
   if not row then return not_found(req.params.batchId) end
+  if row.source == "streaming" and row.status == "processing" then
+    -- its window is still open: records validated later would land in a batch that is gone
+    return problem(400, "Bad Request", "Batch " .. row.id .. " is still processing (its streaming window is open); " ..
+      "delete it once its status is success or failed")
+  end
   local db = ctx.store.db
   ingest.flush_links() -- the links of every record exist before they are deleted with it
   local function exec(sql, ...)

@@ -220,6 +220,7 @@ function pathValue(ids, file, name, method, container) {
     BEHAVIOR_ID: "https://ns.adobe.com/xdm/data/record", UNION_ID: "https://ns.adobe.com/xdm/context/profile__union",
     batchId: ids.batchId, BATCH_ID: ids.batchId, datasetId: ids.datasetId, DATASET_ID: ids.datasetId,
     filePath: "contract.json", FIELD: "status", tagNamespace: "unifiedProfile",
+    dataSetFileId: ids.batchId && `${ids.batchId}-1`, // diagnostics.lua's file of the batch
     BASE_CONNECTION_ID: ids.connectionId, CONNECTION_SPEC_ID: STREAMING_SPEC.id, FLOW_ID: ids.flowId,
     FLOW_SPEC_ID: FLOW_SPEC.id, SOURCE_CONNECTION_ID: ids.sourceConnectionId,
     TARGET_CONNECTION_ID: ids.targetConnectionId, CONNECTION_ID: ids.inletId, sandboxName: "prod",
@@ -249,18 +250,41 @@ const QUERY = {
   "identity-service.yaml GET /identity/identity": `namespace=email&id=${encodeURIComponent(MEMBER)}`,
   "data-prep.yaml GET /mappingSets": "limit=10&start=0",
   "observability-insights.yaml GET /metrics": "metric=timeseries.ingestion.dataset.recordsuccess.count",
+  "data-access.yaml HEAD /files/{dataSetFileId}": "path=part-00000.json",
 };
 
-// Request bodies that name the objects created first, where the spec's example names none.
+// Request bodies where the spec documents none (the guides' forms: JSON Patch, search filters).
+const PATCH_BODY = JSON.stringify([{ op: "add", path: "/description", value: "contract patch" }]);
 const BODY = {
-  "identity-service.yaml PUT /idnamespace/identities/{ID}": () =>
-    ({ name: "Contract loyalty members", code: "ContractLoyalty", idType: "CROSS_DEVICE", description: "contract test" }),
-  "identity-service.yaml POST /identity/clusters/members": () =>
-    ({ compositeXidsWithNamespace: [{ namespace: "Email", id: MEMBER }] }),
-  "identity-service.yaml POST /identity/v2/graph": () =>
-    ({ composite_xids: [{ ns: "Email", id: MEMBER }], projection_type: "graph" }),
-  "profile.yaml POST /ups/system/jobs": (ids) => ({ dataSetId: ids.jobDatasetId }),
-  "profile.yaml POST /ups/config/mergePolicies/bulk-get": (ids) => ({ ids: [{ id: ids.mergePolicyId }] }),
+  // bodies that name the objects created first, where the spec's example names none
+  "identity-service.yaml PUT /idnamespace/identities/{ID}": () => JSON.stringify({ name: "Contract loyalty members", code: "ContractLoyalty", idType: "CROSS_DEVICE", description: "contract test" }),
+  "identity-service.yaml POST /identity/clusters/members": () => JSON.stringify({ compositeXidsWithNamespace: [{ namespace: "Email", id: MEMBER }] }),
+  "identity-service.yaml POST /identity/v2/graph": () => JSON.stringify({ composite_xids: [{ ns: "Email", id: MEMBER }], projection_type: "graph" }),
+  "profile.yaml POST /ups/system/jobs": (ids) => JSON.stringify({ dataSetId: ids.jobDatasetId }),
+  "profile.yaml POST /ups/config/mergePolicies/bulk-get": (ids) => JSON.stringify({ ids: [{ id: ids.mergePolicyId }] }),
+  "flow-service.yaml PATCH /connections/{BASE_CONNECTION_ID}/": PATCH_BODY,
+  "flow-service.yaml PATCH /sourceConnections/{SOURCE_CONNECTION_ID}": PATCH_BODY,
+  "flow-service.yaml PATCH /targetConnections/{TARGET_CONNECTION_ID}": PATCH_BODY,
+  "flow-service.yaml PATCH /flows/{FLOW_ID}": PATCH_BODY,
+  "flow-service.yaml POST /connections/search": JSON.stringify({ queryString: `connectionSpec.id==${STREAMING_SPEC.id}` }),
+  "flow-service.yaml POST /flows/search": JSON.stringify({ queryString: `flowSpec.id==${FLOW_SPEC.id}` }),
+  "flow-service.yaml POST /flowSpecs/search": JSON.stringify({ queryString: `id==${FLOW_SPEC.id}` }),
+  "catalog.yaml POST /batches": (ids) => JSON.stringify({ status: "loading", externalId: "contract",
+    relatedObjects: [{ type: "dataSet", id: ids.datasetId }], inputFormat: { format: "json" } }),
+  "catalog.yaml POST /batches/{BATCH_ID}": (ids) => JSON.stringify({ status: "loading",
+    relatedObjects: [{ type: "dataSet", id: ids.datasetId }] }),
+  "catalog.yaml PUT /batches/{BATCH_ID}": JSON.stringify({ status: "success", inputFormat: { format: "json" } }),
+  "catalog.yaml PATCH /batches/{BATCH_ID}": JSON.stringify({ tags: { contract: ["patched"] } }),
+  "catalog.yaml PATCH /v2/dataSets/{DATASET_ID}": JSON.stringify({ description: "contract v2",
+    extensions: { adobe_lakeHouse: { rowExpiration: { ttlValue: "P3Y" } } } }),
+  // metricsRequest's example is spread over its properties' `example` values: put together here
+  "observability-insights.yaml POST /metrics": JSON.stringify({
+    start: "2020-07-14 00:00:00+00:00", end: "2020-07-22 00:00:00+00:00", granularity: "DAY",
+    metrics: [
+      { name: "timeseries.ingestion.dataset.recordsuccess.count", aggregator: "sum",
+        filters: [{ name: "dataSetId", value: "5edcfb2fbb642119194c7d94|5eddb21420f516191b7a8dad", groupBy: true }] },
+      { name: "timeseries.ingestion.dataset.dailysize", aggregator: "sum",
+        filters: [{ name: "dataSetId", value: "5eddb21420f516191b7a8dad", groupBy: false }] }] }),
 };
 
 function query(op) {
@@ -323,13 +347,16 @@ export function plan(operations, ids, example) {
     const q = query(op);
     const withQuery = (p) => p + (q ? "?" + q : "");
     const base = { op, method: op.method, auth: authFor(op), headers: headers(op) };
-    const ex = !["POST", "PUT", "PATCH"].includes(op.method) ? null
-      : BODY[op.key] ? ["application/json", JSON.stringify(BODY[op.key](ids))] : example(op);
+    const given = typeof BODY[op.key] === "function" ? BODY[op.key](ids) : BODY[op.key];
+    const ex = given !== undefined ? ["application/json", given]
+      : ["POST", "PUT", "PATCH"].includes(op.method) ? example(op) : null;
     const body = { body: ex ? ex[1] : undefined, contentType: ex ? ex[0] : undefined };
     const documented = op.def.responses || {};
     const tenant = fill(op, ids, "tenant");
     if (op.method !== "DELETE") {
-      if (tenant) out.push({ ...base, ...body, variant: "valid", path: withQuery(tenant) });
+      // A Flow Service PATCH names the object's current etag (If-Match): run.mjs reads it first.
+      const etagOf = op.method === "PATCH" && op.file === "flow-service.yaml" && tenant ? tenant.replace(/\/$/, "") : undefined;
+      if (tenant) out.push({ ...base, ...body, variant: "valid", path: withQuery(tenant), etagOf });
       if (op.method === "GET" && op.names.includes("CONTAINER_ID")) {
         const global = fill(op, ids, "global");
         if (global) out.push({ ...base, variant: "global container", path: withQuery(global) });

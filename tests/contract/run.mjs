@@ -194,7 +194,13 @@ try {
   const ids = await setup(api, send);
   idValues = Object.values(ids).filter((v) => typeof v === "string");
   for (const q of plan(operations, ids, example)) {
-    await send(q.method, q.path, { body: q.body, contentType: q.contentType, auth: q.auth, extra: q.headers }, q.op, q.variant);
+    let extra = q.headers;
+    if (q.etagOf) {
+      const r = await send("GET", q.etagOf);
+      const etag = r.json && r.json.items && r.json.items[0] && r.json.items[0].etag;
+      if (etag) extra = { ...extra, "If-Match": etag };
+    }
+    await send(q.method, q.path, { body: q.body, contentType: q.contentType, auth: q.auth, extra }, q.op, q.variant);
   }
 
   // --- 3. Compare with the lists ----------------------------------------------------------------

@@ -347,6 +347,21 @@ describe("emulator asynchronous validation", function()
         metrics = { { name = "timeseries.ingestion.dataset.recordsuccess.count" } } })
       assert.are.equal(400, s2)
       assert.are.equal("INSGHT-1000-400", b2["error-chain"][1].errorCode)
+      -- the spec's own example: a space for the T, a granularity without downsample, dailysize
+      local day0 = os.date("!%Y-%m-%d 00:00:00+00:00", t0 // 1000)
+      local day1 = os.date("!%Y-%m-%d 00:00:00+00:00", t0 // 1000 + 86400)
+      local s3, b3 = api:post(INSIGHTS, { start = day0, ["end"] = day1, granularity = "DAY", metrics = {
+        { name = "timeseries.ingestion.dataset.recordsuccess.count", aggregator = "sum",
+          filters = { { name = "dataSetId", value = ids.profile_dataset, groupBy = true } } },
+        { name = "timeseries.ingestion.dataset.dailysize", aggregator = "sum",
+          filters = { { name = "dataSetId", value = ids.profile_dataset, groupBy = false } } } } },
+        { content_type = "*/*" })
+      fixtures.expect(s3, 200, b3, "the spec's example")
+      local r1 = b3.metricResponses[1]
+      assert.are.equal("DAY", r1.granularity)
+      assert.are.equal(5.0, r1.datapoints[1].dps[os.date("!%Y-%m-%dT00:00:00Z", t0 // 1000)])
+      local size = b3.metricResponses[2].datapoints[1].dps[os.date("!%Y-%m-%dT00:00:00Z", t0 // 1000)]
+      assert.is_true(size > 0)
     end)
   end)
 end)

@@ -25,7 +25,8 @@ usage: aep emulator [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--seed N]
 
 Serves a local, stateful Adobe Experience Platform on one port: IMS (/ims/token/v3,
 /ims/exchange/jwt), Schema Registry, Identity namespaces, Catalog, Flow Service, the legacy
-inlet and event-type APIs, streaming (/collection/...), batch ingestion and Profile access.
+inlet and event-type APIs, streaming (/collection/...), batch ingestion, Data Access (dataset
+files, previews, failed records) and Profile access.
 On first start it creates an org and writes its credentials as a Postman environment to
 DIR/environment.json (mode 0600; kept across restarts, URLs refreshed). State lives in
 DIR/emulator.db (SQLite, WAL): what was answered survives kill -9.

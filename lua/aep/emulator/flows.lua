@@ -314,6 +314,10 @@ local function get_event_type(req, ctx)
   return 200, JSON_HEADERS, d
 end
 
+-- For flow_updates.lua (PATCH): the creation checks by kind, and the inlet index's rebuild.
+M.CHECKS = { sourceConnection = check_source, targetConnection = check_target, flow = check_flow }
+M.reindex = function(sandbox) reindex(sandbox) end
+
 function M.install(app)
   app_ref = app
   inlets = {}

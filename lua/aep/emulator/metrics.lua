@@ -7,7 +7,7 @@
 -- Counted from the records and batches the emulator holds, by received time:
 --   timeseries.ingestion.dataset.recordsuccess.count        records ingested
 --   timeseries.ingestion.dataset.batchsuccess.count / .batchfailed.count
---   timeseries.ingestion.dataset.size                       bytes of ingested records
+--   timeseries.ingestion.dataset.size / .dailysize          bytes of ingested records
 --   timeseries.data.collection.validation.total.messages.rate / .valid... / .invalid...
 --                                                           streamed messages validated (counts per bucket)
 --   timeseries.data.collection.validation.category.{presence,enum,format,type,pattern,range,unclassified}.count
@@ -37,10 +37,12 @@ end
 
 local function bad(ctx, title) return insights_error(ctx, 400, "Bad Request - " .. title, "INSGHT-1000-400") end
 
--- ISO-8601 date-time -> ms (ingest.parse_time reads the XDM forms; a bare date is midnight UTC)
+-- ISO-8601 date-time -> ms (ingest.parse_time reads the XDM forms; a bare date is midnight UTC).
+-- The spec's own example writes "2020-07-14 00:00:00+00:00": a space for the T (RFC 3339 allows it).
 local function parse_iso(s)
   if type(s) ~= "string" then return nil end
   if s:match("^%d%d%d%d%-%d%d%-%d%d$") then s = s .. "T00:00:00Z" end
+  s = s:gsub("^(%d%d%d%d%-%d%d%-%d%d) (%d)", "%1T%2")
   return ingest.parse_time(s)
 end
 
@@ -51,6 +53,8 @@ local RECORD_METRICS = {
   ["timeseries.data.collection.validation.valid.messages.rate"] = "stream_success",
   ["timeseries.data.collection.validation.invalid.messages.rate"] = "stream_failed",
   ["timeseries.ingestion.dataset.size"] = "size",
+  -- "size of data ingested on a daily usage basis" (metrics.md): bytes per bucket, as .size
+  ["timeseries.ingestion.dataset.dailysize"] = "size",
 }
 local BATCH_METRICS = {
   ["timeseries.ingestion.dataset.batchsuccess.count"] = "success",
@@ -146,7 +150,8 @@ local function query_v2(req, ctx)
       return bad(ctx, "Invalid metric [" .. tostring(type(m) == "table" and m.name or m) .. "].")
     end
     if m.aggregator == nil then return bad(ctx, "Missing aggregator for metric [" .. m.name .. "].") end
-    if step_s and m.downsample == nil then return bad(ctx, "Missing downsample for metric [" .. m.name .. "].") end
+    -- The guide asks for a downsample with a granularity; the spec's own example has none and AEP
+    -- documents no error for it: the buckets are then combined with the aggregator.
     local ids, group = nil, false
     local filters = json.array {}
     for _, f in ipairs(type(m.filters) == "table" and m.filters or {}) do
@@ -210,7 +215,8 @@ local function query_v1(req, ctx)
 end
 
 function M.install(app)
-  app:route("POST", PATH, query_v2, { auth = "platform", body = "json" })
+  -- the spec documents the body as */* (its own example is sent so): any Content-Type, read as JSON
+  app:route("POST", PATH, query_v2, { auth = "platform" })
   app:route("GET", PATH, query_v1, { auth = "platform" })
 end
 

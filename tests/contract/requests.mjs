@@ -173,6 +173,12 @@ export async function setup(api, send) {
     body: message(ids, entity(api.tenant, MEMBER)) });
   await send("POST", `/collection/batch/${ids.inletId}`, { auth: false, body: { messages: [
     message(ids, entity(api.tenant, "contract2@example.com")), message(ids, entity(api.tenant, "contract3@example.com"))] } });
+  // the dataflow's run (one per --batch-window), once the emulator has validated the messages
+  for (let i = 0; i < 100 && !ids.runId; i++) {
+    r = await send("GET", `/data/foundation/flowservice/runs?property=flowId==${ids.flowId}`);
+    ids.runId = r.json && Array.isArray(r.json.items) && r.json.items[0] ? r.json.items[0].id : undefined;
+    if (!ids.runId) await new Promise((done) => setTimeout(done, 50));
+  }
 
   // Identity Service: the namespaces, and one custom namespace.
   r = await send("GET", "/data/core/idnamespace/identities");
@@ -224,7 +230,7 @@ function pathValue(ids, file, name, method, container) {
     BASE_CONNECTION_ID: ids.connectionId, CONNECTION_SPEC_ID: STREAMING_SPEC.id, FLOW_ID: ids.flowId,
     FLOW_SPEC_ID: FLOW_SPEC.id, SOURCE_CONNECTION_ID: ids.sourceConnectionId,
     TARGET_CONNECTION_ID: ids.targetConnectionId, CONNECTION_ID: ids.inletId, sandboxName: "prod",
-    MAPPING_SET_ID: ids.mappingSetId, MAPPING_ID: ids.mappingId,
+    MAPPING_SET_ID: ids.mappingSetId, MAPPING_ID: ids.mappingId, RUN_ID: ids.runId,
   };
   const byFile = {
     "catalog.yaml id": ids.datasetId, "data-access.yaml id": ids.datasetId,

@@ -17,6 +17,15 @@
  *   reader:raw_tell()   -> bytes consumed from the file (compressed offset), for progress
  *   reader:lineno()     -> lines handed out so far
  *   reader:close()
+ *   lines.has_long_number(text [, "json" | "text"]) -> boolean
+ *                          does text hold a number of 15 or more significant digits (a run of 15
+ *                          digits, one '.' allowed among them)? lua-cjson 2.1.0 writes 14
+ *                          significant digits and reads every number as a double, so such records
+ *                          take aep.json's exact path. "json" (default): digits inside JSON
+ *                          strings do not count (an ECID is not a number); "text": every digit
+ *                          counts (a CSV field becomes a number when a mapping converts it).
+ *                          Conservative: a run of leading zeros counts too (false positives cost
+ *                          only speed).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -434,7 +443,50 @@ static const luaL_Reg reader_methods[] = {
     {"raw_tell", reader_raw_tell}, {"lineno", reader_lineno},
     {"close", reader_close}, {NULL, NULL}};
 
-static const luaL_Reg lines_funcs[] = {{"open", lines_open}, {NULL, NULL}};
+/* Number-sized digit runs --------------------------------------------------------------------- */
+
+#define LONG_NUMBER_DIGITS 15
+
+/* Is there a run of LONG_NUMBER_DIGITS digits (at most one '.' among them) in p[0, n), outside
+ * JSON strings when skip_strings? */
+static int long_digit_run(const unsigned char *p, size_t n, int skip_strings) {
+  int digits = 0, dot = 0, in_string = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = p[i];
+    if (in_string) {
+      if (c == '\\') i++; /* the escaped character cannot end the string */
+      else if (c == '"') in_string = 0;
+      continue;
+    }
+    if ((unsigned)(c - '0') < 10u) {
+      if (++digits >= LONG_NUMBER_DIGITS) return 1;
+    } else if (c == '.' && !dot) {
+      dot = 1;
+    } else {
+      digits = 0;
+      dot = 0;
+      if (c == '"' && skip_strings) in_string = 1;
+    }
+  }
+  return 0;
+}
+
+/* lines.has_long_number(text [, "json" | "text"]) -> boolean */
+static int lines_has_long_number(lua_State *L) {
+  size_t n;
+  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  static const char *const modes[] = {"json", "text", NULL};
+  int json = luaL_checkoption(L, 2, "json", modes) == 0;
+  /* most records hold no long digit run at all: one tight pass tells; strings are followed
+   * only when there is one */
+  int found = long_digit_run(p, n, 0);
+  if (found && json) found = long_digit_run(p, n, 1);
+  lua_pushboolean(L, found);
+  return 1;
+}
+
+static const luaL_Reg lines_funcs[] = {
+    {"open", lines_open}, {"has_long_number", lines_has_long_number}, {NULL, NULL}};
 
 int luaopen_aep_lines(lua_State *L) {
   luaL_newmetatable(L, READER_MT);

@@ -131,14 +131,17 @@ end
 M.check_json_text = check_json_text
 
 -- Did cjson write a number in exponent form ("1.2345678901235e+15")? cjson (2.1.0) writes 14
--- significant digits, so every integer of 15 digits or more comes out so: one plain find per
--- entity catches those a mapping computed or converted (tonumber) from a record that held none.
+-- significant digits, so every integer of 15 digits or more comes out so: one plain find of "+"
+-- (a memchr: rare in JSON text) per entity catches those a mapping computed or converted
+-- (tonumber) from a record that held none.
 local function exponent_written(s)
-  local i = find(s, "e+", 1, true)
+  local i = find(s, "+", 2, true)
   while i do
-    local b = byte(s, i - 1)
-    if b and b >= 48 and b <= 57 then return true end
-    i = find(s, "e+", i + 2, true)
+    if byte(s, i - 1) == 101 then -- 'e'
+      local b = byte(s, i - 2)
+      if b and b >= 48 and b <= 57 then return true end
+    end
+    i = find(s, "+", i + 1, true)
   end
   return false
 end

@@ -1,7 +1,8 @@
 -- fuzz_lines: aep.lines, the C reader of `aep stream` input: JSON Lines (reader:line()), the
 -- streaming JSON array splitter (reader:array_item()), raw reads, on plain or gzip input.
 -- Byte 1: bit 0 = gzip the rest first; bits 1-2 = method (line, array_item, read, a mix driven by
--- the input); bits 3-5 = max_record. The rest is the file.
+-- the input); bits 3-5 = max_record. The rest is the file. The whole input also goes through
+-- lines.has_long_number (both modes).
 -- Must hold: no raise; lines carry no "\n" and fit max_record; line numbers only grow; failures
 -- carry the documented codes; tell() never passes the uncompressed size; the reader ends.
 local lines = require "aep.lines"
@@ -59,8 +60,34 @@ local function drive(r, method, data, limit, bound)
   end
 end
 
+-- lines.has_long_number, checked against the rule written plainly: "text" mode sees a run of 15
+-- digits (one '.' allowed among them) anywhere; "json" mode only outside JSON strings, so it
+-- never says yes when "text" mode says no.
+local function long_run(s)
+  for run in s:gmatch("[%d.]+") do
+    local digits, dots = 0, 0
+    for c in run:gmatch(".") do
+      if c == "." then
+        dots = dots + 1
+        if dots > 1 then digits, dots = 0, 0 end
+      else
+        digits = digits + 1
+        if digits >= 15 then return true end
+      end
+    end
+  end
+  return false
+end
+
+local function check_long_number(data)
+  local text = lines.has_long_number(data, "text")
+  assert(text == long_run(data), "has_long_number text mode disagrees with the rule")
+  if lines.has_long_number(data) then assert(text, "json mode flagged what text mode did not") end
+end
+
 return function(s)
   if #s < 1 then return end
+  check_long_number(s)
   local b = s:byte(1)
   local data = s:sub(2)
   local plain = data

@@ -11,6 +11,7 @@
 -- Quote state is followed line by line (the parity of its quotes), so each line is scanned once
 -- per record attempt: linear time, a broken row costing at most max_lines lines read twice.
 local cjson = require "cjson"
+local has_long_number = require("aep.lines").has_long_number
 
 local M = {}
 
@@ -206,6 +207,9 @@ local function csv_next(self)
   end
   local rec = {}
   for i = 1, ncols do rec[header[i]] = fields[i] end
+  -- fields are strings, but a mapping may turn one into a number: a row holding 15 or more
+  -- digits in a row has its entity written by aep.json, which keeps every digit (readers.lua)
+  if has_long_number(text, "text") then self.marked = true end
   return true, rec, text, lineno
 end
 

@@ -20,6 +20,7 @@ local cjson_safe = require "cjson.safe"
 local encode = require("cjson").encode
 local json_encode = require("aep.json").encode
 local monotonic = require("aep.host").monotonic
+local byte, find = string.byte, string.find
 
 local M = {}
 
@@ -129,16 +130,42 @@ local function check_json_text(s)
 end
 M.check_json_text = check_json_text
 
+-- Did cjson write a number in exponent form ("1.2345678901235e+15")? cjson (2.1.0) writes 14
+-- significant digits, so every integer of 15 digits or more comes out so: one plain find of "+"
+-- (a memchr: rare in JSON text) per entity catches those a mapping computed or converted
+-- (tonumber) from a record that held none.
+local function exponent_written(s)
+  local i = find(s, "+", 2, true)
+  while i do
+    if byte(s, i - 1) == 101 then -- 'e'
+      local b = byte(s, i - 2)
+      if b and b >= 48 and b <= 57 then return true end
+    end
+    i = find(s, "+", i + 1, true)
+  end
+  return false
+end
+
 -- mapping.encoder(map) -> function(record, ctx[, marked]) -> the entity's JSON text | nil (skip)
 -- The mapping and the encoding of its result, for the loops to run under one pcall; a result that
 -- is neither a table, the JSON text of an object nor nil raises. marked: the record held empty
--- arrays, kept as aep.json.array({}), which aep.json writes as [] (cjson, faster, would write {}).
+-- arrays, kept as aep.json.array({}), which aep.json writes as [] (cjson, faster, would write {}),
+-- or 15 or more digits in a row (aep.stream.readers), which aep.json writes exactly. Other
+-- entities are written by cjson, and again by aep.json when cjson wrote an exponent (an integer
+-- the mapping made, of 15 digits or more). Not caught: a double of 15 to 17 significant digits
+-- the mapping computed from numbers of 14 or fewer (0.1 + 0.2 goes as 0.3): a mapping that needs
+-- those returns require("aep.json").encode(entity), JSON text sent as it is.
 function M.encoder(map)
   return function(rec, ctx, marked)
     local e = map(rec, ctx)
     if e == nil then return nil end
     local te = type(e)
-    if te == "table" then return marked and json_encode(e) or encode(e) end
+    if te == "table" then
+      if marked then return json_encode(e) end
+      local s = encode(e)
+      if exponent_written(s) then return json_encode(e) end
+      return s
+    end
     if te == "string" then return check_json_text(e) end
     error("the mapping returned a " .. te .. " (expected the entity table, its JSON text, or nil to skip)", 0)
   end

@@ -14,7 +14,8 @@
 -- turns it into JSON for the reject file. Replaying a reject file (format "rejects", or a JSON
 -- Lines file whose first line is a reject entry) reads each entry's original record; r.origin is
 -- then the position the record had in its first input. r.marked is set (the caller clears it) when
--- the record held empty arrays, decoded as aep.json.array({}) (see decode_keep_arrays).
+-- the record's entity must be written by aep.json: the record held empty arrays, decoded as
+-- aep.json.array({}), or a number of 15 or more significant digits (see decode_keep_arrays).
 --
 -- One rule for every format: a UTF-8 byte order mark at the start is skipped; an empty input is
 -- no records (r:next() ends at once, no error); text after a JSON array's closing "]" ends the
@@ -26,6 +27,7 @@
 local lines = require "aep.lines"
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
+local json = require "aep.json"
 local host = require "aep.host"
 local csv = require "aep.stream.csv"
 
@@ -36,6 +38,8 @@ local M = {}
 M.MAX_RECORD = 16 * 1024 * 1024
 
 local decode = cjson_safe.decode
+local exact_decode = json.decode
+local has_long_number = lines.has_long_number
 local utf8_len = utf8.len
 local byte, find, sub = string.byte, string.find, string.sub
 
@@ -93,7 +97,7 @@ M.json_text_or_string = json_text_or_string
 -- encode that record's entity with aep.json, which writes them back as [].
 local EMPTY = "\1aep-empty-array\1"
 local EMPTY_JSON = '["' .. EMPTY .. '"]'
-local json_array_mt = require("aep.json").array_mt
+local json_array_mt = json.array_mt
 
 local function rewrite_empty_arrays(text)
   local out, n, pos, last = {}, 0, 1, 1
@@ -136,17 +140,36 @@ local function restore_empty_arrays(v)
   end
 end
 
--- decode(text) with empty arrays kept: value, err, marked
-local function decode_keep_arrays(text)
-  if not find(text, "[", 1, true) or not find(text, "%[%s*%]") then return decode(text) end
+-- dec(text) with empty arrays kept: value, err, marked
+local function decode_arrays_with(dec, text)
+  if not find(text, "[", 1, true) or not find(text, "%[%s*%]") then return dec(text) end
   local rewritten = rewrite_empty_arrays(text)
-  if not rewritten then return decode(text) end
-  local v, err = decode(rewritten)
-  if v == nil then return decode(text) end -- report the error against the original text
+  if not rewritten then return dec(text) end
+  local v, err = dec(rewritten)
+  if v == nil then return dec(text) end -- report the error against the original text
   if type(v) == "table" then
     if v[1] == EMPTY and v[2] == nil then return setmetatable({}, json_array_mt), nil, true end
     restore_empty_arrays(v)
   end
+  return v, nil, true
+end
+
+-- Long numbers. cjson (2.1.0) reads every number as a double and writes 14 significant digits:
+-- 1234567890123456 would reach AEP as 1.2345678901235e+15 once a mapping has re-encoded it. A
+-- record whose text holds a number of 15 or more significant digits (aep.lines.has_long_number,
+-- a C scan: a Lua pattern per record cost a third of the mapping path) is decoded by aep.json
+-- (integers exact up to 2^63-1, as Lua integers) and marked, so its entity is written by aep.json
+-- (every digit). Every other record stays on cjson's path, where no digit can be lost.
+
+-- decode_keep_arrays(text [, long]) -> value, err, marked
+-- long: whether text holds a long number (computed when nil); "text" counts the digits of JSON
+-- strings too (a replayed CSV row, whose fields a mapping may turn into numbers).
+local function decode_keep_arrays(text, long)
+  if long == nil or long == "text" then long = has_long_number(text, long or "json") end
+  if not long then return decode_arrays_with(decode, text) end
+  local v = decode_arrays_with(exact_decode, text)
+  -- an error is reported as cjson words it, as for every other record
+  if v == nil then return decode_arrays_with(decode, text) end
   return v, nil, true
 end
 M.decode_keep_arrays = decode_keep_arrays
@@ -175,6 +198,7 @@ end
 -- JSON Lines -------------------------------------------------------------------------------------
 
 local function replay_next(self, entry, text, lineno)
+  local line_text = text
   if type(entry) ~= "table" or entry.aep_reject == nil then
     self.origin = nil
     return false, "not a reject entry (replay input must come from --reject-file)", text, lineno
@@ -182,9 +206,11 @@ local function replay_next(self, entry, text, lineno)
   local origin = entry.origin ~= nil and entry.origin or entry.position
   self.origin = math.tointeger(origin) or origin
   local rec = entry.record
+  -- a replayed record may be a CSV row, whose digit strings a mapping may turn into numbers
+  if has_long_number(line_text or "", "text") then self.marked = true end
   if type(rec) == "string" then
     -- the record could not be read the first time; it may have been fixed in the reject file
-    local v, err, marked = decode_keep_arrays(rec)
+    local v, err, marked = decode_keep_arrays(rec, "text")
     if v == nil then return false, "invalid JSON: " .. tostring(err), rec, entry.line or lineno end
     if marked then self.marked = true end
     rec = v
@@ -193,7 +219,7 @@ local function replay_next(self, entry, text, lineno)
   if not check_object(rec) then
     return false, "the record is not a JSON object", json_text_or_string(type(rec) == "string" and rec or cjson.encode(rec)), entry.line or lineno
   end
-  return true, rec, self.marked and require("aep.json").encode(rec) or cjson.encode(rec), entry.line or lineno
+  return true, rec, self.marked and json.encode(rec) or cjson.encode(rec), entry.line or lineno
 end
 
 local function jsonl_next(self)
@@ -217,7 +243,7 @@ local function jsonl_next(self)
       if not ok then
         return false, bad_utf8_reason(line, bad), line, lineno
       end
-      local v, err, marked = decode_keep_arrays(line)
+      local v, err, marked = decode_keep_arrays(line, has_long_number(line))
       if v == nil then
         return false, "invalid JSON at line " .. lineno .. ": " .. tostring(err), line, lineno
       end

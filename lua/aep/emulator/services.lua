@@ -28,6 +28,8 @@ M.SERVICES = {
   { module = "aep.emulator.streaming", faults = {
       streaming = { "/data/foundation/import/collection", "/collection" } } },
   { module = "aep.emulator.async_validation" },
+  { module = "aep.emulator.datastreams" },
+  { module = "aep.emulator.edge", faults = { edge = { "/ee/" } } },
   { module = "aep.emulator.batches", faults = { batches = { "/data/foundation/import" } } },
   { module = "aep.emulator.last_batches" },
   { module = "aep.emulator.runs" },

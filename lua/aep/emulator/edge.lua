@@ -4,6 +4,7 @@
 --   POST /ee/v1/interact?configId=ID&requestId=R      the Web SDK: events, answered with handles
 --   POST /ee/v1/collect?configId=ID                   the Web SDK's sendBeacon: 204, no body
 --   POST /ee/v1/privacy/set-consent?configId=ID       the Web SDK's setConsent
+--   POST /ee/v1/identity/acquire?configId=ID          the Web SDK's getIdentity (no event)
 --   POST /ee/v2/interact?dataStreamId=ID              Server API, interactive: 200 with handles
 --   POST /ee/v2/collect?dataStreamId=ID[&silent=true] Server API, batched: 202 {requestId} | 204
 --   (each also under /ee/<locationHint>/..., where the Web SDK sends once it has a hint)
@@ -251,6 +252,15 @@ local function set_consent(req, ctx)
   return 200, with_cookie(req, ctx, JSON, r, ecid), answer
 end
 
+-- getIdentity: POST /ee/v1/identity/acquire {query: {identity: {fetch: ["ECID"]}}} -> the handles
+local function acquire(req, ctx)
+  local r, status, headers, body = admit(req, ctx, 1)
+  if not r then return status, headers, body end
+  local ecid = device_ecid(r, nil)
+  local answer = cjson.encode { requestId = r.request_id, handle = handles(r, ecid) }
+  return 200, with_cookie(req, ctx, JSON, r, ecid), answer
+end
+
 ---------------------------------------------------------------------------------------------
 -- CORS: any page may send to the Edge Network, with its cookies
 
@@ -286,9 +296,11 @@ function M.install(app)
     app:route("POST", base .. "/v1/interact", interact(1), o)
     app:route("POST", base .. "/v1/collect", collect(1), o)
     app:route("POST", base .. "/v1/privacy/set-consent", set_consent, o)
+    app:route("POST", base .. "/v1/identity/acquire", acquire, o)
     app:route("POST", base .. "/v2/interact", interact(2), o)
     app:route("POST", base .. "/v2/collect", collect(2), o)
-    for _, p in ipairs { "/v1/interact", "/v1/collect", "/v1/privacy/set-consent", "/v2/interact", "/v2/collect" } do
+    for _, p in ipairs { "/v1/interact", "/v1/collect", "/v1/privacy/set-consent", "/v1/identity/acquire",
+                         "/v2/interact", "/v2/collect" } do
       app:route("OPTIONS", base .. p, preflight, { auth = "none" })
     end
   end

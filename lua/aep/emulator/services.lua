@@ -37,6 +37,7 @@ M.SERVICES = {
   { module = "aep.emulator.metrics" },
   { module = "aep.emulator.profiles", faults = { profile = { "/data/core/ups/access" } } },
   { module = "aep.emulator.web" },
+  { module = "aep.emulator.web_edge" },
 }
 
 -- services.modules() -> the module names, in installation order

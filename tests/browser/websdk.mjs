@@ -197,10 +197,23 @@ test("setConsent out stops collection; in resumes it", async () => {
   await page.evaluate(() => window.demo.consent("out"));
   const c = (await context.cookies(EMU)).find((x) => x.name === CONSENT_COOKIE);
   assert.equal(c && c.value, "general=out");
-  const refused = await page.evaluate(() => window.demo.send("loyaltyBalanceUpdate", 5).then(() => "sent", (e) => e.message));
-  assert.equal(refused, "The user declined consent.");
+  // Declined consent: alloy resolves sendEvent without sending anything
+  let seq = await requestSeq();
+  await page.evaluate(() => window.demo.send("loyaltyBalanceUpdate", 5));
+  assert.deepEqual((await requestsSince(seq)).filter((x) => /\/interact$/.test(x.path)), []);
+  // the Edge Network drops what a visitor who declined still sends (the consent cookie travels
+  // in meta.state.entries, as alloy sends cookies to another domain)
+  const dropped = await page.evaluate(async ({ cookie, ds }) => {
+    const body = { events: [{ xdm: { eventType: "loyaltyBalanceUpdate", timestamp: new Date().toISOString() } }],
+                   meta: { state: { entries: [{ key: cookie, value: "general=out" }] } } };
+    const r = await fetch("/ee/v1/interact?configId=" + ds, { method: "POST", body: JSON.stringify(body) });
+    return r.status;
+  }, { cookie: CONSENT_COOKIE, ds: IDS.datastream });
+  assert.equal(dropped, 200);
   await page.evaluate(() => window.demo.consent("in"));
+  seq = await requestSeq();
   await page.evaluate(() => window.demo.send("loyaltyBalanceUpdate", 7));
+  assert.equal((await requestsSince(seq)).filter((x) => /\/interact$/.test(x.path)).length, 1);
   const got = await waitFor(async () => { const r = await records(); return r.count === before + 1 && r; }, "one record");
   assert.equal(got.count, before + 1);
   assert.equal(got.records[got.count - 1].entity[TENANT].pointsEarned, 7);

@@ -142,6 +142,18 @@ describe("emulator: Edge Network", function()
     assert.are.equal(1, failed.count)
     assert.are.equal("c-2", failed.records[1].entity._id)
     assert.matches("Wood", json.encode(failed.records[1].errors))
+    -- the failed batch in Catalog and Data Access, as for streamed records
+    local batch = fixtures.final_batch(api, failed.records[1].batchId)
+    assert.are.equal("failed", batch.status)
+    assert.are.equal(1, batch.failedRecordCount)
+    local sl, listing = api:get("/data/foundation/export/batches/" .. failed.records[1].batchId .. "/failed")
+    assert.are.equal(200, sl, json.encode(listing))
+    assert.are.equal(2, #listing.data) -- _SUCCESS and the failed records' JSON Lines file
+    local bid = failed.records[1].batchId
+    local sf, text = api:get("/data/foundation/export/batches/" .. bid .. "/failed?path=part-00000-" ..
+      bid:lower() .. "-c000.json")
+    assert.are.equal(200, sf)
+    assert.matches('"_id":"c%-2"', type(text) == "string" and text or json.encode(text))
     assert.are.equal(4, drain(ids.event_dataset, 4, "success").count)
   end)
 

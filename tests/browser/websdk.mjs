@@ -221,6 +221,20 @@ test("setConsent out stops collection; in resumes it", async () => {
   await page.close();
 });
 
+test("an event outside the schema is accepted by the Edge Network and lands in the dataset's failed batch", async () => {
+  const page = await context.newPage();
+  await page.goto(demoUrl());
+  await page.evaluate(() => window.demo.ready);
+  const before = (await records("failed")).count;
+  await page.click("#invalid");
+  await page.waitForFunction(() => document.querySelectorAll("#log tr[data-status=ok]").length === 1);
+  const got = await waitFor(async () => { const r = await records("failed"); return r.count === before + 1 && r; }, "the failed record");
+  const rec = got.records[got.count - 1];
+  assert.equal(rec.entity[TENANT].loyaltyLevel, "Bronze");
+  assert.match(JSON.stringify(rec.errors), /Bronze is not a valid enum value/);
+  await page.close();
+});
+
 test("the console lists the datastream and shows the Web SDK events", async () => {
   const page = await context.newPage();
   await page.goto(EMU + "/emulator/ui#overview");

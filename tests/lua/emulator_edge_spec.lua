@@ -185,6 +185,26 @@ describe("emulator: Edge Network", function()
     end
   end)
 
+  it("a datastream whose defaultConsent is out drops events until the visitor opts in", function()
+    local s, out = api:post("/emulator/datastreams", { eventDataset = ids.event_dataset, defaultConsent = "out" },
+      { auth = false })
+    assert.are.equal(201, s, json.encode(out))
+    s = select(1, api:post("/emulator/datastreams", { eventDataset = ids.event_dataset, defaultConsent = "maybe" },
+      { auth = false }))
+    assert.are.equal(400, s)
+    local before = drain(ids.event_dataset, 0).count
+    s = post("/ee/v2/collect?dataStreamId=" .. out.id, { events = { event { id = "d-1" } } })
+    assert.are.equal(202, s)
+    local cookie = "kndctr_" .. ids.org:gsub("@", "_") .. "_consent"
+    s = post("/ee/v2/collect?dataStreamId=" .. out.id, { events = { event { id = "d-2" } },
+      meta = { state = { entries = { { key = cookie, value = "general=in" } } } } })
+    assert.are.equal(202, s)
+    local got = drain(ids.event_dataset, before + 1)
+    assert.are.equal(before + 1, got.count)
+    local last = got.records[#got.records].entity._id
+    assert.are.equal("d-2", last)
+  end)
+
   it("answers browsers with CORS and credentials, and preflights", function()
     local s, _, resp = post("/ee/v1/interact?configId=" .. ds.id, { events = { event { id = "cors-1" } } },
       { Origin = "https://shop.example" })

@@ -219,3 +219,33 @@ describe("emulator: Edge Network", function()
     assert.are.equal("content-type", pre.headers["access-control-allow-headers"])
   end)
 end)
+
+describe("emulator: Edge Network events survive kill -9", function()
+  local emu, api, ids
+
+  setup(function() emu, api, ids = fixtures.start { "--validation-delay", "600" } end)
+  teardown(function() if emu then emu.cleanup() end end)
+
+  it("keeps an answered event pending across a kill -9 and validates it after the restart", function()
+    local s, ds = api:post("/emulator/datastreams", { eventDataset = ids.event_dataset }, { auth = false })
+    assert.are.equal(201, s, json.encode(ds))
+    local resp = assert(http.request { method = "POST", url = emu.url .. "/ee/v2/collect?dataStreamId=" .. ds.id,
+      headers = { ["Content-Type"] = "application/json" }, body = json.encode { events = { { xdm = {
+        _id = "k-1", timestamp = "2024-01-01T00:00:00Z", eventType = "loyaltyBalanceUpdate",
+        ["_" .. ids.tenant] = { loyaltyID = MEMBER, transactionID = "k-1" } } } } } })
+    assert.are.equal(202, resp.status)
+    assert.are.equal(0, fixtures.records(api, ids.event_dataset).count)
+    emu.kill9()
+    emu.restart {}
+    api = fixtures.client(emu)
+    local got
+    for _ = 1, 200 do
+      got = fixtures.records(api, ids.event_dataset)
+      if got.count > 0 then break end
+      os.execute("sleep 0.05")
+    end
+    assert.are.equal(1, got.count)
+    assert.are.equal("k-1", got.records[1].entity._id)
+    assert.are.equal("success", got.records[1].status)
+  end)
+end)

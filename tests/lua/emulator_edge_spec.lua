@@ -205,6 +205,26 @@ describe("emulator: Edge Network", function()
     assert.are.equal("d-2", last)
   end)
 
+  it("takes requests without a token, refuses a bad one, and requires one where the datastream says", function()
+    local s, b = post("/ee/v2/collect?dataStreamId=" .. ds.id .. "&requestId=r-5", { events = { event { id = "a-1" } } },
+      { Authorization = "Bearer nope" })
+    assert.are.equal(401, s)
+    assert.are.same({ type = "https://ns.adobe.com/aep/errors/EXEG-0500-401", status = 401,
+      title = "Invalid authorization token",
+      detail = "The provided authorization token is invalid or expired: get a new one from IMS.",
+      report = { requestId = "r-5", orgId = ids.org } }, b)
+    local s2, locked = api:post("/emulator/datastreams", { eventDataset = ids.event_dataset,
+                                                           authenticationRequired = true }, { auth = false })
+    assert.are.equal(201, s2, json.encode(locked))
+    s, b = post("/ee/v2/collect?dataStreamId=" .. locked.id, { events = { event { id = "a-2" } } })
+    assert.are.equal(401, s)
+    assert.are.equal("The datastream requires authentication but the request has no 'Authorization: " ..
+      "Bearer TOKEN' header.", b.detail)
+    s, b = post("/ee/v2/collect?dataStreamId=" .. locked.id, { events = { event { id = "a-3" } } },
+      { Authorization = "Bearer " .. api.token })
+    assert.are.equal(202, s, json.encode(b))
+  end)
+
   it("answers browsers with CORS and credentials, and preflights", function()
     local s, _, resp = post("/ee/v1/interact?configId=" .. ds.id, { events = { event { id = "cors-1" } } },
       { Origin = "https://shop.example" })

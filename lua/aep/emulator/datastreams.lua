@@ -1,7 +1,7 @@
 -- aep.emulator.datastreams: the emulator's datastreams (Adobe's Data Collection UI / Datastreams
 -- settings the Edge Network needs: datastream-overview.md, configure.md of the datastreams docs).
 --   POST /emulator/datastreams        {"name", "sandbox", "eventDataset", "profileDataset",
---                                      "defaultConsent"} -> 201 the datastream
+--                                      "defaultConsent", "authenticationRequired"} -> 201 the datastream
 --   GET  /emulator/datastreams        {"datastreams": [...]} (all sandboxes; ?sandbox= filters)
 --   GET  /emulator/datastreams/:id    one datastream
 --   DELETE /emulator/datastreams/:id  204
@@ -72,6 +72,9 @@ function M.create(app, spec)
     return nil, "defaultConsent must be \"in\", \"pending\" or \"out\", not " .. json.encode(consent)
   end
   if spec.name ~= nil and type(spec.name) ~= "string" then return nil, "name must be a string" end
+  if spec.authenticationRequired ~= nil and type(spec.authenticationRequired) ~= "boolean" then
+    return nil, "authenticationRequired must be true or false"
+  end
   local id = spec.id
   if id ~= nil then
     if type(id) ~= "string" or not id:match("^[%w][%w%-_]*$") then
@@ -86,7 +89,7 @@ function M.create(app, spec)
     id = id, name = spec.name or ("Datastream " .. id:sub(1, 8)), sandbox = sandbox,
     orgId = app.org and app.org.org_id,
     eventDataset = spec.eventDataset, profileDataset = spec.profileDataset,
-    defaultConsent = consent, created = now,
+    defaultConsent = consent, authenticationRequired = spec.authenticationRequired == true, created = now,
   }
   store.transaction(function() store.put(sandbox, M.KIND, id, doc) end)
   return doc

@@ -19,6 +19,8 @@
 -- dataset and Profile, or into a failed batch with its violations -- the answer does not wait.
 -- Consent: a visitor's "general=out" (setConsent, kndctr consent cookie), or a datastream whose
 -- defaultConsent is "out" with no opt-in, drops the events, as the Edge Network does.
+-- A token is optional, as at edge.adobedc.net; one given must be valid (401 EXEG-0500-401), and
+-- a datastream with authenticationRequired refuses requests without one.
 -- Errors are problem details (application/problem+json): an unknown datastream 400
 -- EXEG-0003-400; a request without events, or an event without an xdm object, 422 EXEG-0104-422
 -- with report.errors (the documented example's shape).
@@ -28,6 +30,7 @@ local crypto = require "aep.crypto"
 local ingest = require "aep.emulator.ingest"
 local async_validation = require "aep.emulator.async_validation"
 local datastreams = require "aep.emulator.datastreams"
+local auth = require "aep.emulator.auth"
 local ident = require "aep.emulator.edge_identity"
 
 local M = {}
@@ -76,6 +79,22 @@ local function admit(req, ctx, version)
     return nil, problem(400, "EXEG-0003-400", "Invalid datastream ID",
       "The referenced Config '" .. id .. ":prod' doesn't exist. Update the reference and try again.",
       { requestId = request_id, orgId = org_id })
+  end
+  -- Authentication (help/server-api/authentication.md): a request may come without a token
+  -- (edge.adobedc.net, the Web SDK); a token it brings must be valid, and a datastream that
+  -- requires authentication takes none without one.
+  local authz = req.headers["authorization"]
+  if authz ~= nil or ds.authenticationRequired then
+    local rec, why = auth.verify_bearer(ctx.app, authz)
+    if rec and org_id and rec.org_id and rec.org_id ~= org_id then rec, why = nil, "invalid" end
+    if not rec then
+      return nil, problem(401, "EXEG-0500-401", "Invalid authorization token",
+        why == "missing" and (ds.authenticationRequired and
+          "The datastream requires authentication but the request has no 'Authorization: Bearer TOKEN' header."
+          or "The authorization header value does not include the required Bearer token.")
+        or "The provided authorization token is invalid or expired: get a new one from IMS.",
+        { requestId = request_id, orgId = org_id })
+    end
   end
   local payload = cjson_safe.decode(req.body or "")
   if type(payload) ~= "table" then

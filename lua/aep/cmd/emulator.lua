@@ -25,8 +25,9 @@ usage: aep emulator [--port 8080] [--host 127.0.0.1] [--data-dir DIR] [--seed N]
 
 Serves a local, stateful Adobe Experience Platform on one port: IMS (/ims/token/v3,
 /ims/exchange/jwt), Schema Registry, Identity namespaces, Catalog, Flow Service, the legacy
-inlet and event-type APIs, streaming (/collection/...), batch ingestion, Data Access (dataset
-files, previews, failed records) and Profile access.
+inlet and event-type APIs, streaming (/collection/...), the Edge Network (/ee/..., with
+datastreams: /emulator/datastreams), batch ingestion, Data Access (dataset files, previews,
+failed records) and Profile access.
 On first start it creates an org and writes its credentials as a Postman environment to
 DIR/environment.json (mode 0600; kept across restarts, URLs refreshed). State lives in
 DIR/emulator.db (SQLite, WAL): what was answered survives kill -9.
@@ -37,8 +38,8 @@ Flags:
 
 Faults (--faults SPEC, or GET/PUT /emulator/faults with {"spec": SPEC, "seed": N}):
   SPEC     := RULE[;RULE...]     RULE := SELECTOR:KNOB=VALUE[,KNOB=VALUE...]
-  SELECTOR := a route group: ims schemas identity catalog flows dataprep ups streaming batches
-              profile sandboxes
+  SELECTOR := a route group: ims schemas identity catalog flows dataprep ups streaming edge
+              batches profile sandboxes
               | a path prefix such as /collection/batch | * (every route but /emulator/)
               the most specific selector wins knob by knob (prefix > group > *)
   KNOB     := 429=P 500=P 503=P    answer that status instead (429/503 with Retry-After)

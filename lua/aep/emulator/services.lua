@@ -33,6 +33,8 @@ M.SERVICES = {
   { module = "aep.emulator.streaming", faults = {
       streaming = { "/data/foundation/import/collection", "/collection" } } },
   { module = "aep.emulator.async_validation" },
+  { module = "aep.emulator.datastreams" },
+  { module = "aep.emulator.edge", faults = { edge = { "/ee/" } } },
   { module = "aep.emulator.batches", faults = { batches = { "/data/foundation/import" } } },
   { module = "aep.emulator.catalog_batches" },
   { module = "aep.emulator.last_batches" },
@@ -46,6 +48,7 @@ M.SERVICES = {
   { module = "aep.emulator.identity_graph", faults = { identity = { "/data/core/identity/" } } },
   { module = "aep.emulator.sandboxes", faults = { sandboxes = { "/data/foundation/sandbox-management" } } },
   { module = "aep.emulator.web" },
+  { module = "aep.emulator.web_edge" },
 }
 
 -- services.modules() -> the module names, in installation order

@@ -180,6 +180,8 @@ local function html_answer(body)
                 ["X-Content-Type-Options"] = "nosniff" }, body
 end
 
+M.local_only = local_only -- the Web SDK demo (web_edge.lua) is local-only tooling too
+
 local function console(req, ctx)
   local body = page("console.html", {})
   if not body then return errors.not_found("console.html is missing from this build") end
@@ -190,6 +192,8 @@ end
 local function script_json(v)
   return (json.encode(v):gsub("</", "<\\/"):gsub("<!%-%-", "<\\!--"))
 end
+
+M.page, M.html_answer, M.script_json = page, html_answer, script_json
 
 -- The demo's configuration for a dataset and an inlet -> config | nil, message
 function M.demo_config(ctx, sandbox, dataset_id, inlet_id)

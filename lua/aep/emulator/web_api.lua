@@ -232,6 +232,7 @@ local function overview(req, ctx)
                  faults = app.faults and app.faults.describe and app.faults.describe().spec or nil },
     sandbox = sandbox, sandboxes = arr(sandboxes),
     schemas = schemas, datasets = datasets, inlets = inlets,
+    datastreams = (require "aep.emulator.datastreams").list(store, sandbox),
     dataPlane = st ~= nil,
   }
 end

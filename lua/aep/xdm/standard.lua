@@ -257,6 +257,23 @@ resource("datatypes", "https://ns.adobe.com/xdm/context/identityitem", "Identity
       { default = false }),
   }, { ["meta:extensible"] = true })
 
+resource("datatypes", "https://ns.adobe.com/xdm/context/browserdetails", "Browser details",
+  "The browser specific details such as user agent, JavaScript version, and browser window size.",
+  "browserdetails", {
+    userAgent = str("User agent", "The browser's user agent string."),
+    acceptLanguage = str("Accept language", "The browser's preferred languages."),
+    cookiesEnabled = bool("Cookies enabled", "Whether the browser accepts cookies."),
+    javaScriptEnabled = bool("JavaScript enabled", "Whether JavaScript is enabled."),
+    javaScriptVersion = str("JavaScript version", "The JavaScript version the browser supports."),
+    javaEnabled = bool("Java enabled", "Whether Java is enabled."),
+    javaVersion = str("Java version", "The Java version the browser supports."),
+    thirdPartyCookiesEnabled = bool("Third-party cookies enabled", "Whether third-party cookies are enabled."),
+    viewportHeight = int("Viewport height",
+      "The vertical size in pixels of the browser's window the experience was displayed inside.", "int", 0, INT_MAX),
+    viewportWidth = int("Viewport width",
+      "The horizontal size in pixels of the browser's window the experience was displayed inside.", "int", 0, INT_MAX),
+  }, { ["meta:extensible"] = true })
+
 resource("datatypes", "https://ns.adobe.com/xdm/context/environment", "Environment",
   "Information about the surrounding situation the event observation occurred, specifically detailing transitory information such as the network or software versions.",
   "environment", {
@@ -278,6 +295,8 @@ resource("datatypes", "https://ns.adobe.com/xdm/context/environment", "Environme
       enum = { "dialup", "isdn", "bisdn", "dsl", "cable", "wireless_wifi", "mobile", "mobile_edge", "mobile_2g",
                "mobile_3g", "mobile_lte", "t1", "t3", "oc3", "lan", "modem" } }),
     carrier = str("Mobile network carrier", "A mobile network carrier or MNO."),
+    browserDetails = ref("Browser details", "https://ns.adobe.com/xdm/context/browserdetails",
+      "The browser specific details such as user agent, JavaScript version, and browser window size."),
     ipV4 = str("IPv4", "The numerical label assigned to a device participating in a computer network.", { format = "ipv4" }),
     ipV6 = str("IPv6", "The numerical label assigned to a device participating in a computer network.", { format = "ipv6" }),
     domain = str("Domain", "The domain of the users ISP."),
@@ -288,7 +307,7 @@ resource("datatypes", "https://ns.adobe.com/xdm/context/environment", "Environme
         { pattern = "^(((([A-Za-z]{2,3}(-([A-Za-z]{3}(-[A-Za-z]{3}){0,2}))?)|[A-Za-z]{4}|[A-Za-z]{5,8})(-([A-Za-z]{4}))?(-([A-Za-z]{2}|[0-9]{3}))?(-([A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*(-([0-9A-WY-Za-wy-z](-[A-Za-z0-9]{2,8})+))*(-(x(-[A-Za-z0-9]{1,8})+))?)|(x(-[A-Za-z0-9]{1,8})+)|((en-GB-oed|i-ami|i-bnn|i-default|i-enochian|i-hak|i-klingon|i-lux|i-mingo|i-navajo|i-pwn|i-tao|i-tay|i-tsu|sgn-BE-FR|sgn-BE-NL|sgn-CH-DE)|(art-lojban|cel-gaulish|no-bok|no-nyn|zh-guoyu|zh-hakka|zh-min|zh-min-nan|zh-xiang)))$",
           ["meta:usereditable"] = false }),
     }),
-  }, { ["meta:extensible"] = true })
+  }, { ["meta:extensible"] = true, ["meta:extends"] = { "https://ns.adobe.com/xdm/context/browserdetails" } })
 
 resource("datatypes", "https://ns.adobe.com/xdm/context/device", "Device",
   "An identified device, application or device browser instance that is trackable across sessions, normally by cookies.",
@@ -391,6 +410,73 @@ resource("mixins", "https://ns.adobe.com/xdm/context/experienceevent-environment
   }, { ["meta:extensible"] = true, ["meta:abstract"] = true, ["meta:intendedToExtend"] = { EVENT },
        ["meta:extends"] = { "https://ns.adobe.com/xdm/context/environment", "https://ns.adobe.com/xdm/context/device",
                             "https://ns.adobe.com/xdm/context/placecontext" } })
+
+-- What the Web SDK (alloy) fills by itself: web.webPageDetails.URL, web.webReferrer.URL (its "web"
+-- context) and implementationDetails (always), after adobe/xdm's webinfo and implementationdetails.
+resource("datatypes", "https://ns.adobe.com/xdm/context/webpagedetails", "Web page details",
+  "Details about the web page where the experience event occurred.", "webpagedetails", {
+    URL = str("URL", "The URL of the web page.", { format = "uri-reference" }),
+    name = str("Name", "The normative name of the web page."),
+    siteSection = str("Site section", "The section of the site the page belongs to."),
+    server = str("Server", "The name of the server that served the page."),
+    viewName = str("View name", "The view name of a single-page application."),
+    isErrorPage = bool("Is error page", "Whether the page is an error page."),
+    isHomePage = bool("Is home page", "Whether the page is the site's home page."),
+    pageViews = obj("Page views", "A view of the web page.", {
+      value = num("Value", "The quantifiable value of the measure."),
+      id = str("ID", "A unique identifier of the measure."),
+    }),
+  }, { ["meta:extensible"] = true })
+
+resource("datatypes", "https://ns.adobe.com/xdm/context/webreferrer", "Web referrer",
+  "The referrer of the web page.", "webreferrer", {
+    URL = str("URL", "The referrer URL.", { format = "uri-reference" }),
+    type = str("Type", "The type of referrer.", {
+      ["meta:enum"] = { internal = "Internal", external = "External", search_engine = "Search engine",
+                        email = "E-mail", social = "Social network", typed_bookmarked = "Typed or bookmarked",
+                        unknown = "Unknown" } }),
+  }, { ["meta:extensible"] = true })
+
+resource("datatypes", "https://ns.adobe.com/xdm/context/webinfo", "Web information",
+  "Web information of the experience event: the page, the referrer and the interaction.", "webinfo", {
+    webPageDetails = ref("Web page details", "https://ns.adobe.com/xdm/context/webpagedetails",
+      "Details about the web page where the experience event occurred."),
+    webReferrer = ref("Web referrer", "https://ns.adobe.com/xdm/context/webreferrer", "The referrer of the web page."),
+    webInteraction = obj("Web interaction", "Details of a link click.", {
+      name = str("Name", "The name of the link."),
+      URL = str("URL", "The URL of the link.", { format = "uri-reference" }),
+      type = str("Type", "The type of the link.", { enum = { "download", "exit", "other" } }),
+      region = str("Region", "The region of the page the link is in."),
+      linkClicks = obj("Link clicks", "A click on the link.", {
+        value = num("Value", "The quantifiable value of the measure."),
+        id = str("ID", "A unique identifier of the measure."),
+      }),
+    }),
+  }, { ["meta:extensible"] = true, ["meta:extends"] = { "https://ns.adobe.com/xdm/context/webpagedetails",
+                                                        "https://ns.adobe.com/xdm/context/webreferrer" } })
+
+resource("datatypes", "https://ns.adobe.com/xdm/common/implementationdetails", "Implementation details",
+  "Details about the software that collected the data.", "implementationdetails", {
+    name = str("Name", "The identifier of the SDK or endpoint, e.g. https://ns.adobe.com/experience/alloy.",
+      { format = "uri-reference" }),
+    version = str("Version", "The version of the SDK or endpoint."),
+    environment = str("Environment", "The environment of the implementation.", {
+      enum = { "browser", "app", "server", "iot" } }),
+  }, { ["meta:extensible"] = true })
+
+resource("mixins", "https://ns.adobe.com/xdm/context/experienceevent-web", "Web Details",
+  "Captures information about web page views, link clicks and the referrer of an ExperienceEvent.",
+  "experienceevent-web", {
+    web = ref("Web", "https://ns.adobe.com/xdm/context/webinfo", "Web information of the experience event."),
+  }, { ["meta:extensible"] = true, ["meta:abstract"] = true, ["meta:intendedToExtend"] = { EVENT },
+       ["meta:extends"] = { "https://ns.adobe.com/xdm/context/webinfo" } })
+
+resource("mixins", "https://ns.adobe.com/xdm/context/experienceevent-implementationdetails", "Implementation Details",
+  "Captures the SDK that collected an ExperienceEvent.", "experienceevent-implementationdetails", {
+    implementationDetails = ref("Implementation details", "https://ns.adobe.com/xdm/common/implementationdetails",
+      "Details about the software that collected the data."),
+  }, { ["meta:extensible"] = true, ["meta:abstract"] = true, ["meta:intendedToExtend"] = { EVENT },
+       ["meta:extends"] = { "https://ns.adobe.com/xdm/common/implementationdetails" } })
 
 -- ---------------------------------------------------------------------------------------------
 -- Classes

@@ -36,9 +36,9 @@ end
 function M.client(emu)
   local env = read_env(emu.env_file)
   local c = setmetatable({ url = emu.url, env = env, tenant = env.TENANT_ID, org = env.IMS_ORG,
-                           sandbox = "prod" }, Client)
+                           sandbox = "prod", cainfo = emu.cainfo }, Client)
   local resp = assert(http.request {
-    method = "POST", url = emu.url .. "/ims/token/v3",
+    method = "POST", url = emu.url .. "/ims/token/v3", cainfo = emu.cainfo,
     headers = { ["Content-Type"] = "application/x-www-form-urlencoded" },
     body = form { grant_type = "client_credentials", client_id = env.API_KEY,
                   client_secret = env.CLIENT_SECRET, scope = env.SCOPES },
@@ -73,7 +73,7 @@ function Client:request(method, path, body, opts)
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
   local url = path:match("^https?://") and path or (self.url .. path)
   local resp = assert(http.request { method = method, url = url, headers = headers, body = body,
-                                     max_body = 256 * 1024 * 1024 })
+                                     max_body = 256 * 1024 * 1024, cainfo = self.cainfo })
   local decoded = resp.body
   if resp.body ~= "" then
     local v = json.decode(resp.body)

@@ -115,7 +115,7 @@
       o.sandboxes.forEach(function (s) { add(sel, h("option", { value: s, text: s, selected: s === S.sandbox })); });
       renderStats();
       renderDatasets();
-      renderInlets();
+      renderInlets(); renderDatastreams();
       renderSchemas();
       var f = $("rec-dataset"), cur = f.value;
       clear(f);
@@ -186,6 +186,22 @@
         h("td", null, i.authenticationRequired ? tag("bearer token", "warn") : tag("none")),
         h("td", null, flows.length ? flows : h("span", { class: "dim", text: "none (legacy inlet)" })),
         h("td", null, demo)));
+    });
+  }
+
+  // Datastreams: where the Edge Network (the Web SDK, the Server API) sends events
+  function renderDatastreams() {
+    var list = S.overview.datastreams || [];
+    var tb = clear($("datastreams").tBodies[0]);
+    $("datastreams-empty").hidden = list.length > 0;
+    list.forEach(function (d) {
+      add(tb, h("tr", null,
+        h("td", null, h("strong", { text: d.name || "datastream" })),
+        h("td", { class: "mono", text: d.id }),
+        h("td", { text: S.names[d.eventDataset] || d.eventDataset }),
+        h("td", { text: d.profileDataset ? (S.names[d.profileDataset] || d.profileDataset) : "—" }),
+        h("td", null, tag(d.defaultConsent, d.defaultConsent === "out" ? "warn" : null)),
+        h("td", null, h("a", { class: "nowrap", href: "/emulator/demo/websdk?datastream=" + encodeURIComponent(d.id), target: "_blank", text: "Web SDK demo" }))));
     });
   }
 

@@ -117,8 +117,8 @@ function M.resolve(opts, ro)
       end
     else
       -- the dataset as aep stream finds it (an id, a name, a run manifest variable)
-      local probe = target_mod.resolve(setmetatable({ inlet = "http://127.0.0.1/collection/none", schema = nil }, { __index = ro }))
-      flow = flow_for_dataset(c, probe.dataset_id)
+      local ds = target_mod.find_dataset(c, ro.dataset, ro.manifest, ro.cfg, ro.run_name)
+      flow = flow_for_dataset(c, ds.id)
     end
     local inlet, dataset = flow_parts(c, flow)
     ro.inlet, ro.flow_id, ro.authenticated = inlet.inlet_url, flow.id, inlet.authenticated

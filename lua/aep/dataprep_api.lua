@@ -72,11 +72,25 @@ function M.for_file(set)
   local json = require "aep.json"
   local copy = json.decode(json.encode(set))
   for _, k in ipairs(SET_BOOKKEEPING) do copy[k] = nil end
+  -- what the server fills in with its defaults, or repeats from xdmSchema
+  for _, k in ipairs({ "outputSchema", "schemaRef" }) do
+    local ref = type(copy[k]) == "table" and (copy[k].schemaRef or copy[k])
+    if type(ref) == "table" and (ref.id == copy.xdmSchema or copy.xdmSchema == nil) then
+      copy.xdmSchema = copy.xdmSchema or ref.id
+      copy[k] = nil
+    end
+  end
+  if copy.strictMapping == false then copy.strictMapping = nil end
+  if copy.allowNullValues == false then copy.allowNullValues = nil end
+  if copy.status == "PUBLISHED" then copy.status = nil end
+  copy.supportVersion = nil
   for _, m in ipairs(type(copy.mappings) == "table" and copy.mappings or {}) do
     -- the stored shape repeats source/destination as sourceAttribute/destinationXdmPath
     if m.source == nil then m.source = m.sourceAttribute end
     if m.destination == nil then m.destination = m.destinationXdmPath end
     for _, k in ipairs(MAPPING_BOOKKEEPING) do m[k] = nil end
+    if m.identity == false then m.identity = nil end
+    if m.primaryIdentity == false then m.primaryIdentity = nil end
   end
   return copy
 end

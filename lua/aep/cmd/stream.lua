@@ -148,10 +148,10 @@ function M.run(args)
   end
   local problem = src.check(opts, positional)
   if problem then cli.usage_error(problem) end
-  setup.check_flags(opts)
   if opts.mapping and opts.mapping_set then cli.usage_error("--mapping and --mapping-set exclude each other") end
   local raw_problem = require("aep.stream.raw").check(opts)
   if raw_problem then cli.usage_error(raw_problem) end
+  setup.check_flags(opts)
   if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
 
   local source, serr = src.open(opts)

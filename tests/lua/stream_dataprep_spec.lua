@@ -304,6 +304,21 @@ describe("aep mapping-sets", function()
   end)
 end)
 
+describe("the REPL's try with a mapping set", function()
+  it("maps with the set (a file or a table) and validates against the dataset's schema", function()
+    local repl_session = require "aep.repl_session"
+    local cfg = require("aep.config").load({ flags = { env = emu.env_file } })
+    local client = require("aep.platform").new(cfg)
+    local session = { mappings = {}, targets = {}, client = function() return client end }
+    local rec = cjson.decode(records(1, "try"):match("[^\n]+"))
+    local r = repl_session.try(session, SET, rec, ids.profile_dataset)
+    assert.same({ true, "try1@example.com" }, { r.ok, r.entity._exchangeinternal.loyaltyID })
+    assert.equal("valid", tostring(r):match("^%a+"))
+    r = repl_session.try(session, POINTS_SET, { email = "c@example.com", points = "lots" })
+    assert.same({ false, { "mapping error: " .. POINTS_ERROR } }, { r.ok, r.problems })
+  end)
+end)
+
 describe("the help examples of mapping sets", function()
   it("run as shown (the emulator's ids for the placeholders)", function()
     local r = aep({ "validate", "--mapping-set", SET, "-i", SAMPLES, "--dataset", ids.profile_dataset })

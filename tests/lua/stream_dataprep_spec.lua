@@ -319,6 +319,42 @@ describe("the REPL's try with a mapping set", function()
   end)
 end)
 
+describe("aep run raw-streaming", function()
+  it("deploys the sample mapping set for the org's tenant and streams the samples raw through it", function()
+    local other = require("tests.lua.support.emulator").start({ "--tenant", "acme" })
+    local ok, err = pcall(function()
+      local manifest = dir .. "/raw-run.json"
+      local r = run.aep({ "run", "schemas", "datasets", "raw-streaming", "--env", other.env_file, "--manifest", manifest,
+        "--run-name", "rawrun" })
+      assert.equal(0, r.status, r.stderr .. r.stdout)
+      assert.truthy(r.stdout:find("25 raw profiles: 25 accepted, 0 rejected", 1, true), r.stdout)
+      local m = files.json(manifest)
+      local vars = m.vars or m.variables or m
+      local ds = vars.DATASET_ID_PROFILE
+      ds = type(ds) == "table" and ds.id or ds
+      local http = require "aep.http"
+      local page = poll(function()
+        local resp = http.request({ url = other.url .. "/emulator/datasets/" .. ds .. "/records?limit=100" })
+        local doc = cjson.decode(resp.body)
+        if doc.count == 25 then return doc end
+      end, "the raw records")
+      local by = {}
+      for _, rec in ipairs(page.records) do by[rec.entity._acme.loyaltyID] = rec.entity end
+      local lua_mapping = dofile("mappings/loyalty_profile.lua")
+      for _, rec in ipairs(files.json(SAMPLES)) do
+        local want = cjson.decode(cjson.encode(lua_mapping(rec, { tenant = "acme" })))
+        assert.same(want, by[rec._exchangeinternal.loyaltyID])
+      end
+      -- run again: everything found, nothing created
+      r = run.aep({ "run", "raw-streaming", "--env", other.env_file, "--manifest", manifest, "--run-name", "rawrun" })
+      assert.equal(0, r.status, r.stderr .. r.stdout)
+      assert.truthy(r.stdout:find("done: 0 created, 5 found", 1, true), r.stdout)
+    end)
+    other.cleanup()
+    if not ok then error(err, 0) end
+  end)
+end)
+
 describe("the help examples of mapping sets", function()
   it("run as shown (the emulator's ids for the placeholders)", function()
     local r = aep({ "validate", "--mapping-set", SET, "-i", SAMPLES, "--dataset", ids.profile_dataset })

@@ -237,6 +237,17 @@ describe("aep stream --raw and --upsert", function()
     before._exchangeinternal.loyaltyLevel = "Gold"
     assert.same(before, after)
     assert.equal(lake, #fixtures.records(api, ds, "?limit=1000").records)
+    -- mapped locally by the mapping set, sent to the dataset's own dataflow as an upsert
+    local change2 = write("up2.jsonl", cjson.encode({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 77 } }) .. "\n")
+    r = aep({ "stream", "--upsert", "merge", "--mapping-set", SET, "--dataset", ds, "--input", change2, "--json" })
+    assert.equal(0, r.status, r.stderr)
+    local after2 = poll(function()
+      local e = profile_of(id).entity
+      if e._exchangeinternal.totalLoyaltyPoints == 77 then return e end
+    end, "the second upsert")
+    before._exchangeinternal.totalLoyaltyPoints = 77
+    assert.same(before, after2)
+    assert.equal(lake, #fixtures.records(api, ds, "?limit=1000").records)
   end)
 
   it("refuses flags that do not go together", function()

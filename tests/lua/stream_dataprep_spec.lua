@@ -169,6 +169,11 @@ describe("aep stream --mapping-set", function()
     assert.equal("aep: stream: " .. set .. " does not validate against the target schema:\n" ..
       "  mapping 1 (a -> person.name.nickname): destination 'person.name.nickname' is not a field of the target schema\n",
       r.stderr)
+    -- a missing file is found before any Platform call (the dataset is not even looked up)
+    r = aep({ "stream", "--dataset", "no-such-dataset", "--input", SAMPLES, "--mapping-set", dir .. "/none.json" })
+    assert.equal(1, r.status)
+    assert.equal("aep: stream: cannot read mapping set " .. dir .. "/none.json: " .. dir ..
+      "/none.json: No such file or directory\n", r.stderr)
   end)
 end)
 
@@ -288,6 +293,15 @@ describe("aep mapping-sets", function()
     r = aep({ "mapping-sets", "deploy", out, "--id", created.id, "--json" })
     assert.equal(0, r.status, r.stderr)
     assert.same({ created.id, 1 }, (function(d) return { d.id, d.version } end)(cjson.decode(r.stdout)))
+    -- the deployed set by its id maps like the file
+    local ds = fresh_dataset()
+    r = aep({ "stream", "--dataset", ds, "--input", SAMPLES, "--mapping-set", created.id, "--json" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(25, cjson.decode(r.stdout).accepted)
+    r = aep({ "stream", "--dataset", ds, "--input", SAMPLES, "--mapping-set", "0123456789abcdef0123456789abcdef" })
+    assert.equal(1, r.status)
+    assert.equal("aep: stream: mapping set 0123456789abcdef0123456789abcdef not found (aep mapping-sets list shows the org's)\n",
+      r.stderr)
     r = aep({ "mapping-sets", "get", "nope" })
     assert.equal(1, r.status)
     assert.equal("aep: mapping-sets: mapping set nope not found\n", r.stderr)

@@ -147,9 +147,10 @@ end
 
 -- mapping_set.for_target(ref, o) -> map | nil, err
 -- o: client, resolved (the target schema) or schema_id (fetched with client), tenant (the
--- target's: a set written for another tenant is retargeted), log
+-- target's: a set written for another tenant is retargeted), log, set (ref already read)
 function M.for_target(ref, o)
-  local set, name = M.load(ref, o.client)
+  local set, name = o.set, ref
+  if not set then set, name = M.load(ref, o.client) end
   if not set then return nil, name end
   local resolved = o.resolved
   if not resolved then

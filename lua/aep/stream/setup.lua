@@ -86,6 +86,15 @@ function M.prepare(opts, input)
     s.map = m
   end
 
+  -- a mapping set file is read before any Platform call (a typo costs no round trip); it is
+  -- compiled once the target's schema is known
+  local set_file
+  if opts.mapping_set and require("aep.stream.mapping_set").looks_like_file(opts.mapping_set) then
+    local set, serr = require("aep.stream.mapping_set").read(opts.mapping_set)
+    if not set then return nil, M.fail(serr) end
+    set_file = set
+  end
+
   local ok_cfg, cfg = pcall(config.load, { flags = opts })
   if not ok_cfg then return nil, M.fail(tostring(cfg)) end
   s.cfg = cfg
@@ -105,7 +114,7 @@ function M.prepare(opts, input)
   if opts.mapping_set then
     -- compiled against the dataset's schema once the target is known (aep.stream.mapping_set)
     local m, merr = require("aep.stream.mapping_set").for_target(opts.mapping_set, {
-      client = target.client, schema_id = target.schema_id, tenant = opts.tenant or target.tenant, log = log })
+      client = target.client, schema_id = target.schema_id, tenant = opts.tenant or target.tenant, log = log, set = set_file })
     if not m then return nil, M.fail(merr) end
     s.map = m
   end

@@ -255,6 +255,23 @@ describe("aep stream --raw and --upsert", function()
     assert.equal(lake, #fixtures.records(api, ds, "?limit=1000").records)
   end)
 
+  it("--identity-dataset adds identity create: the record reaches the identity dataset too", function()
+    local identity_ds = fixtures.dataset(api, "dataprep spec identity", ids.profile_schema, false)
+    local id = "identity1@example.com"
+    local input = write("ident.jsonl", cjson.encode({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } }) .. "\n")
+    local r = aep({ "stream", "--raw", "--upsert", "merge", "--identity-dataset", identity_ds, "--flow-id", flow,
+      "--input", input, "--json" })
+    assert.equal(0, r.status, r.stderr)
+    local page = poll(function()
+      local p = fixtures.records(api, identity_ds)
+      if p.count == 1 then return p end
+    end, "the identity dataset's record")
+    assert.same({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } }, page.records[1].entity)
+    local e = profile_of(id).entity
+    e.identities = nil
+    assert.same({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } }, e)
+  end)
+
   it("refuses flags that do not go together", function()
     local cases = {
       { { "--raw", "--input", SAMPLES }, "--raw needs --flow-id ID (a dataflow with a mapping set) or --dataset ID" },

@@ -272,6 +272,23 @@ describe("aep stream --raw and --upsert", function()
     assert.same({ _exchangeinternal = { loyaltyID = id, totalLoyaltyPoints = 5 } }, e)
   end)
 
+  it("a record AEP's mapping fails is accepted on the wire and shown by aep status --errors", function()
+    local points = write("points3.mapping-set.json", cjson.encode(POINTS_SET))
+    local pid = deploy(points).id
+    local pds = fresh_dataset()
+    local pflow = raw_flow(pid, pds)
+    local input = write("points3.jsonl", '{"email":"ok3@example.com","points":"3"}\n{"email":"bad3@example.com","points":"lots"}\n')
+    local r = aep({ "stream", "--raw", "--flow-id", pflow, "--input", input, "--json" })
+    assert.equal(0, r.status, r.stderr)
+    assert.equal(2, cjson.decode(r.stdout).accepted)
+    poll(function() return #fixtures.records(api, pds, "?status=failed").records == 1 end, "the failed record")
+    local st = poll(function()
+      local s2 = aep({ "status", "--dataset", pds, "--errors" })
+      if s2.stdout:find(POINTS_ERROR, 1, true) then return s2 end
+    end, "aep status --errors naming the mapping failure")
+    assert.equal(2, st.status)
+  end)
+
   it("refuses flags that do not go together", function()
     local cases = {
       { { "--raw", "--input", SAMPLES }, "--raw needs --flow-id ID (a dataflow with a mapping set) or --dataset ID" },

@@ -75,7 +75,7 @@ for _, src in ipairs(SOURCES) do
 end
 
 M.usage = [[
-usage: aep stream --dataset ID --input FILE [--mapping FILE] [flags]
+usage: aep stream --dataset ID --input FILE [--mapping FILE | --mapping-set FILE|ID | --raw] [flags]
 
 Streams every record of FILE into the dataset through AEP's streaming batch endpoint, at up to
 AEP's documented rate (1,000 requests/s, 10,000 messages/s; unlimited against the local emulator),

@@ -1,13 +1,13 @@
 -- aep.flows: Flow Service (/data/foundation/flowservice): the HTTP API streaming connection
 -- (base connection -> inlet), source and target connections, and dataflows (flowId).
 --
---   flows.create_streaming_connection(c, {name=, source_id=, authenticated=}) -> id
+--   flows.create_streaming_connection(c, {name=, source_id=, authenticated=, data_type= "xdm" | "raw"}) -> id
 --   flows.get_connection(c, id) -> connection | nil
 --   flows.inlet_of(connection) -> {inlet_id=, inlet_url=, authenticated=, source_id=}
 --   flows.find_by_name(c, "connections" | "sourceConnections" | "targetConnections" | "flows", name)
 --   flows.create_source_connection(c, {name=, base_connection_id=}) -> id
 --   flows.create_target_connection(c, {name=, dataset_id=, schema_id=}) -> id
---   flows.create_flow(c, {name=, source_id=, target_id=}) -> id
+--   flows.create_flow(c, {name=, source_id=, target_id=, mapping_id=, mapping_version=}) -> id
 --   flows.delete(c, kind, id) -> true
 --   flows.list(c, kind [, property | {property, ...}]) -> items (every page)
 --   flows.list_runs(c, flow_id [, {since_ms=}]) -> the dataflow's runs, newest first
@@ -23,6 +23,7 @@ M.HTTP_API_SPEC = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"      -- streaming (HTTP
 M.HTTP_API_PROVIDER = "521eee4d-8cbe-4906-bb48-fb6bd4450033"
 M.DATA_LAKE_SPEC = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"     -- target: the data lake
 M.FLOW_SPEC = "d8a6f005-7eaf-4153-983e-e8574508b877"          -- streaming dataflow without mapping
+M.FLOW_SPEC_MAPPING = "c1a19761-d2c7-4702-b9fa-fe91f0613e81"  -- streaming dataflow with a mapping set (http.md)
 M.SCHEMA_VERSION = "application/vnd.adobe.xed-full+json;version=1.0"
 
 local enc = platform.urlencode
@@ -51,7 +52,7 @@ function M.create_streaming_connection(c, o)
     providerId = M.HTTP_API_PROVIDER,
     connectionSpec = { id = M.HTTP_API_SPEC, version = "1.0" },
     auth = { specName = "Streaming Connection", params = {
-      sourceId = o.source_id or o.name, dataType = "xdm", name = o.name,
+      sourceId = o.source_id or o.name, dataType = o.data_type or "xdm", name = o.name,
       authenticationRequired = o.authenticated and true or false,
     } },
   } })
@@ -142,14 +143,20 @@ function M.create_target_connection(c, o)
   return created_id(resp, "target connection")
 end
 
--- flows.create_flow(c, {name, source_id, target_id}) -> flow id
+-- flows.create_flow(c, {name, source_id, target_id [, mapping_id, mapping_version]}) -> flow id
+-- With mapping_id: the dataflow maps each message with that Data Prep mapping set (http.md "Create
+-- a dataflow", with transformations: its own flow spec, the transformation named "Mapping").
 function M.create_flow(c, o)
-  local resp = c:post(M.BASE .. "/flows", { json = {
+  local body = {
     name = o.name, description = o.description,
-    flowSpec = { id = o.flow_spec or M.FLOW_SPEC, version = "1.0" },
+    flowSpec = { id = o.flow_spec or (o.mapping_id and M.FLOW_SPEC_MAPPING) or M.FLOW_SPEC, version = "1.0" },
     sourceConnectionIds = json.array({ o.source_id }),
     targetConnectionIds = json.array({ o.target_id }),
-  } })
+  }
+  if o.mapping_id then
+    body.transformations = { { name = "Mapping", params = { mappingId = o.mapping_id, mappingVersion = o.mapping_version or 0 } } }
+  end
+  local resp = c:post(M.BASE .. "/flows", { json = body })
   return created_id(resp, "dataflow")
 end
 

@@ -197,7 +197,7 @@ local GLOBALS = {
   { "client", "Platform client for the current configuration (authenticates on first use)" },
   { "cfg", "the configuration: cfg:describe(), cfg:get \"SANDBOX_NAME\"" },
   { "json", "aep.json: json.decode(s), json.encode(v), json.encode_pretty(v)" },
-  { "try(mapping, record [, dataset])", "map one record, validate it offline against the dataset's schema" },
+  { "try(mapping, record [, dataset])", "map one record, validate it offline against the dataset's schema (mapping: a Lua mapping or a mapping set .json)" },
   { "reload(path | module)", "load a mapping file (or a module) again; reload(DATASET) refetches its schema" },
   { "records(path [, n])", "the records of a file: JSON Lines, JSON array, CSV (optionally .gz)" },
   { "help(f | module)", "a function's signature and description; a module's functions" },
@@ -385,7 +385,10 @@ end
 -- try(mapping, record [, dataset]) -> result (printed as the report; .ok, .entity, .violations)
 function M.try(session, mapping, record, dataset)
   local offline = require "aep.validate"
-  local map = mapping_of(session, mapping)
+  -- a Data Prep mapping set (a .json file, or the set as a table) compiles against the target's schema
+  local is_set = (type(mapping) == "string" and mapping:match("%.json$")) or
+    (type(mapping) == "table" and getmetatable(mapping) == nil and type(mapping.mappings) == "table")
+  local map = not is_set and mapping_of(session, mapping) or nil
   if type(record) == "string" then
     local json = require "aep.json"
     local v, err = json.decode(record)
@@ -409,6 +412,18 @@ function M.try(session, mapping, record, dataset)
     session.targets[dataset] = target
   end
   session.dataset = dataset
+  if is_set then
+    local mapping_set = require "aep.stream.mapping_set"
+    local set, name = mapping, "the mapping set"
+    if type(mapping) == "string" then
+      set, name = mapping_set.read(mapping)
+      if not set then error("try: " .. name, 0) end
+      name = mapping
+    end
+    local err
+    map, err = mapping_set.map_function(mapping_set.retarget(set, target.tenant, target.schema_id), target.resolved, name)
+    if not map then error("try: " .. err, 0) end
+  end
   return offline.try(target, map, record)
 end
 

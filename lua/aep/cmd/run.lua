@@ -40,6 +40,7 @@ in one run. The scripts reimplement Adobe's "Real-time import" Postman collectio
   schemas          field groups, schemas, identity descriptors     (folders 1a/1b)
   datasets         Profile-enabled datasets                        (folders 2a/2b)
   streaming        streaming connection, stream the samples        (folders 3a/3b)
+  raw-streaming    a dataflow with a Data Prep mapping set, the samples sent as raw data
   batch-import     batch ingestion of the samples                  (folders 4a/4b)
   lookup           profile and events read back, --verify          (folders 5a/5b)
   list             what the sandbox holds                          (folder X)

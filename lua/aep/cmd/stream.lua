@@ -24,6 +24,10 @@ M.SOURCES = SOURCES
 local COMMON = {
   { "dataset", "string", short = "d", metavar = "ID", help = "target dataset: id, name, or a run manifest variable (DATASET_ID_PROFILE)" },
   { "mapping", "string", short = "m", metavar = "FILE", help = "Lua file returning function(record, ctx) -> XDM entity | nil (skip)" },
+  { "mapping-set", "string", metavar = "FILE|ID", help = "a Data Prep mapping set (JSON file, or the id of one in the org) mapping records locally, instead of --mapping" },
+  { "raw", "boolean", help = "send records as they are to a dataflow with a mapping set (--flow-id, or the one writing --dataset): AEP maps them" },
+  { "upsert", "string", metavar = "OP", help = "send Data Prep upserts to Profile: create, merge or delete (operations.data)" },
+  { "identity-dataset", "string", metavar = "ID", help = "with --upsert: also create the record's identities through this dataset (operations.identity create)" },
   { "mapping-timeout", "integer", metavar = "MS", help = "time budget of one mapping call; a record that takes longer is rejected (default 1000, 0 = none)" },
   { "reject-file", "string", metavar = "FILE", help = "write rejected and failed records here (JSON Lines; replayable as --input)" },
   { "report", "string", metavar = "FILE", help = "write a report: JSON, or JUnit XML when FILE ends in .xml" },
@@ -71,7 +75,7 @@ for _, src in ipairs(SOURCES) do
 end
 
 M.usage = [[
-usage: aep stream --dataset ID --input FILE [--mapping FILE] [flags]
+usage: aep stream --dataset ID --input FILE [--mapping FILE | --mapping-set FILE|ID | --raw] [flags]
 
 Streams every record of FILE into the dataset through AEP's streaming batch endpoint, at up to
 AEP's documented rate (1,000 requests/s, 10,000 messages/s; unlimited against the local emulator),
@@ -89,6 +93,17 @@ record is rejected with the message). A call that runs longer than --mapping-tim
 ("mapping exceeded N ms"); a mapping that calls os.exit stops the run with exit status 1 and a
 report naming the record. Without --mapping, records are sent as they are. A reject file can be
 given back as --input to replay it.
+
+--mapping-set FILE|ID maps with a Data Prep mapping set instead (AEP's own mapping language, run
+locally by the engine of docs/dataprep.md): it is validated against the dataset's schema before
+anything is sent, and a record whose mapping fails is rejected with Data Prep's error. A set
+written for another tenant (its xdmSchema) has its _TENANT destinations moved to the dataset's.
+--raw sends the records as they are, one per request, to an HTTP API dataflow that carries a
+mapping set (x-adobe-flow-id: --flow-id, or the one such dataflow writing --dataset): AEP maps
+them, and `aep status --errors` shows the records its mapping failed. --upsert OP sends Data
+Prep upserts (operations.data create, merge or delete; --identity-dataset ID adds identity
+create): partial Profile updates, the body being the locally mapped entity, or the record as it
+is with --raw.
 ]] .. table.concat(source_help) .. [[
 
 Examples:
@@ -98,6 +113,10 @@ Examples:
   aep stream -d 5f1b0c3d2e4a -i rejects.jsonl -m my_mapping.lua     (replay what was rejected)
   aep stream -d 5f1b0c3d2e4a -i - --report report.xml < records.jsonl
   aep validate -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua    (check offline first)
+  aep stream -d DATASET_ID_PROFILE -i data/AEP_loyalty_profiles.json \
+      --mapping-set mappings/loyalty_profile.mapping-set.json
+  aep stream --raw -d DATASET_ID_PROFILE -i data/AEP_loyalty_profiles.json
+  aep stream --raw --upsert merge -d DATASET_ID_PROFILE -i changes.jsonl
 ]]
 
 M.summary = "stream a file of records through a mapping into a dataset: paced, accounted, resumable"
@@ -129,6 +148,9 @@ function M.run(args)
   end
   local problem = src.check(opts, positional)
   if problem then cli.usage_error(problem) end
+  if opts.mapping and opts.mapping_set then cli.usage_error("--mapping and --mapping-set exclude each other") end
+  local raw_problem = require("aep.stream.raw").check(opts)
+  if raw_problem then cli.usage_error(raw_problem) end
   setup.check_flags(opts)
   if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
 

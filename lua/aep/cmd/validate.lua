@@ -12,6 +12,7 @@ local SPEC = {
   { "dataset", "string", short = "d", metavar = "ID", help = "validate against this dataset's schema (id or name; fetched once, needs a configuration)" },
   { "schema", "string", metavar = "FILE", help = "validate against a schema file instead (see below; no configuration needed)" },
   { "format", "string", metavar = "FMT", help = "jsonl | json | csv (default: from the file name)" },
+  { "mapping-set", "string", metavar = "FILE|ID", help = "a Data Prep mapping set (JSON file, or the id of one in the org) instead of --mapping" },
   { "tenant", "string", metavar = "NAME", help = "tenant id for the mapping's ctx.tenant (default: from the schema id)" },
   cli.common.env, cli.common.json, cli.common.quiet, cli.common.verbose,
 }
@@ -20,7 +21,7 @@ for _, s in ipairs(require("aep.config").flag_spec()) do SPEC[#SPEC + 1] = s end
 M.summary = "map and validate a file offline against a dataset's schema (nothing is sent)"
 
 M.usage = [[
-usage: aep validate --input FILE [--mapping FILE] (--dataset ID | --schema FILE) [flags]
+usage: aep validate --input FILE [--mapping FILE | --mapping-set FILE] (--dataset ID | --schema FILE) [flags]
 
 Maps every record of FILE with the mapping and validates the entity offline, with the validator
 the emulator runs on streamed messages, so each problem reads as AEP's synchronous validation
@@ -39,6 +40,11 @@ the primary identity), or a JSON array of documents: the tenant schema, its fiel
 returned with Accept: application/vnd.adobe.xed+json) and optionally its identity descriptors.
 Adobe's standard classes and field groups are known to aep and need not be in the file.
 
+--mapping-set FILE|ID maps with a Data Prep mapping set (the engine of docs/dataprep.md): the set
+is first validated against the schema as the Data Prep API validates it (each failed mapping
+named with its error, exit 1), then a record whose mapping fails is invalid with Data Prep's
+error ("Data Prep: mapping SOURCE -> DESTINATION failed: ...").
+
 Flags:
 ]] .. cli.flags_help(SPEC) .. [[
 
@@ -48,6 +54,8 @@ Examples:
       --input data/AEP_loyalty_profiles.json --dataset 5f1b0c3d2e4a
   aep validate -m mappings/loyalty_event.lua -i events.jsonl.gz --schema loyalty-events.json
   aep validate -i rejects.jsonl --dataset "Loyalty Profiles" --json | jq '.invalid_records'
+  aep validate --mapping-set mappings/loyalty_profile.mapping-set.json \
+      -i data/AEP_loyalty_profiles.json --dataset DATASET_ID
 ]]
 
 local function fail(message)
@@ -66,6 +74,7 @@ function M.run(args)
   end
   if not opts.dataset and not opts.schema then cli.usage_error("missing --dataset ID or --schema FILE") end
   if opts.dataset and opts.schema then cli.usage_error("--dataset and --schema exclude each other") end
+  if opts.mapping and opts.mapping_set then cli.usage_error("--mapping and --mapping-set exclude each other") end
 
   local offline = require "aep.validate"
   local term = require "aep.term"
@@ -82,7 +91,7 @@ function M.run(args)
     map = m
   end
 
-  local target
+  local target, client
   if opts.schema then
     local t, err = offline.from_file(opts.schema, { tenant = opts.tenant })
     if not t then reader:close(); return fail(err) end
@@ -91,8 +100,8 @@ function M.run(args)
     local ok, t = pcall(function()
       local cfg = require("aep.config").load({ flags = opts })
       cfg:check()
-      local c = require("aep.platform").new(cfg)
-      return offline.from_dataset(c, opts.dataset)
+      client = require("aep.platform").new(cfg)
+      return offline.from_dataset(client, opts.dataset)
     end)
     if not ok then
       reader:close()
@@ -100,6 +109,24 @@ function M.run(args)
       return fail(tostring(t))
     end
     target = t
+  end
+
+  if opts.mapping_set then
+    -- a Data Prep mapping set, compiled and validated against the target schema (AEP's words)
+    local mapping_set = require "aep.stream.mapping_set"
+    if not client and not mapping_set.looks_like_file(opts.mapping_set) then
+      local ok, c = pcall(function()
+        local cfg = require("aep.config").load({ flags = opts })
+        cfg:check()
+        return require("aep.platform").new(cfg)
+      end)
+      if not ok then reader:close(); return fail(tostring(c)) end
+      client = c
+    end
+    local m, merr = mapping_set.for_target(opts.mapping_set, { client = client, resolved = target.resolved,
+      schema_id = target.schema_id, tenant = opts.tenant or target.tenant })
+    if not m then reader:close(); return fail(merr) end
+    map = m
   end
 
   local out = io.stdout
@@ -156,7 +183,7 @@ function M.run(args)
   local against = target.dataset_id and ("dataset " .. target.dataset_id) or (target.source or "the schema")
   if opts.json then
     local doc = {
-      input = input, mapping = opts.mapping or json.null,
+      input = input, mapping = opts.mapping or opts.mapping_set or json.null,
       dataset_id = target.dataset_id or json.null, schema_id = target.schema_id or json.null,
       schema_file = opts.schema or json.null,
       records = counts.records, valid = counts.valid, invalid = counts.invalid, skipped = counts.skipped,

@@ -48,7 +48,7 @@ end
 
 -- setup.check_flags(opts): the usage errors every input shares
 function M.check_flags(opts)
-  if not opts.dataset and not (opts.inlet and opts.schema) then
+  if not opts.dataset and not (opts.inlet and opts.schema) and not (opts.raw and opts.flow_id) then
     cli.usage_error("missing --dataset ID")
   end
   if opts.batch_size < 1 then cli.usage_error("--batch-size must be at least 1") end
@@ -86,10 +86,22 @@ function M.prepare(opts, input)
     s.map = m
   end
 
+  -- a mapping set file is read before any Platform call (a typo costs no round trip); it is
+  -- compiled once the target's schema is known
+  local set_file
+  if opts.mapping_set and require("aep.stream.mapping_set").looks_like_file(opts.mapping_set) then
+    local set, serr = require("aep.stream.mapping_set").read(opts.mapping_set)
+    if not set then return nil, M.fail(serr) end
+    set_file = set
+  end
+
   local ok_cfg, cfg = pcall(config.load, { flags = opts })
   if not ok_cfg then return nil, M.fail(tostring(cfg)) end
   s.cfg = cfg
-  local ok_t, target = pcall(require("aep.stream.target").resolve, {
+  -- --raw / --upsert: messages the dataflow maps or applies (aep.stream.raw)
+  local resolve = require("aep.stream.target").resolve
+  if opts.raw or opts.upsert then resolve = function(ro) return require("aep.stream.raw").resolve(opts, ro) end end
+  local ok_t, target = pcall(resolve, {
     cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
     authenticated = opts.authenticated,
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
@@ -99,6 +111,13 @@ function M.prepare(opts, input)
     return nil, M.fail(tostring(target))
   end
   s.target = target
+  if opts.mapping_set then
+    -- compiled against the dataset's schema once the target is known (aep.stream.mapping_set)
+    local m, merr = require("aep.stream.mapping_set").for_target(opts.mapping_set, {
+      client = target.client, schema_id = target.schema_id, tenant = opts.tenant or target.tenant, log = log, set = set_file })
+    if not m then return nil, M.fail(merr) end
+    s.map = m
+  end
   -- aep.platform warns about --insecure when it makes a client; a stream given --inlet and
   -- --schema makes none, and must say it all the same (SECURITY.md)
   if cfg:insecure() and not target.client then
@@ -114,18 +133,19 @@ function M.prepare(opts, input)
   end
   local ledger, lerr = require("aep.stream.ledger").new({
     checkpoint = opts.checkpoint, reject_file = s.reject_file, accepted_file = opts.accepted_file,
-    input = input, dataset = target.dataset_id, mapping = opts.mapping,
+    input = input, dataset = target.dataset_id, mapping = opts.mapping or opts.mapping_set,
   })
   if not ledger then return nil, M.fail(lerr) end
   s.ledger = ledger
 
   s.pacer, s.batch_size, s.concurrency = pacing(opts, target, req_rate, msg_rate)
+  if target.one_per_request then s.batch_size = 1 end
   s.pool = require("aep.http").pool({
     max_in_flight = s.concurrency, timeout = opts.timeout, connect_timeout = 10,
     cainfo = cfg:cacert(), insecure = cfg:insecure() or nil,
   })
   s.sender = require("aep.stream.sender").new({
-    pool = s.pool, url = target.url, sync = opts.sync_validation, headers = target.headers,
+    pool = s.pool, url = target.url, sync = opts.sync_validation or target.one_per_request, headers = target.headers,
     pacer = s.pacer, ledger = ledger, auth = target.auth, concurrency = s.concurrency,
     max_attempts = opts.retries,
   })

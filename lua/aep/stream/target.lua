@@ -57,6 +57,9 @@ local function find_dataset(c, ref, manifest_path, cfg, run_name)
     message = "dataset '" .. ref .. "' not found (give its id or its name)" }), 0)
 end
 
+-- target.find_dataset(client, ref [, manifest_path, cfg, run_name]) -> dataset | raises
+M.find_dataset = find_dataset
+
 local function first(list)
   return type(list) == "table" and list[1] or nil
 end

@@ -69,21 +69,17 @@ static int host_isatty(lua_State *L) {
   return 1;
 }
 
-static double clock_seconds(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* host.now() -> wall-clock seconds since the epoch, with sub-second precision */
 static int host_now(lua_State *L) {
-  lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
   return 1;
 }
 
 /* host.monotonic() -> seconds on a clock that never jumps */
 static int host_monotonic(lua_State *L) {
-  lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+  lua_pushnumber(L, aep_monotonic());
   return 1;
 }
 
@@ -215,33 +211,40 @@ static int host_fsync(lua_State *L) {
   return 1;
 }
 
-/* Set by the handler host.trap_term() installs (a signal handler needs a global). */
-static volatile sig_atomic_t term_requested = 0;
+/* The process-wide SIGTERM trap (declared in aep.h: native modules poll it). */
+volatile sig_atomic_t aep_term_requested = 0;
+/* Whether the trapped SIGTERM also interrupts blocking waits, as Ctrl-C does. */
+static volatile sig_atomic_t term_interrupts = 1;
 
 static void on_term(int sig) {
-  term_requested = 1;
-  aep_interrupted = 1; /* blocking waits (HTTP, sleep) return as they do for Ctrl-C */
-  signal(sig, SIG_DFL); /* a second SIGTERM terminates as usual */
+  aep_term_requested = 1;
+  if (term_interrupts) aep_interrupted = 1; /* blocking waits (HTTP, sleep) return as for Ctrl-C */
+  signal(sig, SIG_DFL);                     /* a second SIGTERM terminates as usual */
 }
 
-/* host.trap_term(): from now on the first SIGTERM does not kill the process; it sets the flag read
- * by host.term_requested() and interrupts blocking waits as Ctrl-C does, so that a command can
- * stop, settle what is in flight and write its report (what service managers expect). */
+/* host.trap_term(["interrupt" | "drain"]): from now on the first SIGTERM does not kill the
+ * process; it sets the flag read by host.term_requested(), so that a command can stop, settle
+ * what is in flight and write its report (what service managers expect). "interrupt" (the
+ * default) also interrupts blocking waits as Ctrl-C does; "drain" does not (HTTP answers still
+ * arrive), it only makes kafka's poll_batch return early, so a consumer can drain, commit and
+ * leave its group. A second SIGTERM terminates as usual. */
 static int host_trap_term(lua_State *L) {
-  (void)L;
+  static const char *const modes[] = {"interrupt", "drain", NULL};
+  int drain = luaL_checkoption(L, 1, "interrupt", modes) == 1;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  term_requested = 0;
+  term_interrupts = !drain;
+  aep_term_requested = 0;
   sigaction(SIGTERM, &sa, NULL);
   return 0;
 }
 
 /* host.term_requested() -> boolean (a SIGTERM arrived since host.trap_term()) */
 static int host_term_requested(lua_State *L) {
-  lua_pushboolean(L, term_requested);
+  lua_pushboolean(L, aep_term_requested);
   return 1;
 }
 

@@ -6,6 +6,9 @@
  * easy handles. No Lua runs inside curl callbacks: they only fill C buffers. Requests are parsed
  * from their Lua tables into a C `spec` first (all raising happens then), so starting a transfer
  * needs no Lua at all. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "http_xfer.h"
 
 #define CLIENT_MT "aep.http.Client"
@@ -49,14 +52,14 @@ static int http_request(lua_State *L) {
   defaults_t d = {30.0, 10.0, NULL, 0, DEFAULT_MAX_BODY};
   CURLcode rc = CURLE_OK;
   int done = 0, interrupted = 0, n;
-  spec_parse(L, 1, &d, &x->spec);
+  http_spec_parse(L, 1, &d, &x->spec);
   if (x->easy == NULL && (x->easy = curl_easy_init()) == NULL) {
-    spec_clear(&x->spec);
+    http_spec_clear(&x->spec);
     return aep_fail(L, "http: out of memory", "HTTP");
   }
   x->abort_on_interrupt = 1;
-  if ((rc = xfer_setup(x)) != CURLE_OK || curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
-    spec_clear(&x->spec);
+  if ((rc = http_xfer_setup(x)) != CURLE_OK || curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+    http_spec_clear(&x->spec);
     return aep_fail(L, rc != CURLE_OK ? curl_easy_strerror(rc) : "http: cannot start transfer", "HTTP");
   }
   while (!done) {
@@ -85,10 +88,10 @@ static int http_request(lua_State *L) {
   } else if (!done) {
     n = aep_fail(L, "http: curl multi failure", "HTTP");
   } else {
-    n = push_outcome(L, x, rc);
+    n = http_xfer_outcome(L, x, rc);
   }
-  spec_clear(&x->spec);
-  xfer_release_buffers(x);
+  http_spec_clear(&x->spec);
+  http_xfer_release_buffers(x);
   return n;
 }
 
@@ -96,7 +99,7 @@ static int client_gc(lua_State *L) {
   client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
   if (!c->closed) {
     c->closed = 1;
-    xfer_free(&c->x);
+    http_xfer_free(&c->x);
     if (c->multi) curl_multi_cleanup(c->multi);
     c->multi = NULL;
   }
@@ -105,10 +108,10 @@ static int client_gc(lua_State *L) {
 
 /* ---- http.pool -------------------------------------------------------------------------- */
 
+static int pool_is_open(const void *p) { return !((const pool_t *)p)->closed; }
+
 static pool_t *check_pool(lua_State *L) {
-  pool_t *p = luaL_checkudata(L, 1, POOL_MT);
-  if (p->closed) luaL_error(L, "http: pool is closed");
-  return p;
+  return aep_check_handle(L, 1, POOL_MT, pool_is_open, "http: pool is closed");
 }
 
 /* Release a spec's refs in the pool's ref table (at the top of the stack). */
@@ -134,12 +137,12 @@ static int http_pool(lua_State *L) {
   luaL_setmetatable(L, POOL_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
-  spec_init(&p->scratch);
-  p->defaults.timeout = field_num(L, 1, "timeout", 30.0);
-  p->defaults.connect_timeout = field_num(L, 1, "connect_timeout", 10.0);
+  http_spec_init(&p->scratch);
+  p->defaults.timeout = aep_opt_seconds_field(L, 1, "timeout", 30.0);
+  p->defaults.connect_timeout = aep_opt_seconds_field(L, 1, "connect_timeout", 10.0);
   p->defaults.insecure = aep_opt_bool_field(L, 1, "insecure", 0);
   p->defaults.max_body = aep_opt_int_field(L, 1, "max_body", DEFAULT_MAX_BODY);
-  cainfo = field_str(L, 1, "cainfo", NULL);
+  cainfo = aep_opt_string_field(L, 1, "cainfo", NULL);
   if ((p->xfers = calloc((size_t)n, sizeof *p->xfers)) == NULL ||
       (cainfo && (p->cainfo = strdup(cainfo)) == NULL) || (p->multi = curl_multi_init()) == NULL) {
     free(p->xfers);
@@ -148,7 +151,7 @@ static int http_pool(lua_State *L) {
   }
   p->defaults.cainfo = p->cainfo;
   p->nxfers = n;
-  for (i = 0; i < n; i++) spec_init(&p->xfers[i].spec);
+  for (i = 0; i < n; i++) http_spec_init(&p->xfers[i].spec);
   curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)n);
   p->closed = 0;
   return 1;
@@ -158,7 +161,7 @@ static int http_pool(lua_State *L) {
 static int pool_submit(lua_State *L) {
   pool_t *p = check_pool(L);
   spec_t *s = &p->scratch;
-  spec_parse(L, 2, &p->defaults, s);
+  http_spec_parse(L, 2, &p->defaults, s);
   if (p->qlen == p->qcap) {
     size_t cap = p->qcap ? p->qcap * 2 : 64, i;
     spec_t *q = malloc(cap * sizeof *q);
@@ -179,7 +182,7 @@ static int pool_submit(lua_State *L) {
   s->ctx_ref = luaL_ref(L, -2);
   p->queue[(p->qhead + p->qlen) % p->qcap] = *s;
   p->qlen++;
-  spec_init(s);
+  http_spec_init(s);
   return 0;
 }
 
@@ -189,7 +192,7 @@ static void push_completion(lua_State *L, int res, int refs, xfer_t *x, CURLcode
   lua_createtable(L, 0, 4);
   lua_rawgeti(L, refs, x->spec.ctx_ref);
   lua_setfield(L, -2, "context");
-  k = push_outcome(L, x, rc);
+  k = http_xfer_outcome(L, x, rc);
   if (k == 1) {
     lua_setfield(L, -2, "response");
   } else { /* nil, msg, code, resent */
@@ -205,8 +208,8 @@ static void pool_finish(lua_State *L, int refs, xfer_t *x) {
   lua_pushvalue(L, refs);
   refs_release(L, &x->spec);
   lua_pop(L, 1);
-  spec_clear(&x->spec);
-  xfer_release_buffers(x);
+  http_spec_clear(&x->spec);
+  http_xfer_release_buffers(x);
   x->busy = 0;
 }
 
@@ -223,7 +226,7 @@ static void pool_start(lua_State *L, pool_t *p, int res, int refs, int *n) {
     x->busy = 1;
     if (x->easy == NULL && (x->easy = curl_easy_init()) == NULL) {
       rc = CURLE_OUT_OF_MEMORY;
-    } else if ((rc = xfer_setup(x)) == CURLE_OK) {
+    } else if ((rc = http_xfer_setup(x)) == CURLE_OK) {
       if (curl_multi_add_handle(p->multi, x->easy) == CURLM_OK) {
         p->in_flight++;
         continue;
@@ -240,7 +243,7 @@ static void pool_start(lua_State *L, pool_t *p, int res, int refs, int *n) {
  * completion (or the timeout, or SIGINT), then returns every completion available. */
 static int pool_wait(lua_State *L) {
   pool_t *p = check_pool(L);
-  double timeout = luaL_optnumber(L, 2, -1), deadline = timeout >= 0 ? now_s() + timeout : 0;
+  double timeout = luaL_optnumber(L, 2, -1), deadline = timeout >= 0 ? aep_monotonic() + timeout : 0;
   int n = 0, res, refs, running;
   lua_settop(L, 2);
   lua_getiuservalue(L, 1, 1);
@@ -272,7 +275,7 @@ static int pool_wait(lua_State *L) {
     if (p->in_flight == 0 && p->qlen == 0) break;
     if (aep_interrupted) break;
     {
-      double left = timeout >= 0 ? deadline - now_s() : 1.0;
+      double left = timeout >= 0 ? deadline - aep_monotonic() : 1.0;
       if (left <= 0) break;
       curl_multi_poll(p->multi, NULL, 0, left > 1.0 ? 1000 : (int)(left * 1000) + 1, NULL);
     }
@@ -297,14 +300,14 @@ static int pool_close(lua_State *L) {
   for (i = 0; i < p->nxfers; i++) {
     xfer_t *x = &p->xfers[i];
     if (x->busy && x->easy) curl_multi_remove_handle(p->multi, x->easy);
-    xfer_free(x);
+    http_xfer_free(x);
   }
   while (p->qlen > 0) {
-    spec_clear(&p->queue[p->qhead]);
+    http_spec_clear(&p->queue[p->qhead]);
     p->qhead = (p->qhead + 1) % p->qcap;
     p->qlen--;
   }
-  spec_clear(&p->scratch);
+  http_spec_clear(&p->scratch);
   free(p->queue);
   free(p->xfers);
   free(p->cainfo);
@@ -329,27 +332,17 @@ static const luaL_Reg pool_methods[] = {
   {"submit", pool_submit}, {"wait", pool_wait}, {"pending", pool_pending}, {"close", pool_close},
   {NULL, NULL}};
 
-static const luaL_Reg pool_meta[] = {
-  {"__gc", pool_close}, {"__close", pool_close}, {"__tostring", pool_tostring}, {NULL, NULL}};
-
 static const luaL_Reg http_funcs[] = {{"request", http_request}, {"pool", http_pool}, {NULL, NULL}};
 
 int luaopen_aep_http(lua_State *L) {
   client_t *c;
-  luaL_newmetatable(L, POOL_MT);
-  luaL_setfuncs(L, pool_meta, 0);
-  luaL_newlib(L, pool_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  luaL_newmetatable(L, CLIENT_MT);
-  lua_pushcfunction(L, client_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  aep_new_type(L, POOL_MT, pool_methods, pool_close, pool_tostring);
+  aep_new_type(L, CLIENT_MT, NULL, client_gc, NULL);
 
   luaL_newlibtable(L, http_funcs);
   c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
-  spec_init(&c->x.spec);
+  http_spec_init(&c->x.spec);
   c->closed = 1;
   luaL_setmetatable(L, CLIENT_MT);
   if ((c->multi = curl_multi_init()) == NULL) return luaL_error(L, "http: cannot create curl multi handle");

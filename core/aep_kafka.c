@@ -17,21 +17,18 @@
  * return nil, message, code with code = rd_kafka_err2name(err) ("_TIMED_OUT", "_TRANSPORT", ...),
  * "CONFIG" for a refused configuration, or "INTERRUPTED".
  *
- * This file: the consumer and the module. core/kafka_producer.h: the producer and the mock
- * cluster. core/kafka_util.h: configuration, partition lists, errors. */
-#include <signal.h>
+ * This file: the consumer and the module. core/kafka_producer.c: the producer; core/kafka_mock.c:
+ * the mock cluster; core/kafka_util.c: configuration, partition lists, errors. SIGTERM: the one
+ * trap is aep.host's (host.trap_term("drain") makes poll_batch return early). */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <librdkafka/rdkafka.h>
 
-#include "aep.h"
 #include "kafka_util.h"
-#include "kafka_producer.h"
 
 #define CONSUMER_MT "aep.kafka.Consumer"
-
-/* Set by the SIGTERM handler that kafka.trap_term() installs (a signal handler needs a global). */
-static volatile sig_atomic_t term_requested = 0;
 
 /* ============================== Consumer ======================================================= */
 
@@ -120,10 +117,10 @@ static rd_kafka_resp_err_t consumer_release(Consumer *c) {
   return err;
 }
 
+static int consumer_is_open(const void *c) { return ((const Consumer *)c)->rk != NULL; }
+
 static Consumer *check_consumer(lua_State *L) {
-  Consumer *c = (Consumer *)luaL_checkudata(L, 1, CONSUMER_MT);
-  if (!c->rk) luaL_error(L, "kafka: attempt to use a closed consumer");
-  return c;
+  return aep_check_handle(L, 1, CONSUMER_MT, consumer_is_open, "kafka: attempt to use a closed consumer");
 }
 
 /* kafka.consumer{brokers=, group=, topics={...}, config={name=value}} -> Consumer | nil, msg, code
@@ -160,7 +157,7 @@ static int kafka_consumer(lua_State *L) {
   }
   rd_kafka_conf_set_rebalance_cb(conf, consumer_rebalance_cb);
   rd_kafka_conf_set_opaque(conf, c);
-  rd_kafka_t *rk = client_new(L, 1, RD_KAFKA_CONSUMER, conf, err);
+  rd_kafka_t *rk = kafka_client_new(L, 1, RD_KAFKA_CONSUMER, conf, err);
   if (!rk) return aep_fail(L, err, "CONFIG");
   rd_kafka_poll_set_consumer(rk); /* errors and events arrive through consumer_poll */
 
@@ -272,28 +269,28 @@ static void push_events(lua_State *L, Consumer *c, lua_Integer *n) {
  *                     protocol="EAGER"|"COOPERATIVE", lost=bool} (the batch ends after one)
  *   errors {event="error", code, message, fatal}
  * Waits up to timeout_s for the first entry, then takes only what is already there. Returns
- * early (possibly empty) when Ctrl-C arrives, or SIGTERM under kafka.trap_term(). */
+ * early (possibly empty) when Ctrl-C arrives, or SIGTERM under host.trap_term(). */
 static int consumer_poll_batch(lua_State *L) {
   Consumer *c = check_consumer(L);
   lua_Integer max = luaL_optinteger(L, 2, 100);
   luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
-  double deadline = now_ms() + kafka_opt_ms(L, 3, 1.0);
+  double deadline = (aep_monotonic() * 1000.0) + aep_opt_millis(L, 3, 1.0);
   lua_createtable(L, max < 1024 ? (int)max : 1024, 0);
   lua_Integer n = 0;
-  while (n < max && !aep_interrupted && !term_requested) {
+  while (n < max && !aep_interrupted && !aep_term_requested) {
     if (c->head) { /* a rebalance happened: hand it over now and end the batch */
       push_events(L, c, &n);
       break;
     }
     int wait = 0;
     if (n == 0) {
-      double left = deadline - now_ms();
-      wait = left <= 0 ? 0 : (left < SLICE_MS ? (int)left + 1 : SLICE_MS);
+      double left = deadline - (aep_monotonic() * 1000.0);
+      wait = left <= 0 ? 0 : (left < KAFKA_SLICE_MS ? (int)left + 1 : KAFKA_SLICE_MS);
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, wait);
     if (!m) {
       if (c->head) continue;
-      if (n > 0 || now_ms() >= deadline) break;
+      if (n > 0 || (aep_monotonic() * 1000.0) >= deadline) break;
       continue;
     }
     /* An event recorded during this poll precedes the message. The message is never dropped
@@ -386,7 +383,7 @@ static int consumer_committed(lua_State *L) {
   Consumer *c = check_consumer(L);
   const char *topic = luaL_checkstring(L, 2);
   lua_Integer partition = luaL_checkinteger(L, 3);
-  int ms = kafka_opt_ms(L, 4, 10.0);
+  int ms = aep_opt_millis(L, 4, 10.0);
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(list, topic, (int32_t)partition);
   rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, list, ms);
@@ -410,7 +407,7 @@ static int consumer_watermarks(lua_State *L) {
   lua_Integer partition = luaL_checkinteger(L, 3);
   int64_t low = 0, high = 0;
   rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, topic, (int32_t)partition, &low,
-                                                           &high, kafka_opt_ms(L, 4, 10.0));
+                                                           &high, aep_opt_millis(L, 4, 10.0));
   if (e) return kafka_fail(L, "watermarks", e);
   lua_pushinteger(L, low);
   lua_pushinteger(L, high);
@@ -451,33 +448,6 @@ static int consumer_tostring(lua_State *L) {
 
 /* ============================== Module ========================================================= */
 
-static void on_term(int sig) {
-  term_requested = 1;
-  signal(sig, SIG_DFL); /* a second SIGTERM terminates as usual */
-}
-
-/* kafka.trap_term(): from now on the first SIGTERM does not kill the process; it only sets the flag
- * read by kafka.term_requested() and makes poll_batch return, so that a consumer can drain, commit
- * and leave its group (how Kafka consumers are stopped by service managers). A second SIGTERM
- * terminates as usual. */
-static int kafka_trap_term(lua_State *L) {
-  (void)L;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_term;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  term_requested = 0;
-  sigaction(SIGTERM, &sa, NULL);
-  return 0;
-}
-
-/* kafka.term_requested() -> boolean (a SIGTERM arrived since kafka.trap_term()) */
-static int kafka_term_requested(lua_State *L) {
-  lua_pushboolean(L, term_requested);
-  return 1;
-}
-
 /* kafka.version() -> librdkafka's version string */
 static int kafka_version(lua_State *L) {
   lua_pushstring(L, rd_kafka_version_str());
@@ -501,29 +471,12 @@ static const luaL_Reg kafka_funcs[] = {{"consumer", kafka_consumer},
                                        {"producer", kafka_producer},
                                        {"mock_cluster", kafka_mock_cluster},
                                        {"version", kafka_version},
-                                       {"trap_term", kafka_trap_term},
-                                       {"term_requested", kafka_term_requested},
                                        {NULL, NULL}};
 
-static void new_type(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
-                     lua_CFunction tostring) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-}
-
 int luaopen_aep_kafka(lua_State *L) {
-  new_type(L, CONSUMER_MT, consumer_methods, consumer_gc, consumer_tostring);
-  new_type(L, PRODUCER_MT, producer_methods, producer_close, producer_tostring);
-  new_type(L, MOCK_MT, mock_methods, mock_close, mock_tostring);
+  aep_new_type(L, CONSUMER_MT, consumer_methods, consumer_gc, consumer_tostring);
+  kafka_producer_type(L);
+  kafka_mock_type(L);
   luaL_newlib(L, kafka_funcs);
   return 1;
 }

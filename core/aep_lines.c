@@ -62,10 +62,10 @@ static void reader_release(Reader *r) {
   r->buf = NULL;
 }
 
+static int reader_is_open(const void *r) { return ((const Reader *)r)->gz != NULL; }
+
 static Reader *check_reader(lua_State *L) {
-  Reader *r = (Reader *)luaL_checkudata(L, 1, READER_MT);
-  if (!r->gz) luaL_error(L, "lines: attempt to use a closed reader");
-  return r;
+  return aep_check_handle(L, 1, READER_MT, reader_is_open, "lines: attempt to use a closed reader");
 }
 
 /* Make room and read more decompressed bytes after len. Returns bytes added, 0 at EOF, -1 on
@@ -526,16 +526,7 @@ static const luaL_Reg lines_funcs[] = {
     {"open", lines_open}, {"has_long_number", lines_has_long_number}, {NULL, NULL}};
 
 int luaopen_aep_lines(lua_State *L) {
-  luaL_newmetatable(L, READER_MT);
-  luaL_newlib(L, reader_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, reader_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, reader_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, reader_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  aep_new_type(L, READER_MT, reader_methods, reader_close, reader_tostring);
   luaL_newlib(L, lines_funcs);
   return 1;
 }

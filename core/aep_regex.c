@@ -28,10 +28,10 @@ typedef struct {
   pcre2_match_context *mctx;
 } Regex;
 
+static int regex_is_open(const void *re) { return ((const Regex *)re)->code != NULL; }
+
 static Regex *check_regex(lua_State *L) {
-  Regex *re = (Regex *)luaL_checkudata(L, 1, REGEX_MT);
-  if (!re->code) luaL_error(L, "regex: attempt to use a closed Regex");
-  return re;
+  return aep_check_handle(L, 1, REGEX_MT, regex_is_open, "regex: attempt to use a closed Regex");
 }
 
 static void regex_release(Regex *re) {
@@ -169,16 +169,7 @@ static const luaL_Reg regex_methods[] = {
 static const luaL_Reg regex_funcs[] = {{"compile", regex_compile}, {NULL, NULL}};
 
 int luaopen_aep_regex(lua_State *L) {
-  luaL_newmetatable(L, REGEX_MT);
-  luaL_newlib(L, regex_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, regex_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, regex_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, regex_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  aep_new_type(L, REGEX_MT, regex_methods, regex_close, regex_tostring);
   luaL_newlib(L, regex_funcs);
   lua_pushinteger(L, REGEX_MATCH_LIMIT);
   lua_setfield(L, -2, "match_limit");

@@ -3,333 +3,40 @@
  * One thread: libmicrohttpd runs in "external select" mode and is driven from srv:serve/srv:step,
  * so the Lua handler is only ever called from the thread that is inside serve/step and the
  * lua_State is never entered concurrently. Each TCP connection owns a small C struct (the MHD
- * socket context) holding the request being received: body chunks are appended to a buffer as
- * MHD delivers them (bounded by the route's limit: server_guard.h), and the handler runs once on
- * the final call.
+ * socket context) holding the request being received (core/server_conn.c; the connection guard:
+ * core/server_guard.c; the request table and the answer: core/server_handler.c).
  * A `delay` suspends the connection and resumes it from the loop when due, so other connections
  * keep being served. Response bodies are Lua strings kept alive by a registry ref until MHD has
  * sent them (no copy). */
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/select.h>
 #include <unistd.h>
 
-#include "server_handler.h"
-#include "server_idle.h"
+#include "server_conn.h"
 
 /* Set by our SIGINT/SIGTERM handler while serve() runs (signal handlers need a global). */
 static volatile sig_atomic_t server_signal = 0;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-#include "server_guard.h"
-
-/* ---- per-request state ------------------------------------------------------------------ */
-
-static void delayed_unlink(conn_t *c) {
-  server_t *s = c->srv;
-  if (!c->in_list) return;
-  c->in_list = 0;
-  if (c->prev) c->prev->next = c->next;
-  else s->delayed = c->next;
-  if (c->next) c->next->prev = c->prev;
-  c->prev = c->next = NULL;
-}
-
-/* Forget the current request: release its response and body ref, keep the buffers. */
-static void conn_reset(conn_t *c) {
-  delayed_unlink(c);
-  if (c->committed) {
-    c->committed = 0;
-    c->srv->answering--;
-  }
-  if (c->resp) MHD_destroy_response(c->resp);
-  c->resp = NULL;
-  if (c->body_ref != LUA_NOREF && c->srv->L) luaL_unref(c->srv->L, LUA_REGISTRYINDEX, c->body_ref);
-  c->body_ref = LUA_NOREF;
-  c->out = NULL;
-  c->out_len = 0;
-  c->drop = DROP_NONE;
-  c->status = 0;
-  c->too_large = 0;
-  c->body_len = 0;
-  c->body_seen = 0;
-  c->requested = 0;
-  if (c->body_cap > KEEP_BUF) {
-    free(c->body);
-    c->body = NULL;
-    c->body_cap = 0;
-  }
-  c->state = RQ_IDLE;
-}
-
-static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe) {
-  server_t *s = cls;
-  conn_t *c = *socket_context;
-  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-    if ((c = calloc(1, sizeof *c)) == NULL) return; /* the access handler refuses it */
-    c->srv = s;
-    c->mc = mc;
-    c->body_ref = LUA_NOREF;
-    *socket_context = c;
-    guard_open(s, c);
-  } else if (c) {
-    guard_close(s, c);
-    conn_reset(c);
-    free(c->body);
-    free(c->raw_uri);
-    free(c);
-    *socket_context = NULL;
-  }
-}
-
-static conn_t *conn_of(struct MHD_Connection *mc) {
-  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-  return ci ? ci->socket_context : NULL;
-}
-
-/* Called once per request with the target as sent; its result becomes *con_cls. */
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc) {
-  conn_t *c = conn_of(mc);
-  char *u;
-  (void)cls;
-  if (c == NULL) return NULL;
-  conn_reset(c);
-  if ((u = strdup(uri)) != NULL) {
-    free(c->raw_uri);
-    c->raw_uri = u;
-  }
-  c->requested = 1;
-  c->phase_start = now_s();
-  return c;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-  conn_t *c = *con_cls;
-  (void)cls, (void)mc, (void)toe;
-  if (c) conn_reset(c);
-}
-
-static void on_log(void *cls, const char *fmt, va_list ap) {
-  server_t *s = cls;
-  if (s->starting) { /* keep the last start-up message: it says why the start failed */
-    size_t n;
-    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
-    n = strlen(s->errmsg);
-    while (n > 0 && (s->errmsg[n - 1] == '\n' || s->errmsg[n - 1] == '.')) s->errmsg[--n] = '\0';
-  } else if (getenv("AEP_DEBUG")) {
-    fputs("aep.server: ", stderr);
-    vfprintf(stderr, fmt, ap);
-  }
-}
-
-/* ---- answers ---------------------------------------------------------------------------- */
-
-static enum MHD_Result queue_json(conn_t *c, unsigned status, const char *title, const char *detail) {
-  size_t n = strlen(detail), i, j = 0;
-  char *out = malloc(n * 6 + strlen(title) + 64);
-  struct MHD_Response *r;
-  enum MHD_Result ret;
-  if (out == NULL) return MHD_NO;
-  j += (size_t)sprintf(out, "{\"title\":\"%s\",\"status\":%u,\"detail\":\"", title, status);
-  for (i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)detail[i];
-    if (ch == '"' || ch == '\\') {
-      out[j++] = '\\';
-      out[j++] = (char)ch;
-    } else if (ch < 0x20) {
-      j += (size_t)sprintf(out + j, "\\u%04x", ch);
-    } else {
-      out[j++] = (char)ch;
-    }
-  }
-  memcpy(out + j, "\"}", 3);
-  j += 2;
-  r = MHD_create_response_from_buffer(j, out, MHD_RESPMEM_MUST_FREE);
-  if (r == NULL) {
-    free(out);
-    return MHD_NO;
-  }
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-  ret = MHD_queue_response(c->mc, status, r);
-  MHD_destroy_response(r);
-  return ret;
-}
-
-static enum MHD_Result queue_too_large(conn_t *c) {
-  char detail[96];
-  snprintf(detail, sizeof detail, "request body exceeds %zu bytes", c->limit);
-  c->state = RQ_DONE;
-  return queue_json(c, 413, "Payload Too Large", detail);
-}
-
-/* The request was handled (committed); instead of its answer: "close" ends the connection with
- * zero bytes, "reset" with a TCP reset (SO_LINGER 0: the socket is replaced under MHD's descriptor
- * by a fresh unconnected one, which closes the original at once; MHD then closes the stand-in),
- * "die" kills the whole process as kill -9 would. */
-static enum MHD_Result answer_fault(conn_t *c) {
-  if (c->drop == DROP_DIE) {
-    fflush(NULL);
-    raise(SIGKILL);
-  }
-  if (c->drop == DROP_RESET) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct linger lg = {1, 0};
-    int spare = ci ? socket(AF_INET, SOCK_STREAM, 0) : -1;
-    if (spare >= 0) {
-      setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-      dup2(spare, ci->connect_fd);
-      close(spare);
-    }
-  }
-  return MHD_NO;
-}
-
-/* Queue the answer prepared in c (or drop the connection). */
-static enum MHD_Result answer(conn_t *c) {
-  enum MHD_Result ret;
-  c->state = RQ_DONE;
-  if (c->drop >= DROP_CLOSE) return answer_fault(c);
-  if (c->drop == DROP_BEFORE || c->resp == NULL) return MHD_NO;
-  ret = MHD_queue_response(c->mc, c->status, c->resp);
-  MHD_destroy_response(c->resp);
-  c->resp = NULL;
-  return ret;
-}
-
-static enum MHD_Result run_handler(conn_t *c, const char *url, const char *method) {
-  server_t *s = c->srv;
-  lua_State *L = s->L;
-  int top = lua_gettop(L), rc;
-  call_t call;
-  call.c = c;
-  call.url = url;
-  call.method = method;
-  call.delay = 0;
-  if (!lua_checkstack(L, 8)) return MHD_NO;
-  if (!c->committed) {
-    c->committed = 1;
-    s->answering++;
-  }
-  lua_pushcfunction(L, call_handler);
-  lua_pushlightuserdata(L, &call);
-  lua_pushvalue(L, s->handler);
-  rc = lua_pcall(L, 2, 0, 0);
-  if (rc != LUA_OK) {
-    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(error object is not a string)";
-    enum MHD_Result ret;
-    if (c->resp) MHD_destroy_response(c->resp);
-    c->resp = NULL;
-    if (c->body_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, c->body_ref);
-    c->body_ref = LUA_NOREF;
-    c->drop = DROP_NONE;
-    c->state = RQ_DONE;
-    ret = queue_json(c, 500, "Internal Server Error", msg ? msg : "?");
-    lua_settop(L, top);
-    return ret;
-  }
-  lua_settop(L, top);
-  if (call.delay > 0) {
-    c->state = RQ_DELAYED;
-    c->in_list = 1;
-    c->due = now_s() + call.delay;
-    c->prev = NULL;
-    c->next = s->delayed;
-    if (s->delayed) s->delayed->prev = c;
-    s->delayed = c;
-    MHD_suspend_connection(c->mc);
-    return MHD_YES;
-  }
-  return answer(c);
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls) {
-  server_t *s = cls;
-  conn_t *c = *con_cls;
-  (void)version;
-  if (c == NULL || s->closing) return MHD_NO;
-  if (s->draining && c->state == RQ_IDLE) { /* a new request while shutting down: not taken */
-    c->state = RQ_DONE;
-    return queue_json(c, 503, "Service Unavailable", "the server is shutting down");
-  }
-  switch (c->state) {
-    case RQ_IDLE: { /* headers only */
-      const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-      c->state = RQ_BODY;
-      c->phase_start = now_s();
-      c->limit = guard_limit(s, c, url, method);
-      if (cl) {
-        unsigned long long n = strtoull(cl, NULL, 10);
-        if (n > c->limit) { /* answer before reading: MHD will not read the body */
-          c->too_large = 1;
-          c->body_seen = n > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)n;
-          return s->limit_ref == LUA_NOREF ? queue_too_large(c) : run_handler(c, url, method);
-        }
-        if (n > c->body_cap) {
-          char *p = realloc(c->body, (size_t)n);
-          if (p == NULL) return MHD_NO;
-          c->body = p;
-          c->body_cap = (size_t)n;
-        }
-      }
-      return MHD_YES;
-    }
-    case RQ_BODY:
-      if (*upload_size > 0) {
-        size_t n = *upload_size;
-        *upload_size = 0;
-        c->body_seen += n;
-        if (c->too_large) return MHD_YES;
-        if (c->body_len + n > c->limit) { /* chunked: discard the rest, answer 413 at the end */
-          c->too_large = 1;
-          return MHD_YES;
-        }
-        if (c->body_len + n > c->body_cap) {
-          size_t cap = c->body_cap ? c->body_cap : 16384;
-          char *p;
-          while (cap < c->body_len + n) cap *= 2;
-          if (cap > c->limit) cap = c->limit;
-          if ((p = realloc(c->body, cap)) == NULL) return MHD_NO;
-          c->body = p;
-          c->body_cap = cap;
-        }
-        memcpy(c->body + c->body_len, upload, n);
-        c->body_len += n;
-        return MHD_YES;
-      }
-      if (c->too_large && s->limit_ref == LUA_NOREF) return queue_too_large(c);
-      return run_handler(c, url, method);
-    case RQ_DELAYED: /* resumed */
-      return answer(c);
-    default: /* answered early (413): MHD discards the rest */
-      *upload_size = 0;
-      return MHD_YES;
-  }
-}
-
 /* ---- the loop --------------------------------------------------------------------------- */
 
+static int server_is_open(const void *s) { return !((const server_t *)s)->closed; }
+
 static server_t *check_server(lua_State *L) {
-  server_t *s = luaL_checkudata(L, 1, SERVER_MT);
-  if (s->closed) luaL_error(L, "server: server is closed");
-  return s;
+  return aep_check_handle(L, 1, SERVER_MT, server_is_open, "server: server is closed");
 }
 
 /* Resume the connections whose delay is over; returns seconds until the next one is due (or -1). */
 static double resume_due(server_t *s) {
-  double now = now_s(), next = -1;
+  double now = aep_monotonic(), next = -1;
   conn_t *c = s->delayed, *n;
   for (; c; c = n) {
     n = c->next;
     if (c->due <= now || s->closing) {
-      delayed_unlink(c);
-      MHD_resume_connection(c->mc); /* on_request answers it */
+      server_delayed_unlink(c);
+      MHD_resume_connection(c->mc); /* server_on_request answers it */
       next = 0;
     } else if (next < 0 || c->due - now < next) {
       next = c->due - now;
@@ -410,14 +117,14 @@ static void server_release(server_t *s) {
  * never has to guess whether a request the server took was stored. */
 #define DRAIN_GRACE 10.0
 static void server_drain(server_t *s) {
-  double limit = now_s() + DRAIN_GRACE;
+  double limit = aep_monotonic() + DRAIN_GRACE;
   MHD_socket ls;
   conn_t *c;
   s->draining = 1;
   ls = MHD_quiesce_daemon(s->d);
   if (ls != MHD_INVALID_SOCKET) close(ls);
   for (c = s->delayed; c; c = c->next) c->due = 0; /* resume_due answers them now */
-  while (s->answering > 0 && now_s() < limit) server_iterate(s, 0.25, 0);
+  while (s->answering > 0 && aep_monotonic() < limit) server_iterate(s, 0.25, 0);
 }
 
 /* The first SIGINT/SIGTERM ends serve() after the current iteration; a second one (say, a handler
@@ -463,10 +170,10 @@ static int server_serve(lua_State *L) {
     lua_settop(L, 4);
   }
   {
-    double wait = run_idle(L, 4);
+    double wait = server_run_idle(L, 4);
     while (!s->stop && !server_signal && !s->close_pending) {
       server_iterate(s, wait, 1);
-      wait = run_idle(L, 4);
+      wait = server_run_idle(L, 4);
     }
   }
   if (server_signal && !s->stop && !s->close_pending) server_drain(s);
@@ -533,16 +240,11 @@ static int server_tostring(lua_State *L) {
   return 1;
 }
 
+/* A PEM option of listen, copied (MHD keeps pointing at it). */
 static char *opt_pem(lua_State *L, const char *k) {
-  char *p;
-  lua_getfield(L, 1, k);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return NULL;
-  }
-  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "server: '%s' must be a PEM string", k);
-  if ((p = strdup(lua_tostring(L, -1))) == NULL) luaL_error(L, "server: out of memory");
-  lua_pop(L, 1);
+  const char *pem = aep_opt_string_field(L, 1, k, NULL);
+  char *p = pem ? strdup(pem) : NULL;
+  if (pem && p == NULL) luaL_error(L, "server: out of memory");
   return p;
 }
 
@@ -604,10 +306,10 @@ static int server_listen(lua_State *L) {
   { /* the TLS options, or none (an empty array) */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
                                    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert}, {MHD_OPTION_END, 0, NULL}};
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-                            s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle,
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, server_on_request, s, MHD_OPTION_EXTERNAL_LOGGER, server_on_log, s,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_CONNECTION, server_on_connection,
+                            s, MHD_OPTION_URI_LOG_CALLBACK, server_on_uri, s, MHD_OPTION_NOTIFY_COMPLETED,
+                            server_on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)s->max_conns, MHD_OPTION_ARRAY,
                             s->tls ? tls : tls + 2, MHD_OPTION_END);
   }
@@ -641,17 +343,10 @@ static const luaL_Reg server_methods[] = {
   {"port", server_port}, {"url", server_url},   {"serve", server_serve}, {"step", server_step},
   {"stop", server_stop}, {"close", server_close}, {NULL, NULL}};
 
-static const luaL_Reg server_meta[] = {
-  {"__gc", server_close}, {"__close", server_close}, {"__tostring", server_tostring}, {NULL, NULL}};
-
 static const luaL_Reg server_funcs[] = {{"listen", server_listen}, {NULL, NULL}};
 
 int luaopen_aep_server(lua_State *L) {
-  luaL_newmetatable(L, SERVER_MT);
-  luaL_setfuncs(L, server_meta, 0);
-  luaL_newlib(L, server_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  aep_new_type(L, SERVER_MT, server_methods, server_close, server_tostring);
   luaL_newlib(L, server_funcs);
   return 1;
 }

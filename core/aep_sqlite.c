@@ -53,16 +53,15 @@ static void db_release(Db *d) {
 
 /* --- checks and errors --------------------------------------------------------------------- */
 
+static int db_is_open(const void *d) { return ((const Db *)d)->db != NULL; }
+static int stmt_is_open(const void *s) { return ((const Stmt *)s)->stmt != NULL; }
+
 static Db *check_db(lua_State *L, int idx) {
-  Db *d = (Db *)luaL_checkudata(L, idx, DB_MT);
-  if (!d->db) luaL_error(L, "sqlite: attempt to use a closed database");
-  return d;
+  return aep_check_handle(L, idx, DB_MT, db_is_open, "sqlite: attempt to use a closed database");
 }
 
 static Stmt *check_stmt(lua_State *L, int idx) {
-  Stmt *s = (Stmt *)luaL_checkudata(L, idx, STMT_MT);
-  if (!s->stmt) luaL_error(L, "sqlite: attempt to use a closed statement");
-  return s;
+  return aep_check_handle(L, idx, STMT_MT, stmt_is_open, "sqlite: attempt to use a closed statement");
 }
 
 /* Raise "sqlite: <message>" for the connection's last error, after resetting st (if any) so that
@@ -427,24 +426,9 @@ static const luaL_Reg sqlite_funcs[] = {
   {NULL, NULL}
 };
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction release, lua_CFunction tostring) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-}
-
 int luaopen_aep_sqlite(lua_State *L) {
-  new_class(L, DB_MT, db_methods, db_close, db_tostring);
-  new_class(L, STMT_MT, stmt_methods, stmt_close, stmt_tostring);
+  aep_new_type(L, DB_MT, db_methods, db_close, db_tostring);
+  aep_new_type(L, STMT_MT, stmt_methods, stmt_close, stmt_tostring);
   luaL_newmetatable(L, CURSOR_MT);
   lua_pushcfunction(L, cursor_close);
   lua_setfield(L, -2, "__close");

@@ -8,8 +8,8 @@
  * undefined behaviour are caught by the sanitizers.
  *
  * The scripts get a small `fuzz` library of things plain Lua lacks: in-memory files, gzip,
- * loopback sockets, and aep.http's response parser (the static functions of core/aep_http.c,
- * included here, fed with fuzzed header and body bytes as curl would hand them over). */
+ * loopback sockets, and aep.http's response parser (core/http_xfer.c's callbacks and response
+ * builder, fed with fuzzed header and body bytes as curl would hand them over). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -35,10 +35,7 @@
 volatile sig_atomic_t aep_interrupted = 0;
 
 /* aep.http's internals: the header callback and the response builder. */
-#define luaopen_aep_http fuzz_private_luaopen_aep_http
-int fuzz_private_luaopen_aep_http(lua_State *L);
-#include "aep_http.c"
-#undef luaopen_aep_http
+#include "http_xfer.h"
 
 #ifndef FUZZ_SCRIPT
 #error "FUZZ_SCRIPT must name the target's Lua script"
@@ -174,23 +171,23 @@ static int f_http_response(lua_State *L) {
   int nres;
   if (easy == NULL && (easy = curl_easy_init()) == NULL) return luaL_error(L, "curl_easy_init failed");
   memset(&x, 0, sizeof x);
-  spec_init(&x.spec);
+  http_spec_init(&x.spec);
   x.easy = easy;
   x.spec.max_body = max_body;
   for (off = 0; off < hn && rc == CURLE_OK;) {
     const char *eol = memchr(h + off, '\n', hn - off);
     size_t len = eol ? (size_t)(eol - (h + off)) + 1 : hn - off;
-    if (on_header((char *)(uintptr_t)(h + off), 1, len, &x) != len) rc = CURLE_WRITE_ERROR;
+    if (http_on_header((char *)(uintptr_t)(h + off), 1, len, &x) != len) rc = CURLE_WRITE_ERROR;
     off += len;
   }
   for (off = 0; off < bn && rc == CURLE_OK;) {
     size_t len = bn - off < 16384 ? bn - off : 16384;
-    if (on_body((char *)(uintptr_t)(body + off), 1, len, &x) != len) rc = CURLE_WRITE_ERROR;
+    if (http_on_body((char *)(uintptr_t)(body + off), 1, len, &x) != len) rc = CURLE_WRITE_ERROR;
     off += len;
   }
-  nres = push_outcome(L, &x, rc);
+  nres = http_xfer_outcome(L, &x, rc);
   x.easy = NULL; /* kept for the next input */
-  xfer_free(&x);
+  http_xfer_free(&x);
   return nres;
 }
 

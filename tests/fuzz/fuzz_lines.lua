@@ -40,7 +40,7 @@ local function drive(r, method, data, limit, bound)
           if method == 1 then return end
           array_done = true
         else
-          assert(code == "JSON" or code == "READ", "array_item: code " .. tostring(code))
+          assert(code == "JSON" or code == "TRAILING" or code == "READ", "array_item: code " .. tostring(code))
           return
         end
       else

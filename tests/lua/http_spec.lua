@@ -218,7 +218,7 @@ describe("aep.http", function()
         "http: bad header name 'Bad Name'")
       assert.has_error(function() http.request { url = url, headers = { ["X-A"] = "a\r\nX-B: b" } } end,
         "http: header 'X-A' contains a NUL, CR or LF")
-      assert.has_error(function() http.request { url = url, timeout = "soon" } end, "http: 'timeout' must be a number")
+      assert.has_error(function() http.request { url = url, timeout = "soon" } end, "bad argument #1 to 'request' ('timeout' must be a number)")
       assert.has_error(function() http.request { url = url, body = {} } end, "http: 'body' must be a string")
     end)
   end)

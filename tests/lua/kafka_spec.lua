@@ -99,6 +99,28 @@ describe("aep.kafka", function()
     assert.has_error(function() m:bootstrap() end, "kafka: attempt to use a closed mock cluster")
   end)
 
+  it("host.trap_term('drain'): SIGTERM ends a poll_batch wait early and interrupts no HTTP wait", function()
+    -- a child process: the trap is process-wide. Without the flag poll_batch would wait out its
+    -- day-long timeout and `timeout 60` would end the child (exit 124); had SIGTERM interrupted
+    -- waits as Ctrl-C does, the request to a server that never answers would end INTERRUPTED,
+    -- not TIMEOUT.
+    local spawn = require "tests.lua.support.spawn"
+    local script = table.concat({
+      'local host, kafka, http = require "aep.host", require "aep.kafka", require "aep.http"',
+      'local srv = assert(require("aep.server").listen{ port = 0 })',
+      'host.trap_term("drain")',
+      'local c = assert(kafka.consumer{ group = "g-term", brokers = "127.0.0.1:1" })',
+      'assert(host.kill(host.getpid(), "TERM"))',
+      'local batch = c:poll_batch(10, 86400)',
+      'io.write(#batch, " ", tostring(host.term_requested()), " ", select(3, http.request{ url = srv:url(), timeout = 0.5 }), "\\n")',
+      'c:close()',
+    }, "\n")
+    local f = assert(io.popen("timeout 60 " .. spawn.quote(spawn.aep) .. " -e " .. spawn.quote(script) .. " 2>&1; echo exit=$?"))
+    local out = f:read("a")
+    f:close()
+    assert.equal("0 true TIMEOUT\nexit=0\n", out)
+  end)
+
   it("reports refused configuration as nil, message, CONFIG and misuse as errors", function()
     assert.same({ nil, "kafka config 'no.such.property': No such configuration property: \"no.such.property\"", "CONFIG" },
       { kafka.consumer{ brokers = mock:bootstrap(), group = "g", config = { ["no.such.property"] = "1" } } })

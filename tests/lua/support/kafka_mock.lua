@@ -44,9 +44,9 @@ local function run_script(args)
   for _, t in ipairs(topics) do assert(mock:create_topic(t, partitions)) end
   io.stdout:write("bootstrap ", mock:bootstrap(), "\n")
   io.stdout:flush()
-  kafka.trap_term()
+  host.trap_term("drain")
   -- host.sleep returns false on Ctrl-C; SIGTERM interrupts the sleep and sets the flag.
-  while not kafka.term_requested() do
+  while not host.term_requested() do
     if host.sleep(0.2) == false then break end
   end
   mock:close()

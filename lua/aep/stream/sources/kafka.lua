@@ -124,7 +124,7 @@ end
 function Source:next(wait, want)
   if not self.trapped then
     -- SIGTERM drains: it only sets a flag stopping() reads (HTTP waits are not cut short)
-    kafka.trap_term()
+    host.trap_term("drain")
     self.trapped = true
   end
   local buf = self.buffer
@@ -218,7 +218,7 @@ end
 
 -- source:stopping(outstanding) -> why no new messages are taken any more | nil
 function Source:stopping(outstanding)
-  if kafka.term_requested() then return "SIGTERM" end
+  if host.term_requested() then return "SIGTERM" end
   local max = self.opts.max_records
   if max and self.taken >= max then return "max-records" end
   local idle = self.opts.idle_exit

@@ -1,79 +1,14 @@
-/* aep.server's connection state and the conversion between libmicrohttpd and Lua (included by
- * core/aep_server.c only): the request table given to the handler, and the handler's answer turned
- * into an MHD response. call_handler runs under the lua_pcall in run_handler, so a raise unwinds
+/* aep.server: the conversion between libmicrohttpd and Lua (the request table given to the
+ * handler, and the handler's answer turned into an MHD response), and the serve loop's idle hook.
+ * server_call_handler runs under the lua_pcall in server_conn.c's run_handler, so a raise unwinds
  * to that pcall and never through libmicrohttpd's frames; MHD's own callbacks here use no Lua. */
-#ifndef AEP_SERVER_HANDLER_H
-#define AEP_SERVER_HANDLER_H
-
 #include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 
-#include <microhttpd.h>
-
-#include "aep.h"
-
-#define SERVER_MT "aep.server.Server"
-#define DEFAULT_MAX_BODY ((lua_Integer)10 * 1024 * 1024)
-#define KEEP_BUF (256 * 1024) /* body buffer capacity kept between requests on a connection */
-
-typedef struct server server_t;
-typedef struct conn conn_t;
-
-enum { RQ_IDLE, RQ_BODY, RQ_DELAYED, RQ_DONE };
-enum { DROP_NONE, DROP_BEFORE, DROP_AFTER, DROP_CLOSE, DROP_RESET, DROP_DIE };
-
-struct conn {
-  server_t *srv;
-  struct MHD_Connection *mc;
-  char *raw_uri; /* request target as sent */
-  char *body;
-  size_t body_len, body_cap;
-  int state, too_large, in_list;
-  /* the answer: built by the handler, queued now or when the delay is over */
-  struct MHD_Response *resp;
-  unsigned status;
-  int drop, body_ref;
-  int committed;        /* the handler ran: counted in srv->answering until the answer is done */
-  const char *out;      /* response body (inside the ref'd string) for drop="after" */
-  size_t out_len;
-  double due;
-  conn_t *prev, *next; /* list of delayed connections */
-  /* the connection guard (aep_server.c): every open connection, its client and its deadlines */
-  conn_t *aprev, *anext;
-  struct sockaddr_storage addr;
-  double phase_start; /* request line seen (headers phase) or headers done (body phase) */
-  size_t limit, body_seen; /* this request's body limit; bytes of body received (kept or not) */
-  int requested, evicted;
-};
-
-struct server {
-  struct MHD_Daemon *d;
-  lua_State *L; /* the thread inside serve/step/close: the only one MHD callbacks may use */
-  int handler;  /* stack index of the handler in L while serving */
-  size_t max_body;
-  char host[64], url[128];
-  int port, tls, running, stop, close_pending, closed, closing, starting;
-  int answering, draining; /* requests handled but not yet answered; shutting down after a signal */
-  char *tls_cert, *tls_key;
-  conn_t *delayed;
-  char errmsg[256];
-  /* the connection guard */
-  conn_t *conns;
-  int nconns, max_conns, soft_conns, per_ip;
-  double header_timeout, body_timeout;
-  int limit_ref; /* Lua body_limit(method, path) -> bytes, or LUA_NOREF */
-};
+#include "server_conn.h"
 
 /* drop="after": announce the whole body, send half of it, then fail so MHD closes the socket. */
 static ssize_t read_half(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -85,11 +20,6 @@ static ssize_t read_half(void *cls, uint64_t pos, char *buf, size_t max) {
   return (ssize_t)n;
 }
 
-typedef struct {
-  conn_t *c;
-  const char *url, *method;
-  double delay;
-} call_t;
 
 typedef struct {
   const char *k, *v;
@@ -252,9 +182,7 @@ static void add_headers(lua_State *L, int idx, conn_t *c) {
   }
 }
 
-/* Protected: build the request, call the handler, turn its result into c->resp. Args: call
- * (light userdata), handler. */
-static int call_handler(lua_State *L) {
+int server_call_handler(lua_State *L) {
   call_t *call = lua_touserdata(L, 1);
   conn_t *c = call->c;
   int hidx, bidx, nres;
@@ -322,4 +250,28 @@ static int call_handler(lua_State *L) {
   return 0;
 }
 
-#endif
+/* Between iterations: idle() -> true while it has more work (the next wait is then 0 s), a number
+ * of seconds until it next has work (the wait is at most that), or false/nil (wait for requests
+ * only). Long work done in slices never keeps requests waiting longer than one slice; timed work
+ * (a window that closes) runs without a request to wake the loop. An error stops the hook.
+ * Returns the wait bound in seconds, <0: none. */
+double server_run_idle(lua_State *L, int idx) {
+  double wait = -1;
+  if (lua_isnil(L, idx)) return -1;
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    fprintf(stderr, "aep.server: idle: %s\n", lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_replace(L, idx);
+    return -1;
+  }
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    wait = lua_tonumber(L, -1);
+    if (!(wait >= 0)) wait = 0; /* NaN too */
+  } else if (lua_toboolean(L, -1)) {
+    wait = 0;
+  }
+  lua_pop(L, 1);
+  return wait;
+}

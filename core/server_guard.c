@@ -1,13 +1,11 @@
-/* What keeps aep.server's loop answering (included by core/aep_server.c only, after now_s): the
- * connection guard (connection limits, eviction of stalled clients, header and body deadlines,
- * per-route body limits) and the idle hook that runs long work in slices between requests. */
-#ifndef AEP_SERVER_GUARD_H
-#define AEP_SERVER_GUARD_H
-
+/* What keeps aep.server's loop answering: the connection guard (connection limits, eviction of
+ * stalled clients, header and body deadlines, per-route body limits). */
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 
-#include "server_handler.h"
+#include "server_conn.h"
 
 /* Slow or idle clients must not keep others out (select() also cannot watch a descriptor past
  * FD_SETSIZE). MHD refuses connections over max_conns (below both FD_SETSIZE and the descriptor
@@ -41,7 +39,7 @@ static void guard_evict(conn_t *c) {
 }
 
 /* A connection opened: remember it and its client, and make room if needed. */
-static void guard_open(server_t *s, conn_t *c) {
+void guard_open(server_t *s, conn_t *c) {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   conn_t *x, *oldest = NULL, *oldest_mine = NULL;
   int mine = 0;
@@ -49,7 +47,7 @@ static void guard_open(server_t *s, conn_t *c) {
     size_t n = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     memcpy(&c->addr, ci->client_addr, n);
   }
-  c->phase_start = now_s();
+  c->phase_start = aep_monotonic();
   for (x = s->conns; x; x = x->anext) { /* newest first: the last stalled one seen is the oldest */
     if (x->evicted) continue;
     if (x->state == RQ_IDLE) oldest = x;
@@ -66,7 +64,7 @@ static void guard_open(server_t *s, conn_t *c) {
   else if (s->nconns > s->soft_conns && (oldest_mine || oldest)) guard_evict(oldest_mine ? oldest_mine : oldest);
 }
 
-static void guard_close(server_t *s, conn_t *c) {
+void guard_close(server_t *s, conn_t *c) {
   if (!c->evicted) s->nconns--;
   if (c->aprev) c->aprev->anext = c->anext;
   else if (s->conns == c) s->conns = c->anext;
@@ -75,8 +73,8 @@ static void guard_close(server_t *s, conn_t *c) {
 }
 
 /* Evict the connections past their deadline; returns seconds until the next deadline (or -1). */
-static double guard_sweep(server_t *s) {
-  double now = now_s(), next = -1, due;
+double guard_sweep(server_t *s) {
+  double now = aep_monotonic(), next = -1, due;
   conn_t *x;
   for (x = s->conns; x; x = x->anext) {
     if (x->evicted) continue;
@@ -104,7 +102,7 @@ static int guard_capacity(lua_Integer wanted) {
 
 /* The body limit of this request: the Lua body_limit(method, raw path) if given (never above
  * max_body), else max_body. A failing body_limit gives max_body. */
-static size_t guard_limit(server_t *s, const conn_t *c, const char *url, const char *method) {
+size_t guard_limit(server_t *s, const conn_t *c, const char *url, const char *method) {
   lua_State *L = s->L;
   size_t limit = s->max_body;
   int top;
@@ -125,7 +123,7 @@ static size_t guard_limit(server_t *s, const conn_t *c, const char *url, const c
 }
 
 /* listen's guard options (table at index 1); the body_limit function is kept by a registry ref */
-static void guard_options(lua_State *L, server_t *s) {
+void guard_options(lua_State *L, server_t *s) {
   lua_Integer max_conns = aep_opt_int_field(L, 1, "max_connections", 0);
   lua_Integer per_ip = aep_opt_int_field(L, 1, "per_ip_connections", 0);
   s->header_timeout = (double)aep_opt_int_field(L, 1, "header_timeout", 10);
@@ -138,5 +136,3 @@ static void guard_options(lua_State *L, server_t *s) {
   if (lua_isfunction(L, -1)) s->limit_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   else lua_pop(L, 1);
 }
-
-#endif

@@ -1,18 +1,11 @@
-/* The producing side of aep.kafka (core/aep_kafka.c): aep.kafka.Producer, and aep.kafka.Mock,
- * librdkafka's mock cluster for tests. Included by aep_kafka.c only; everything here is static.
- * Same rules as there: no Lua in librdkafka callbacks (delivery reports only count), nothing
- * raises while a librdkafka object is owned. */
-#ifndef AEP_KAFKA_PRODUCER_H
-#define AEP_KAFKA_PRODUCER_H
+/* aep.kafka.Producer (core/aep_kafka.c's kafka.producer). No Lua in librdkafka callbacks
+ * (delivery reports only count); nothing raises while a librdkafka object is owned. */
+#include <stdint.h>
+#include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
-#include "aep.h"
 #include "kafka_util.h"
 
 #define PRODUCER_MT "aep.kafka.Producer"
-#define MOCK_MT "aep.kafka.Mock"
 
 typedef struct Producer {
   rd_kafka_t *rk;
@@ -39,14 +32,14 @@ static void producer_release(Producer *p) {
   p->rk = NULL;
 }
 
+static int producer_is_open(const void *p) { return ((const Producer *)p)->rk != NULL; }
+
 static Producer *check_producer(lua_State *L) {
-  Producer *p = (Producer *)luaL_checkudata(L, 1, PRODUCER_MT);
-  if (!p->rk) luaL_error(L, "kafka: attempt to use a closed producer");
-  return p;
+  return aep_check_handle(L, 1, PRODUCER_MT, producer_is_open, "kafka: attempt to use a closed producer");
 }
 
 /* kafka.producer{brokers=, config={name=value}} -> Producer | nil, msg, code */
-static int kafka_producer(lua_State *L) {
+int kafka_producer(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   Producer *p = (Producer *)lua_newuserdatauv(L, sizeof *p, 0);
   memset(p, 0, sizeof *p);
@@ -55,7 +48,7 @@ static int kafka_producer(lua_State *L) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set_dr_msg_cb(conf, producer_dr_cb);
   rd_kafka_conf_set_opaque(conf, p);
-  rd_kafka_t *rk = client_new(L, 1, RD_KAFKA_PRODUCER, conf, err);
+  rd_kafka_t *rk = kafka_client_new(L, 1, RD_KAFKA_PRODUCER, conf, err);
   if (!rk) return aep_fail(L, err, "CONFIG");
   p->rk = rk;
   return 1;
@@ -98,7 +91,7 @@ static int producer_produce(lua_State *L) {
   luaL_argcheck(L, partition >= RD_KAFKA_PARTITION_UA && partition <= INT32_MAX, 5,
                 "partition must be an integer >= 0");
   rd_kafka_headers_t *hdrs = check_headers(L, 6); /* last check: nothing raises after this */
-  double deadline = now_ms() + 10000;
+  double deadline = (aep_monotonic() * 1000.0) + 10000;
   rd_kafka_resp_err_t e;
   for (;;) {
     /* librdkafka owns the headers only when producev succeeds; pass a copy each try. */
@@ -108,8 +101,8 @@ static int producer_produce(lua_State *L) {
                           RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_END);
     if (e && h) rd_kafka_headers_destroy(h);
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || aep_interrupted || now_ms() >= deadline) break;
-    rd_kafka_poll(p->rk, SLICE_MS);
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || aep_interrupted || (aep_monotonic() * 1000.0) >= deadline) break;
+    rd_kafka_poll(p->rk, KAFKA_SLICE_MS);
   }
   if (hdrs) rd_kafka_headers_destroy(hdrs);
   rd_kafka_poll(p->rk, 0);
@@ -124,11 +117,11 @@ static int producer_produce(lua_State *L) {
  * error's code if any message failed, with "INTERRUPTED" on Ctrl-C. */
 static int producer_flush(lua_State *L) {
   Producer *p = check_producer(L);
-  double deadline = now_ms() + kafka_opt_ms(L, 2, 10.0);
+  double deadline = (aep_monotonic() * 1000.0) + aep_opt_millis(L, 2, 10.0);
   while (rd_kafka_outq_len(p->rk) > 0 && !aep_interrupted) {
-    double left = deadline - now_ms();
+    double left = deadline - (aep_monotonic() * 1000.0);
     if (left <= 0) break;
-    rd_kafka_flush(p->rk, left < SLICE_MS ? (int)left + 1 : SLICE_MS);
+    rd_kafka_flush(p->rk, left < KAFKA_SLICE_MS ? (int)left + 1 : KAFKA_SLICE_MS);
   }
   rd_kafka_poll(p->rk, 0);
   long delivered = p->delivered, failed = p->failed;
@@ -168,104 +161,6 @@ static int producer_tostring(lua_State *L) {
 static const luaL_Reg producer_methods[] = {
     {"produce", producer_produce}, {"flush", producer_flush}, {"close", producer_close}, {NULL, NULL}};
 
-/* --- Mock cluster ---------------------------------------------------------------------------- */
-
-typedef struct Mock {
-  rd_kafka_t *rk; /* the client instance librdkafka's mock cluster lives in */
-  rd_kafka_mock_cluster_t *mcluster;
-  int partitions;
-} Mock;
-
-static void mock_release(Mock *m) {
-  if (m->mcluster) {
-    rd_kafka_mock_cluster_destroy(m->mcluster);
-    m->mcluster = NULL;
-  }
-  if (m->rk) {
-    rd_kafka_destroy(m->rk);
-    m->rk = NULL;
-  }
+void kafka_producer_type(lua_State *L) {
+  aep_new_type(L, PRODUCER_MT, producer_methods, producer_close, producer_tostring);
 }
-
-static Mock *check_mock(lua_State *L) {
-  Mock *m = (Mock *)luaL_checkudata(L, 1, MOCK_MT);
-  if (!m->mcluster) luaL_error(L, "kafka: attempt to use a closed mock cluster");
-  return m;
-}
-
-/* kafka.mock_cluster{brokers=1, partitions=4} -> Mock | nil, msg, code
- * librdkafka's in-process mock Kafka cluster, listening on loopback sockets (other processes can
- * connect). partitions is the default for create_topic. For tests and the Kafka test helper. */
-static int kafka_mock_cluster(lua_State *L) {
-  if (lua_isnoneornil(L, 1)) lua_newtable(L);
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_Integer brokers = aep_opt_int_field(L, 1, "brokers", 1);
-  lua_Integer partitions = aep_opt_int_field(L, 1, "partitions", 4);
-  luaL_argcheck(L, brokers >= 1 && brokers <= 16, 1, "brokers must be 1..16");
-  luaL_argcheck(L, partitions >= 1 && partitions <= 10000, 1, "partitions must be 1..10000");
-  Mock *m = (Mock *)lua_newuserdatauv(L, sizeof *m, 0);
-  memset(m, 0, sizeof *m);
-  luaL_setmetatable(L, MOCK_MT);
-  m->partitions = (int)partitions;
-  char err[KAFKA_ERRLEN];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (!kafka_conf_set(conf, "log_level", kafka_default_log_level(), err)) {
-    rd_kafka_conf_destroy(conf);
-    return aep_fail(L, err, "CONFIG");
-  }
-  char why[KAFKA_ERRLEN / 2];
-  m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-  if (!m->rk) {
-    rd_kafka_conf_destroy(conf);
-    lua_pushnil(L);
-    lua_pushfstring(L, "kafka: %s", why);
-    lua_pushstring(L, "CONFIG");
-    return 3;
-  }
-  m->mcluster = rd_kafka_mock_cluster_new(m->rk, (int)brokers);
-  if (!m->mcluster) {
-    mock_release(m);
-    return aep_fail(L, "kafka: cannot start the mock cluster", "MOCK");
-  }
-  return 1;
-}
-
-/* mock:bootstrap() -> "127.0.0.1:PORT,..." (the bootstrap.servers of the mock brokers) */
-static int mock_bootstrap(lua_State *L) {
-  lua_pushstring(L, rd_kafka_mock_cluster_bootstraps(check_mock(L)->mcluster));
-  return 1;
-}
-
-/* mock:create_topic(name, [partitions]) -> true | nil, msg, code */
-static int mock_create_topic(lua_State *L) {
-  Mock *m = check_mock(L);
-  const char *name = luaL_checkstring(L, 2);
-  lua_Integer partitions = luaL_optinteger(L, 3, m->partitions);
-  luaL_argcheck(L, partitions >= 1 && partitions <= 10000, 3, "partitions must be 1..10000");
-  rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(m->mcluster, name, (int)partitions, 1);
-  if (e) return kafka_fail(L, name, e);
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
-/* mock:close(): stops the brokers. Idempotent. */
-static int mock_close(lua_State *L) {
-  mock_release((Mock *)luaL_checkudata(L, 1, MOCK_MT));
-  return 0;
-}
-
-static int mock_tostring(lua_State *L) {
-  Mock *m = (Mock *)luaL_checkudata(L, 1, MOCK_MT);
-  if (m->mcluster)
-    lua_pushfstring(L, "aep.kafka.Mock (%s)", rd_kafka_mock_cluster_bootstraps(m->mcluster));
-  else
-    lua_pushstring(L, "aep.kafka.Mock (closed)");
-  return 1;
-}
-
-static const luaL_Reg mock_methods[] = {{"bootstrap", mock_bootstrap},
-                                        {"create_topic", mock_create_topic},
-                                        {"close", mock_close},
-                                        {NULL, NULL}};
-
-#endif

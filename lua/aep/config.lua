@@ -289,12 +289,8 @@ function M.load(opts)
   return self
 end
 
-local config_error_mt = { __tostring = function(e) return e.message end }
-
 -- config.error(message) -> an error object (table with __tostring, code CONFIG)
-function M.error(message)
-  return setmetatable({ message = message, code = "CONFIG", kind = "config" }, config_error_mt)
-end
+M.error = require("aep.errors").config
 
 function Config:_normalize()
   for _, layer in ipairs(self.layers) do

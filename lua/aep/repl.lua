@@ -11,12 +11,8 @@ local M = {}
 
 -- repl.history_path() -> $XDG_STATE_HOME/aep/history (default ~/.local/state/aep/history)
 function M.history_path()
-  local state = os.getenv("XDG_STATE_HOME")
-  if not state or state == "" then
-    local home = os.getenv("HOME") or "."
-    state = home .. "/.local/state"
-  end
-  return state .. "/aep/history", state .. "/aep"
+  local dir = require("aep.file").state_dir()
+  return dir .. "/history", dir
 end
 
 local function mkdir_p(dir)

@@ -14,7 +14,7 @@
 -- cancels them and the REPL goes on.
 local host = require "aep.host"
 local term = require "aep.term"
-local is_interrupt = require("aep.cli").is_interrupt
+local is_interrupt = require("aep.errors").is_interrupt
 
 local M = {}
 

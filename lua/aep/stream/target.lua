@@ -33,10 +33,9 @@ end
 
 -- The run manifest `aep run` keeps for this target (its default path), for --dataset VARIABLE.
 local function default_manifest(cfg, run_name)
-  local ok, runcmd = pcall(require, "aep.cmd.run")
-  if not ok or type(runcmd) ~= "table" or type(runcmd.default_manifest) ~= "function" or not cfg then return nil end
+  if not cfg then return nil end
   run_name = run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
-  return runcmd.default_manifest(run_name, cfg)
+  return require("aep.run.manifest").default_path(run_name, cfg)
 end
 
 -- Find the dataset: an id, a name, or a manifest variable.

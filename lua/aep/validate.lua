@@ -75,7 +75,7 @@ function M.target(resolved, o)
   t.validate = xdm.compile(resolved, { primary_identity = t.primary_identity, class = class })
   -- the envelope the entity would travel in, for the request size check (without a dataset or
   -- an org, placeholders as long as Catalog's and IMS's ids)
-  t.envelope = require("aep.streaming").envelope_encoder({
+  t.envelope = require("aep.streaming_ingestion").envelope_encoder({
     dataset_id = t.dataset_id or M.PLACEHOLDER_DATASET, schema_id = t.schema_id or "",
     ims_org = o.ims_org or M.PLACEHOLDER_ORG,
   })

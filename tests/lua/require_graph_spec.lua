@@ -31,7 +31,7 @@ local DYNAMIC_REQUIRES = {
     return dofile("lua/aep/emulator/services.lua").modules()
   end,
 }
--- Not modelled: the REPL's lazy `aep.*` namespace and `reload(name)` (aep.repl_session), which
+-- Not modelled: the REPL's lazy `aep.*` namespace and `reload(name)` (aep.repl.session), which
 -- load what the user names at the prompt, as a `require` typed there would.
 
 -- ---------------------------------------------------------------------------------------------

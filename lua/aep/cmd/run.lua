@@ -3,7 +3,7 @@ local cli = require "aep.cli"
 local log = require "aep.log"
 local config = require "aep.config"
 local platform = require "aep.platform"
-local workflow = require "aep.workflow"
+local workflow = require "aep.run.workflow"
 local manifest_mod = require "aep.run.manifest"
 
 local M = {}

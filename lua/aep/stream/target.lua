@@ -1,6 +1,6 @@
 -- aep.stream.target: where `aep stream` sends — the dataset, its streaming inlet and dataflow, the
 -- envelope encoder — found (or created) with the client library: aep.config, aep.platform,
--- aep.catalog, aep.flows, aep.streaming, aep.run.manifest.
+-- aep.catalog, aep.flows, aep.streaming_ingestion, aep.run.manifest.
 --
 --   local t = target.resolve(opts)
 --   t.dataset_id, t.schema_id, t.flow_id, t.inlet_url, t.url (batch or sync endpoint),
@@ -12,7 +12,7 @@
 -- "aep stream <dataset id>", created on first use and found afterwards. --inlet URL (with
 -- --flow-id) uses an existing inlet; with --schema too, no Platform call is made at all (a sink,
 -- a bench).
-local streaming = require "aep.streaming"
+local streaming = require "aep.streaming_ingestion"
 
 local M = {}
 

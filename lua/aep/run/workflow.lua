@@ -1,4 +1,4 @@
--- aep.workflow: the step runner behind `aep run` and scripts/*.lua.
+-- aep.run.workflow: the step runner behind `aep run` and scripts/*.lua.
 --
 --   local wf = workflow.new{ cfg = cfg, client = client, run_name = "aep", manifest = m, options = opts }
 --   wf:run_script("realtime-import")

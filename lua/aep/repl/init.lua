@@ -3,7 +3,7 @@
 -- and the loop goes on; Ctrl-C cancels the line being typed or the call that is running;
 -- Ctrl-D (end of input) leaves.
 local readline = require "aep.readline"
-local pretty = require "aep.pretty"
+local pretty = require "aep.repl.pretty"
 local host = require "aep.host"
 local log = require "aep.log"
 

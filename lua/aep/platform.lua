@@ -22,6 +22,7 @@
 local json = require "aep.json"
 local log = require "aep.log"
 local errors = require "aep.errors"
+local host = require "aep.host"
 local xdm_report = require "aep.xdm.report"
 
 local M = {}
@@ -235,18 +236,11 @@ Client.__index = Client
 M.Client = Client
 
 local function default_sleep(seconds)
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.sleep then
-    if host.sleep(seconds) == false then error("interrupted", 0) end
-    return
-  end
-  os.execute(string.format("sleep %.3f", seconds))
+  if host.sleep(seconds) == false then error("interrupted", 0) end
 end
 
 local function default_now()
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.now then return host.now() end
-  return os.time()
+  return host.now()
 end
 
 local function default_random()

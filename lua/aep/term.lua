@@ -74,11 +74,6 @@ function M.paint(f, style, text)
   return "\27[" .. table.concat(codes, ";") .. "m" .. text .. "\27[0m"
 end
 
--- term.strip(text) -> text without SGR escape sequences
-function M.strip(text)
-  return (tostring(text):gsub("\27%[[%d;]*m", ""))
-end
-
 -- ---------------------------------------------------------------------------------------------
 -- Progress
 

@@ -55,13 +55,7 @@ end
 
 local function load_globals()
   globals = { by_id = {}, classes = {}, fieldgroups = {}, datatypes = {}, schemas = {} }
-  local ok, std = pcall(require, "aep.xdm.standard")
-  if not ok or type(std) ~= "table" then
-    if not ok and not tostring(std):find("module 'aep.xdm.standard' not found", 1, true) then
-      error(std, 0)
-    end
-    return
-  end
+  local std = require "aep.xdm.standard"
   local hints = { classes = "classes", fieldgroups = "fieldgroups", mixins = "fieldgroups",
                   datatypes = "datatypes", schemas = "schemas" }
   local function walk(t, hint)

@@ -12,6 +12,7 @@
 -- when it found one it did not make (teardown leaves it alone).
 local crypto = require "aep.crypto"
 local file = require "aep.file"
+local host = require "aep.host"
 local json = require "aep.json"
 local log = require "aep.log"
 
@@ -110,12 +111,11 @@ function Manifest:resources()
 end
 
 local function mkdir_p(dir)
-  local ok, host = pcall(require, "aep.host")
   local path = ""
   for part in dir:gmatch("[^/]+") do
     path = path .. "/" .. part
     if dir:sub(1, 1) ~= "/" and path:sub(1, 1) == "/" then path = path:sub(2) end
-    if ok then host.mkdir(path, tonumber("700", 8)) else os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
+    host.mkdir(path, tonumber("700", 8))
   end
 end
 M.mkdir_p = mkdir_p
@@ -129,16 +129,8 @@ function Manifest:save()
   end
   local dir = self.path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then mkdir_p(dir) end
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.write_file then
-    local done, err = host.write_file(self.path, text, tonumber("600", 8))
-    if not done then error("cannot write the run manifest " .. self.path .. ": " .. tostring(err), 0) end
-  else
-    local f, err = io.open(self.path, "wb")
-    if not f then error("cannot write the run manifest " .. self.path .. ": " .. tostring(err), 0) end
-    f:write(text)
-    f:close()
-  end
+  local done, err = host.write_file(self.path, text, tonumber("600", 8))
+  if not done then error("cannot write the run manifest " .. self.path .. ": " .. tostring(err), 0) end
   self.existed = true
   return true
 end

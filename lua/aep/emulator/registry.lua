@@ -6,8 +6,7 @@
 --   registry.identity_descriptors(ctx, schema_id) -> array of identity descriptors
 --   registry.invalidate(sandbox)           -- after any schema/field group/descriptor change
 -- Global classes and field groups come from aep.xdm.standard; resolution goes through
--- aep.xdm.resolve when that module offers it (so the validator sees its own format), else
--- through the small resolver below.
+-- aep.xdm.resolve (so the validator sees its own format).
 local json = require "aep.json"
 local xdm = require "aep.xdm"
 

@@ -11,7 +11,10 @@ local M = {}
 M.count = term.count
 M.duration = term.duration
 
-local Progress = setmetatable({}, { __index = term.Line })
+-- term.line's methods copied in (not inherited through a second __index: update runs once per
+-- turn of the pipeline's loop)
+local Progress = {}
+for k, v in pairs(term.Line) do Progress[k] = v end
 Progress.__index = Progress
 
 -- progress.new{quiet=, tty=, interval=, out=, now=} -> progress (a term.line)
@@ -22,6 +25,7 @@ end
 -- progress:update(state [, force]); state = {read=, accepted=, rejected=, failed=, skipped=,
 -- bytes=, total_bytes=, settled= (records of this run with their outcome)}
 function Progress:update(st, force)
+  if not force and self.now() < self.next_at then return end -- the common case, without a call to due
   local elapsed = self:due(force)
   if not elapsed then return end
   local rate = elapsed > 0 and st.read / elapsed or 0

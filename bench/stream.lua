@@ -254,7 +254,7 @@ local ok_all, err_all = pcall(function()
   -- 4. one curl per record (the same envelope aep sends, built beforehand)
   local msgs = OUT .. "/curl-msgs-" .. BASE_N .. ".jsonl"
   do
-    local streaming = require "aep.streaming"
+    local streaming = require "aep.streaming_ingestion"
     local enc = streaming.envelope_encoder({ dataset_id = "bench", schema_id = SCHEMA, ims_org = ORG })
     local f = assert(io.open(msgs, "wb"))
     for line in io.lines(base) do f:write(enc(line), "\n") end

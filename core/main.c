@@ -1,6 +1,6 @@
 /* aep: the host. Creates the Lua state, preloads the native modules, and runs a protected pmain
  * that behaves like the `lua` interpreter (script + arg, -e, -l, -i, -v, -E, stdin) plus
- * `aep COMMAND ...`, dispatched to lua/aep/cmd/<command>.lua by lua/aep/cli.lua. */
+ * `aep COMMAND ...`, dispatched to lua/aep/cmd/<command>.lua by lua/aep/cmd/init.lua. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,11 +159,11 @@ static int handle_script(lua_State *L, char **argv) {
   return report(L, status);
 }
 
-/* Run a Lua function of lua/aep/cli.lua: cli.<fn>(args...) where args = argv[first..argc-1].
+/* Run a Lua function of the dispatcher lua/aep/cmd/init.lua: cmd.<fn>(args...) where args = argv[first..argc-1].
  * Its integer result is the exit status. */
 static int call_cli(lua_State *L, const char *fn, char **argv, int first, int argc, int *exit_status) {
   lua_getglobal(L, "require");
-  lua_pushstring(L, "aep.cli");
+  lua_pushstring(L, "aep.cmd");
   int status = docall(L, 1, 1);
   if (status != LUA_OK) return report(L, status);
   lua_getfield(L, -1, fn);

@@ -12,7 +12,7 @@
 -- AEP's mapping failed.
 local wf = ...
 local flows = require "aep.flows"
-local streaming = require "aep.streaming"
+local streaming = require "aep.streaming_ingestion"
 local json = require "aep.json"
 local dataprep_api = require "aep.dataprep_api"
 local mapping_set = require "aep.stream.mapping_set"

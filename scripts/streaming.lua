@@ -11,7 +11,7 @@ local wf = ...
 local json = require "aep.json"
 local flows = require "aep.flows"
 local inlet = require "aep.inlet"
-local streaming = require "aep.streaming"
+local streaming = require "aep.streaming_ingestion"
 local platform = require "aep.platform"
 
 local c = wf.client

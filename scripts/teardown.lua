@@ -4,7 +4,7 @@
 -- someone else) are left alone. Deleting the datasets also deletes the data they hold; identity
 -- namespaces are never created (Email is standard), and AEP cannot delete them anyway.
 local wf = ...
-local workflow = require "aep.workflow"
+local workflow = require "aep.run.workflow"
 local platform = require "aep.platform"
 
 local c = wf.client

@@ -1,6 +1,7 @@
--- aep.cli: command dispatch and the one flag parser every command uses, so the same flag means
--- the same thing everywhere and every usage error looks the same.
-local host = require "aep.host"
+-- aep.cli: the one flag parser every command uses, so the same flag means the same thing
+-- everywhere and every usage error looks the same, and the exit codes. A leaf: the dispatcher
+-- (aep.cmd) and the library use it; it requires no command.
+local errors = require "aep.errors"
 
 local M = {}
 
@@ -13,20 +14,12 @@ M.EXIT = {
   INTERRUPTED = 130,
 }
 
--- cli.is_interrupt(err) -> true for the error Ctrl-C raises ("interrupted", core/main.c), which
--- commands pass on instead of reporting it as a failure
-function M.is_interrupt(e)
-  return type(e) == "string" and e:match("interrupted$") ~= nil
-end
+-- cli.is_interrupt(err) -> true for the error Ctrl-C raises (errors.is_interrupt)
+M.is_interrupt = errors.is_interrupt
 
-local usage_error_mt = {
-  __tostring = function(e) return e.message end,
-}
-
--- cli.usage_error(message): raise an error that dispatch prints with the command's usage.
-function M.usage_error(message)
-  error(setmetatable({ message = message, usage_error = true }, usage_error_mt), 0)
-end
+-- cli.usage_error(message): raise an error that dispatch prints with the command's usage
+-- (errors.usage_error)
+M.usage_error = errors.usage_error
 
 -- Flags shared by every command that prints or talks to AEP.
 M.common = {
@@ -129,81 +122,6 @@ function M.flags_help(spec)
     lines[#lines + 1] = string.format("%-30s %s", left, right)
   end
   return table.concat(lines, "\n")
-end
-
-local function command_exists(name)
-  if not name:match("^[%w][%w%-_]*$") then return false end
-  local modname = "aep.cmd." .. name:gsub("%-", "_")
-  if package.searchpath(modname, package.path) then return modname end
-  if host.embedded("lua/aep/cmd/" .. name:gsub("%-", "_") .. ".lua") then return modname end
-  return false
-end
-
--- cli.commands() -> sorted list of command names found (embedded or on AEP_LUA_PATH)
-function M.commands()
-  local seen, names = {}, {}
-  for _, path in ipairs(host.embedded_list("lua/aep/cmd/")) do
-    local name = path:match("^lua/aep/cmd/([%w_]+)%.lua$")
-    if name and not seen[name] then
-      seen[name] = true
-      names[#names + 1] = (name:gsub("_", "-"))
-    end
-  end
-  table.sort(names)
-  return names
-end
-
--- cli.load(name) -> command table | nil
-function M.load(name)
-  local modname = command_exists(name)
-  if not modname then return nil end
-  local cmd = require(modname)
-  if type(cmd) ~= "table" or type(cmd.run) ~= "function" then
-    error("command module '" .. modname .. "' must return a table with a run function", 0)
-  end
-  return cmd
-end
-
-local function print_usage(cmd, out)
-  out:write(((cmd.usage or ""):gsub("\n*$", "\n")))
-end
-
--- Run cmd.run(args) turning usage errors into "aep: message" + usage (exit 64).
-function M.run_command(name, cmd, args)
-  for _, a in ipairs(args) do
-    if a == "--" then break end
-    if a == "--help" or a == "-h" then
-      print_usage(cmd, io.stdout)
-      return M.EXIT.OK
-    end
-  end
-  local ok, result = pcall(cmd.run, args)
-  if ok then
-    return math.tointeger(result) or M.EXIT.OK
-  end
-  if type(result) == "table" and result.usage_error then
-    io.stderr:write("aep ", name, ": ", result.message, "\n")
-    print_usage(cmd, io.stderr)
-    return M.EXIT.USAGE
-  end
-  error(result, 0)
-end
-
--- cli.dispatch(argv) -> exit status; argv[1] is the command name (called by core/main.c)
-function M.dispatch(argv)
-  local name = argv[1]
-  local args = table.move(argv, 2, #argv, 1, {})
-  local cmd = M.load(name)
-  if not cmd then
-    io.stderr:write("aep: unknown command '", name, "' (run 'aep help' for the list)\n")
-    return M.EXIT.USAGE
-  end
-  return M.run_command(name, cmd, args)
-end
-
--- cli.repl() -> exit status (called by core/main.c for `aep` on a terminal and for -i)
-function M.repl(argv)
-  return M.run_command("repl", M.load("repl"), argv or {})
 end
 
 return M

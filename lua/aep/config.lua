@@ -289,12 +289,8 @@ function M.load(opts)
   return self
 end
 
-local config_error_mt = { __tostring = function(e) return e.message end }
-
 -- config.error(message) -> an error object (table with __tostring, code CONFIG)
-function M.error(message)
-  return setmetatable({ message = message, code = "CONFIG", kind = "config" }, config_error_mt)
-end
+M.error = require("aep.errors").config
 
 function Config:_normalize()
   for _, layer in ipairs(self.layers) do
@@ -552,8 +548,7 @@ local warned_private = {}
 -- or by others, as ssh does for private keys. The file is still used.
 function M.check_private(path, what)
   if warned_private[path] then return end
-  local ok, host = pcall(require, "aep.host")
-  local st = ok and host.stat(path)
+  local st = require("aep.host").stat(path)
   if st and st.type == "file" and st.mode & tonumber("044", 8) ~= 0 then
     warned_private[path] = true
     log.warn("%s %s is readable by others (mode %03o): chmod 600 %s", what, path,

@@ -16,7 +16,7 @@
 -- 24 h 10 min: the JWT is only a one-time proof for the exchange.
 local json = require "aep.json"
 local log = require "aep.log"
-local platform = require "aep.platform"
+local errors = require "aep.errors"
 local config = require "aep.config"
 
 local M = {}
@@ -37,7 +37,8 @@ function M.new(cfg, opts)
   opts = opts or {}
   local self = setmetatable({}, Session)
   self.cfg = cfg
-  self.client = opts.client or platform.new(cfg, { session = false, quiet_insecure = true })
+  self.client = opts.client
+  if not self.client then error("ims.new: opts.client (an aep.platform client) is required", 2) end
   self.now = opts.now or self.client.now
   self.crypto = opts.crypto
   self.mode = cfg:auth_mode()
@@ -45,6 +46,17 @@ function M.new(cfg, opts)
   self.expires_at = nil
   self.renewals = 0
   return self
+end
+
+-- application/x-www-form-urlencoded body from {{k, v}, ...}, RFC 3986 unreserved characters kept
+-- (platform.form; repeated here so that aep.ims needs nothing of aep.platform)
+local function form(fields)
+  local parts = {}
+  for _, kv in ipairs(fields) do
+    parts[#parts + 1] = (tostring(kv[1]):gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
+      .. "=" .. (tostring(kv[2]):gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
+  end
+  return table.concat(parts, "&")
 end
 
 local function crypto(self)
@@ -58,7 +70,7 @@ local function need(cfg, names)
     if cfg:get(n) == nil then missing[#missing + 1] = n end
   end
   if #missing > 0 then
-    error(platform.error({ kind = "config", code = "CONFIG",
+    error(errors.new({ kind = "config", code = "CONFIG",
       message = "cannot authenticate: missing " .. table.concat(missing, ", ") ..
         " (see `aep config`; set them in the --env file or as AEP_<NAME>)" }), 0)
   end
@@ -104,7 +116,7 @@ function M.build_jwt(cfg, now, c)
   local signing_input = header .. "." .. payload
   local sig, err, code = c.sign_rs256(cfg:get("PRIVATE_KEY"), signing_input)
   if not sig then
-    error(platform.error({ kind = "config", code = code or "BAD_KEY",
+    error(errors.new({ kind = "config", code = code or "BAD_KEY",
       message = "cannot sign the JWT with PRIVATE_KEY: " .. log.redact(tostring(err)) ..
         " (expected a PEM private key, PKCS#1 or PKCS#8)" }), 0)
   end
@@ -114,7 +126,7 @@ function M.build_jwt(cfg, now, c)
 end
 
 local function auth_error(e, what)
-  if platform.is_error(e) and e.kind == "http" then
+  if errors.is_error(e) and e.kind == "http" then
     e.kind = "auth"
     local hint = "IMS refused the " .. what
     if e.code == "invalid_client" then
@@ -135,7 +147,7 @@ function Session:_oauth()
   local cfg = self.cfg
   need(cfg, { "IMS", "API_KEY", "CLIENT_SECRET" })
   local url = cfg:ims_url() .. "/ims/token/v3"
-  local body = platform.form({
+  local body = form({
     { "grant_type", "client_credentials" },
     { "client_id", cfg:get("API_KEY") },
     { "client_secret", cfg:get("CLIENT_SECRET") },
@@ -154,7 +166,7 @@ function Session:_jwt()
   need(cfg, { "IMS", "IMS_ORG", "API_KEY", "CLIENT_SECRET", "TECHNICAL_ACCOUNT_ID", "PRIVATE_KEY" })
   local jwt = M.build_jwt(cfg, now_seconds(self), crypto(self))
   local url = cfg:ims_url() .. "/ims/exchange/jwt"
-  local body = platform.form({
+  local body = form({
     { "client_id", cfg:get("API_KEY") },
     { "client_secret", cfg:get("CLIENT_SECRET") },
     { "jwt_token", jwt },
@@ -174,7 +186,7 @@ function Session:authenticate()
   if self.mode == "jwt" then resp, unit = self:_jwt() else resp, unit = self:_oauth() end
   local doc = resp.json
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" or doc.access_token == "" then
-    error(platform.error({ kind = "auth", code = "BAD_IMS_ANSWER", status = resp.status,
+    error(errors.new({ kind = "auth", code = "BAD_IMS_ANSWER", status = resp.status,
       message = "IMS answered without an access_token" }), 0)
   end
   log.add_secret(doc.access_token)

@@ -76,12 +76,6 @@ function M.add_secret(value)
   if changed then rebuild() end
 end
 
--- log.clear_secrets(): forget every registered secret (tests only)
-function M.clear_secrets()
-  secrets = {}
-  ordered = {}
-end
-
 -- log.redact(s) -> s with every registered secret replaced by [REDACTED]
 function M.redact(s)
   if type(s) ~= "string" then s = tostring(s) end

@@ -21,64 +21,18 @@
 -- up again). A 401 triggers one re-authentication.
 local json = require "aep.json"
 local log = require "aep.log"
-local xdm = require "aep.xdm"
+local errors = require "aep.errors"
+local host = require "aep.host"
+local xdm_report = require "aep.xdm.report"
 
 local M = {}
 
 -- ---------------------------------------------------------------------------------------------
--- Error objects
+-- Error objects (aep.errors: shared with aep.ims and the commands)
 
-local Error = {}
-Error.__index = Error
-M.Error = Error
-
-local function one_line(s)
-  return (tostring(s):gsub("%s*\n%s*", " "))
-end
-
-Error.__tostring = function(e)
-  local parts = {}
-  if e.step then parts[#parts + 1] = "step '" .. e.step .. "': " end
-  if e.request then parts[#parts + 1] = e.request.method .. " " .. e.request.url .. ": " end
-  if e.kind == "http" or e.status then
-    local head = tostring(e.status or "")
-    if e.code and tostring(e.code) ~= tostring(e.status) then head = head .. " " .. tostring(e.code) end
-    parts[#parts + 1] = head
-    local text = e.title
-    if e.detail and e.detail ~= e.title then
-      text = text and (text .. ": " .. e.detail) or e.detail
-    end
-    if text then parts[#parts + 1] = " " .. one_line(text) end
-  else
-    if e.code then parts[#parts + 1] = tostring(e.code) .. ": " end
-    parts[#parts + 1] = one_line(e.message or e.title or "error")
-  end
-  local s = table.concat(parts)
-  if e.violations and #e.violations > 0 then
-    local lines = { s }
-    for i, v in ipairs(e.violations) do
-      if i > 10 then
-        lines[#lines + 1] = string.format("  ... and %d more", #e.violations - 10)
-        break
-      end
-      lines[#lines + 1] = "  - " .. (v.path and (v.path .. ": ") or "") .. one_line(v.message or "")
-        .. (v.keyword and (" (" .. v.keyword .. ")") or "")
-    end
-    s = table.concat(lines, "\n")
-  end
-  if e.hint then s = s .. "\n" .. e.hint end
-  return log.redact(s)
-end
-
--- platform.error(fields) -> error object
-function M.error(fields)
-  return setmetatable(fields, Error)
-end
-
--- platform.is_error(v) -> true when v is an error object of this module
-function M.is_error(v)
-  return getmetatable(v) == Error
-end
+M.Error = errors.Error
+M.error = errors.new
+M.is_error = errors.is_error
 
 local function first_string(...)
   for i = 1, select("#", ...) do
@@ -99,7 +53,7 @@ local function collect_violations(report, out)
     local sv = cause._streamingValidation or cause.streamingValidation
     if type(sv) == "table" then
       -- everit nests violations (per object, and type+enum as an allOf): show the leaves
-      for _, leaf in ipairs(xdm.leaves(sv)) do
+      for _, leaf in ipairs(xdm_report.leaves(sv)) do
         out[#out + 1] = { path = leaf.pointerToViolation, keyword = leaf.keyword, message = leaf.message }
       end
     end
@@ -282,18 +236,11 @@ Client.__index = Client
 M.Client = Client
 
 local function default_sleep(seconds)
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.sleep then
-    if host.sleep(seconds) == false then error("interrupted", 0) end
-    return
-  end
-  os.execute(string.format("sleep %.3f", seconds))
+  if host.sleep(seconds) == false then error("interrupted", 0) end
 end
 
 local function default_now()
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.now then return host.now() end
-  return os.time()
+  return host.now()
 end
 
 local function default_random()

@@ -8,9 +8,10 @@
 --   local status, entity = validate.map(map, record, ctx)        -- "ok" | "skip" | "error"
 --   local ok, problems = validate.check(target, entity)          -- problems: array of lines
 --   print(validate.try(target, map, record))                     -- the REPL's report
+local file = require "aep.file"
 local json = require "aep.json"
 local cjson = require "cjson"
-local is_interrupt = require("aep.cli").is_interrupt
+local is_interrupt = require("aep.errors").is_interrupt
 
 local M = {}
 
@@ -74,7 +75,7 @@ function M.target(resolved, o)
   t.validate = xdm.compile(resolved, { primary_identity = t.primary_identity, class = class })
   -- the envelope the entity would travel in, for the request size check (without a dataset or
   -- an org, placeholders as long as Catalog's and IMS's ids)
-  t.envelope = require("aep.streaming").envelope_encoder({
+  t.envelope = require("aep.streaming_ingestion").envelope_encoder({
     dataset_id = t.dataset_id or M.PLACEHOLDER_DATASET, schema_id = t.schema_id or "",
     ims_org = o.ims_org or M.PLACEHOLDER_ORG,
   })
@@ -113,10 +114,8 @@ function M.from_dataset(c, ref)
 end
 
 local function read_json(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, "cannot read " .. path .. ": " .. tostring(err) end
-  local text = f:read("a")
-  f:close()
+  local text, err = file.read(path)
+  if not text then return nil, "cannot read " .. path .. ": " .. tostring(err) end
   local v, jerr = json.decode(text)
   if v == nil then return nil, path .. ": " .. tostring(jerr) end
   return v

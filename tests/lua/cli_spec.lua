@@ -89,12 +89,12 @@ describe("aep command line", function()
   end)
 
   it("lets a file on AEP_LUA_PATH override an embedded module without a rebuild", function()
-    os.execute("mkdir -p " .. run.quote(dir .. "/aep"))
-    write(dir .. "/aep/pretty.lua", "return { format = function() return 'overridden' end }")
-    local r = run.aep({ "-e", "io.write(require('aep.pretty').format({}))" },
+    os.execute("mkdir -p " .. run.quote(dir .. "/aep/repl"))
+    write(dir .. "/aep/repl/pretty.lua", "return { format = function() return 'overridden' end }")
+    local r = run.aep({ "-e", "io.write(require('aep.repl.pretty').format({}))" },
       { env = { AEP_LUA_PATH = dir .. "/?.lua;;" } })
     assert.are.equal("overridden", r.stdout)
-    r = run.aep({ "-e", "io.write(require('aep.pretty').format({}))" })
+    r = run.aep({ "-e", "io.write(require('aep.repl.pretty').format({}))" })
     assert.are.equal("{}", r.stdout)
   end)
 

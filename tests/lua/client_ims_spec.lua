@@ -9,6 +9,13 @@ local json = require "aep.json"
 local emulator = require "tests.lua.support.emulator"
 local run = require "tests.lua.support.run"
 
+-- an IMS session over its own Platform client, as platform.new builds one
+local function new_session(c, opts)
+  opts = opts or {}
+  opts.client = platform.new(c, { session = false, quiet_insecure = true })
+  return ims.new(c, opts)
+end
+
 local function getenv_from(t) return function(name) return t[name] end end
 
 local function b64url_json(part)
@@ -36,7 +43,7 @@ describe("aep.ims", function()
 
   it("gets an OAuth Server-to-Server token, its expires_in read as seconds", function()
     local t = 1000000
-    local s = ims.new(cfg(), { now = function() return t end })
+    local s = new_session(cfg(), { now = function() return t end })
     local token = s:token()
     assert.are.equal("string", type(token))
     assert.are.equal("oauth", s:info().mode)
@@ -48,7 +55,7 @@ describe("aep.ims", function()
 
   it("caches the token and renews it before it expires", function()
     local t = 1000000
-    local s = ims.new(cfg(), { now = function() return t end })
+    local s = new_session(cfg(), { now = function() return t end })
     local first = s:token()
     t = t + 86399 - ims.RENEW_MARGIN - 1
     assert.are.equal(first, s:token())
@@ -61,7 +68,7 @@ describe("aep.ims", function()
 
   it("surfaces IMS's error for a wrong client secret, without the secret", function()
     local wrong = "wrong-secret-value-123"
-    local s = ims.new(cfg({ AEP_CLIENT_SECRET = wrong }))
+    local s = new_session(cfg({ AEP_CLIENT_SECRET = wrong }))
     local ok, err = pcall(s.token, s)
     assert.is_false(ok)
     assert.is_true(platform.is_error(err))
@@ -93,7 +100,7 @@ describe("aep.ims", function()
     local c = cfg({ AEP_AUTH = "jwt" })
     assert.truthy(c:get("PRIVATE_KEY"):find("-----BEGIN PRIVATE KEY-----", 1, true))
     local t = require("aep.host").now()
-    local s = ims.new(c, { now = function() return t end })
+    local s = new_session(c, { now = function() return t end })
     local token = s:token()
     assert.are.equal("jwt", s:info().mode)
     assert.are.equal(86399, s:info().expires_in) -- 86399992 ms, not 86399992 s
@@ -112,14 +119,14 @@ describe("aep.ims", function()
     assert.is_true(os.execute("openssl rsa -in " .. k8 .. " -traditional -out " .. k1 .. " 2>/dev/null") == true)
     local c = cfg({ AEP_AUTH = "jwt", AEP_PRIVATE_KEY_FILE = k1 })
     assert.truthy(c:get("PRIVATE_KEY"):find("-----BEGIN RSA PRIVATE KEY-----", 1, true))
-    local s = ims.new(c)
+    local s = new_session(c)
     assert.are.equal("string", type(s:token()))
     assert.are.equal("jwt", s:info().mode)
   end)
 
   it("sends the JWT with the IMS host whether IMS has a scheme or not", function()
     for _, ims_value in ipairs({ emu.env.IMS, emu.url }) do
-      local s = ims.new(cfg({ AEP_AUTH = "jwt", AEP_IMS = ims_value }))
+      local s = new_session(cfg({ AEP_AUTH = "jwt", AEP_IMS = ims_value }))
       assert.are.equal("string", type(s:token()))
     end
     local c = cfg({ AEP_IMS = emu.url })
@@ -130,7 +137,7 @@ describe("aep.ims", function()
   end)
 
   it("sends every META_SCOPE entry (IMS refuses one that is not bound)", function()
-    local s = ims.new(cfg({ AEP_AUTH = "jwt", AEP_META_SCOPE = "ent_dataservices_sdk, ent_unbound_sdk" }))
+    local s = new_session(cfg({ AEP_AUTH = "jwt", AEP_META_SCOPE = "ent_dataservices_sdk, ent_unbound_sdk" }))
     local ok, err = pcall(s.token, s)
     assert.is_false(ok)
     assert.are.equal("invalid_scope", err.code)
@@ -138,7 +145,7 @@ describe("aep.ims", function()
   end)
 
   it("reports a bad private key without printing it", function()
-    local s = ims.new(cfg({ AEP_AUTH = "jwt", AEP_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\\nnot-a-key-at-all\\n-----END PRIVATE KEY-----" }))
+    local s = new_session(cfg({ AEP_AUTH = "jwt", AEP_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\\nnot-a-key-at-all\\n-----END PRIVATE KEY-----" }))
     local ok, err = pcall(s.token, s)
     assert.is_false(ok)
     assert.are.equal("BAD_KEY", err.code)
@@ -147,7 +154,7 @@ describe("aep.ims", function()
 
   it("renews a token that expired early, in the middle of a run, once", function()
     local c = cfg()
-    local s = ims.new(c)
+    local s = new_session(c)
     local p = platform.new(c, { session = s })
     assert.are.equal(200, p:get("/data/foundation/schemaregistry/stats").status)
     assert.are.equal(1, s.renewals)

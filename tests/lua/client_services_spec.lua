@@ -1,5 +1,5 @@
 -- The service modules against the emulator, each on its happy path and its documented errors:
--- aep.schemas, aep.identity, aep.catalog, aep.flows, aep.inlet, aep.streaming, aep.batches,
+-- aep.schemas, aep.identity, aep.catalog, aep.flows, aep.inlet, aep.streaming_ingestion, aep.batches,
 -- aep.profile. One emulator; each block uses resources it makes itself.
 local config = require "aep.config"
 local platform = require "aep.platform"
@@ -8,7 +8,7 @@ local identity = require "aep.identity"
 local catalog = require "aep.catalog"
 local flows = require "aep.flows"
 local inlet = require "aep.inlet"
-local streaming = require "aep.streaming"
+local streaming = require "aep.streaming_ingestion"
 local batches = require "aep.batches"
 local profile = require "aep.profile"
 local json = require "aep.json"
@@ -193,7 +193,7 @@ describe("aep.flows and aep.inlet", function()
   end)
 end)
 
-describe("aep.streaming, aep.batches and aep.profile", function()
+describe("aep.streaming_ingestion, aep.batches and aep.profile", function()
   local P, E, target, flow_p, flow_e
 
   setup(function()

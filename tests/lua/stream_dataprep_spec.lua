@@ -365,7 +365,7 @@ end)
 
 describe("the REPL's try with a mapping set", function()
   it("maps with the set (a file or a table) and validates against the dataset's schema", function()
-    local repl_session = require "aep.repl_session"
+    local repl_session = require "aep.repl.session"
     local cfg = require("aep.config").load({ flags = { env = emu.env_file } })
     local client = require("aep.platform").new(cfg)
     local session = { mappings = {}, targets = {}, client = function() return client end }

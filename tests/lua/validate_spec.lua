@@ -63,7 +63,7 @@ describe("aep validate", function()
   end
 
   local function message_size(entity, dataset_id, schema_id, org)
-    local enc = require("aep.streaming").envelope_encoder({ dataset_id = dataset_id, schema_id = schema_id, ims_org = org })
+    local enc = require("aep.streaming_ingestion").envelope_encoder({ dataset_id = dataset_id, schema_id = schema_id, ims_org = org })
     return #enc(cjson.encode(entity))
   end
 

@@ -110,9 +110,7 @@ local function run(args)
     if not ok then cli.usage_error("--faults: " .. err) end
   end
   if not opts.data_dir then
-    local state = os.getenv("XDG_STATE_HOME")
-    if not state or state == "" then state = (os.getenv("HOME") or "/tmp") .. "/.local/state" end
-    opts.data_dir = state .. "/aep/emulator"
+    opts.data_dir = require("aep.file").state_dir() .. "/emulator"
   end
   local emulator = require "aep.emulator"
   return emulator.start(opts, function(app)

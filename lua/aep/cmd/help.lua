@@ -42,7 +42,7 @@ local function roff(text)
   return text
 end
 
-local function manual()
+local function manual(commands)
   local out = {}
   local host = require "aep.host"
   out[#out + 1] = '.TH AEP 1 "" "aep ' .. host.versions().aep .. '" "User Commands"'
@@ -52,8 +52,8 @@ local function manual()
     "Adobe's real-time import workflow, streams files of records into AEP, validates mappings " ..
     "offline and emulates AEP locally. Without a command it runs Lua scripts like the lua interpreter."
   out[#out + 1] = ".SH COMMANDS"
-  for _, n in ipairs(cli.commands()) do
-    local cmd = cli.load(n)
+  for _, n in ipairs(commands.commands()) do
+    local cmd = commands.load(n)
     out[#out + 1] = ".SS " .. n
     out[#out + 1] = ".nf\n" .. roff((cmd.usage or ""):gsub("\n*$", "")) .. "\n.fi"
   end
@@ -66,15 +66,16 @@ local function manual()
   return table.concat(out, "\n") .. "\n"
 end
 
-local function run(args)
+-- run(args, commands): commands is the dispatcher (aep.cmd), which lists and loads commands
+local function run(args, commands)
   local opts, positional = cli.parse(args, spec)
   if opts.man then
-    io.stdout:write(manual())
+    io.stdout:write(manual(commands))
     return 0
   end
   local name = positional[1]
   if name then
-    local cmd = cli.load(name)
+    local cmd = commands.load(name)
     if not cmd then
       io.stderr:write("aep: unknown command '", name, "' (run 'aep help' for the list)\n")
       return cli.EXIT.USAGE
@@ -84,8 +85,8 @@ local function run(args)
   end
   io.stdout:write("usage: aep COMMAND [flags]   |   aep [options] [script [args]]\n\n")
   io.stdout:write("aep streams customer data into Adobe Experience Platform. Commands:\n")
-  for _, n in ipairs(cli.commands()) do
-    local ok, cmd = pcall(cli.load, n)
+  for _, n in ipairs(commands.commands()) do
+    local ok, cmd = pcall(commands.load, n)
     local summary = ok and cmd and cmd.summary or ""
     io.stdout:write(string.format("  %-10s %s\n", n, summary))
   end

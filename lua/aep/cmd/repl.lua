@@ -31,7 +31,7 @@ Examples:
 
 local function run(args)
   local opts = cli.parse(args, spec)
-  local env, banner = require("aep.repl_session").setup(opts)
+  local env, banner = require("aep.repl.session").setup(opts)
   local host = require "aep.host"
   local v = host.versions()
   local lines = { string.format("aep %s (%s) -- help() for help, Ctrl-D to leave", v.aep, v.lua) }

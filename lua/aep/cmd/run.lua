@@ -3,7 +3,7 @@ local cli = require "aep.cli"
 local log = require "aep.log"
 local config = require "aep.config"
 local platform = require "aep.platform"
-local workflow = require "aep.workflow"
+local workflow = require "aep.run.workflow"
 local manifest_mod = require "aep.run.manifest"
 
 local M = {}
@@ -77,22 +77,7 @@ Examples:
 
 M.summary = "run a workflow script: the collection's steps, or the whole real-time import"
 
-local function state_dir()
-  local s = os.getenv("XDG_STATE_HOME")
-  if not s or s == "" then s = (os.getenv("HOME") or "/tmp") .. "/.local/state" end
-  return s .. "/aep"
-end
-
-local function default_manifest(run_name, cfg)
-  local org = tostring(cfg:get("IMS_ORG") or "noorg")
-  local ok, crypto = pcall(require, "aep.crypto")
-  local tag = ok and crypto.sha256_hex(org):sub(1, 8) or org:gsub("[^%w]", ""):sub(1, 12)
-  local safe = run_name == "" and "default" or run_name:gsub("[^%w%-_.]", "_")
-  local sandbox = tostring(cfg:get("SANDBOX_NAME") or "prod"):gsub("[^%w%-_.]", "_")
-  return state_dir() .. "/runs/" .. safe .. "-" .. sandbox .. "-" .. tag .. ".json"
-end
--- run.default_manifest(run_name, cfg) -> path (aep stream resolves --dataset DATASET_ID_PROFILE with it)
-M.default_manifest = default_manifest
+local default_manifest = require("aep.run.manifest").default_path
 
 local function parse_sets(list)
   local vars = {}

@@ -33,10 +33,7 @@ local function state(req, ctx)
   local ingest = app:module("ingest")
   for _, sb in ipairs(app.store.sandbox_names()) do
     local counts = app.store.kinds(sb)
-    if ingest and type(ingest.count) == "function" then
-      local ok, n = pcall(ingest.count, { app = app, store = app.store, org = app.org, sandbox = sb })
-      if ok and type(n) == "number" then counts.records = n end
-    end
+    counts.records = ingest.count({ app = app, store = app.store, org = app.org, sandbox = sb })
     sandboxes[sb] = counts
   end
   return 200, JSON_HEADERS, {
@@ -141,9 +138,6 @@ local function records(req, ctx)
   local opts = { limit = tonumber(q.limit), offset = tonumber(q.offset or q.start), batch_id = q.batch,
                  status = q.status }
   local ingest = app:module("ingest")
-  if not ingest or type(ingest.records) ~= "function" then
-    return 200, JSON_HEADERS, { dataset = id, sandbox = ctx.sandbox, count = 0, records = json.array {} }
-  end
   local out, err = ingest.records(ctx, id, opts)
   if out == nil then return errors.problem(500, "Internal Server Error", tostring(err)) end
   local list = out.records or out

@@ -8,6 +8,8 @@ local host = require "aep.host"
 local errors = require "aep.emulator.errors"
 local registry = require "aep.emulator.registry"
 local ids = require "aep.emulator.ids"
+local datasets = require "aep.emulator.datasets"
+local ingest = require "aep.emulator.ingest"
 
 local M = {}
 
@@ -20,21 +22,10 @@ local function problem(status, title, detail)
   return errors.problem(status, title, detail, "http://ns.adobe.com/aep/errors/CAT-" .. status)
 end
 
--- catalog.get_dataset(ctx, id) -> doc | nil
-function M.get_dataset(ctx, id)
-  return ctx.store.get(ctx.sandbox or "prod", "dataset", id)
-end
-
-local function enabled(tags, name)
-  local t = type(tags) == "table" and tags[name]
-  if type(t) ~= "table" then return false end
-  for _, v in ipairs(t) do
-    if tostring(v):gsub("%s", ""):lower() == "enabled:true" then return true end
-  end
-  return false
-end
-M.profile_enabled = function(ds) return enabled(ds.tags, "unifiedProfile") end
-M.identity_enabled = function(ds) return enabled(ds.tags, "unifiedIdentity") end
+-- catalog.get_dataset(ctx, id) -> doc | nil; catalog.profile_enabled(ds), identity_enabled(ds)
+M.get_dataset = datasets.get
+M.profile_enabled = datasets.profile_enabled
+M.identity_enabled = datasets.identity_enabled
 
 local function union_schema(schema)
   for _, t in ipairs(schema["meta:immutableTags"] or {}) do if t == "union" then return true end end
@@ -56,10 +47,10 @@ local function check(ctx, ds)
     end
     ds.schemaRef.id = schema["$id"]
     ds.schemaRef.contentType = ds.schemaRef.contentType or "application/vnd.adobe.xed+json;version=1"
-    if enabled(ds.tags, "unifiedProfile") and not union_schema(schema) then
+    if datasets.profile_enabled(ds) and not union_schema(schema) then
       return problem(400, "Bad Request", "To enable profile datasets the schema should be valid")
     end
-  elseif enabled(ds.tags, "unifiedProfile") then
+  elseif datasets.profile_enabled(ds) then
     return problem(400, "Bad Request", "To enable profile datasets the schema should be valid")
   end
   if ds.tags ~= nil and (type(ds.tags) ~= "table" or json.is_array(ds.tags)) then
@@ -192,7 +183,7 @@ local function delete(req, ctx)
   local id = req.params.id
   local deleted = ctx.store.transaction(function()
     if not ctx.store.delete(ctx.sandbox, "dataset", id) then return false end
-    require("aep.emulator.ingest").drop_dataset(ctx.store, ctx.sandbox, id)
+    ingest.drop_dataset(ctx.store, ctx.sandbox, id)
     return true
   end)
   if not deleted then

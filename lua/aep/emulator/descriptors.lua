@@ -26,9 +26,7 @@ local function changed(ctx)
 end
 
 local function identity_find(ctx, ns)
-  local identity = ctx.app:module("identity")
-  if not identity or not identity.find then return true end
-  return identity.find(ctx, ns)
+  return ctx.app:module("identity").find(ctx, ns)
 end
 
 local function check_descriptor(ctx, d, except_id)

@@ -258,13 +258,13 @@ end
 --          pid_path = {segments} | nil, pid_ns = "Email" | nil }
 function M.dataset(ctx, sandbox, dataset_id)
   if type(dataset_id) ~= "string" or dataset_id == "" then return nil, "not_found" end
-  local catalog = require "aep.emulator.catalog"
+  local datasets = require "aep.emulator.datasets"
   local registry = require "aep.emulator.registry"
   local sctx = ctx
   if ctx.sandbox ~= sandbox then
     sctx = setmetatable({ sandbox = sandbox }, { __index = ctx })
   end
-  local ds = catalog.get_dataset(sctx, dataset_id)
+  local ds = datasets.get(sctx, dataset_id)
   if not ds then return nil, "not_found" end
   local schema_id = ds.schemaRef and ds.schemaRef.id
   if not schema_id then return nil, "no_schema" end
@@ -276,17 +276,11 @@ function M.dataset(ctx, sandbox, dataset_id)
     validate = validator_for(sandbox, schema_id, full, pid),
   }
   local union = has_value(full["meta:immutableTags"], "union")
-  if not union and registry.tenant then
+  if not union then
     local raw = registry.tenant(sandbox, "schema", schema_id)
     union = raw and has_value(raw["meta:immutableTags"], "union") or false
   end
-  local profile_enabled
-  if catalog.profile_enabled then
-    profile_enabled = catalog.profile_enabled(ds)
-  else
-    profile_enabled = has_value((ds.tags or {}).unifiedProfile, "enabled:true")
-  end
-  if union and profile_enabled then
+  if union and datasets.profile_enabled(ds) then
     local class = schema_class(full)
     if class == PROFILE_CLASS then info.kind = "p" elseif class == EVENT_CLASS then info.kind = "e" end
   end

@@ -6,8 +6,7 @@
 --   registry.identity_descriptors(ctx, schema_id) -> array of identity descriptors
 --   registry.invalidate(sandbox)           -- after any schema/field group/descriptor change
 -- Global classes and field groups come from aep.xdm.standard; resolution goes through
--- aep.xdm.resolve when that module offers it (so the validator sees its own format), else
--- through the small resolver below.
+-- aep.xdm.resolve (so the validator sees its own format).
 local json = require "aep.json"
 local xdm = require "aep.xdm"
 
@@ -55,13 +54,7 @@ end
 
 local function load_globals()
   globals = { by_id = {}, classes = {}, fieldgroups = {}, datatypes = {}, schemas = {} }
-  local ok, std = pcall(require, "aep.xdm.standard")
-  if not ok or type(std) ~= "table" then
-    if not ok and not tostring(std):find("module 'aep.xdm.standard' not found", 1, true) then
-      error(std, 0)
-    end
-    return
-  end
+  local std = require "aep.xdm.standard"
   local hints = { classes = "classes", fieldgroups = "fieldgroups", mixins = "fieldgroups",
                   datatypes = "datatypes", schemas = "schemas" }
   local function walk(t, hint)

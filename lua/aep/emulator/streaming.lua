@@ -73,8 +73,7 @@ end
 local node_id, counter
 local function dcs_id(now_ms)
   if not node_id then
-    local ok, host = pcall(require, "aep.host")
-    node_id = (ok and host.getpid and host.getpid() or math.random(1, 9999)) % 10000
+    node_id = require("aep.host").getpid() % 10000
     counter = 0
   end
   counter = counter + 1

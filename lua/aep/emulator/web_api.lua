@@ -43,12 +43,10 @@ local function arr(t) return json.array(t or {}) end
 -- slow a large stream down): rows with seq above the last one counted are added on each call.
 
 local counts = { seq = 0, by = {} }
-local st -- prepared statements (nil when the data plane is not installed)
+local st -- prepared statements (prepare, at install)
 
 local function prepare(app)
-  local ingest = app:module("ingest")
-  if not ingest then return end
-  if ingest.setup then ingest.setup(app.store) end
+  app:module("ingest").setup(app.store)
   local db = app.store.db
   st = {
     counts_since = db:prepare("SELECT dataset_id, status, count(*), max(seq) FROM ingest_records " ..
@@ -73,7 +71,6 @@ local function first(stmt, ...)
 end
 
 local function update_counts()
-  if not st then return counts.by end
   local row = first(st.max_seq)
   local max = row and math.tointeger(row[1]) or 0
   if max < counts.seq then counts.seq, counts.by = 0, {} end -- records were forgotten (reset)
@@ -410,7 +407,6 @@ end
 local function batches(req, ctx)
   local app = ctx.app
   local sandbox = sandbox_of(req, ctx)
-  if not st then return 200, errors.JSON_HEADERS, { batches = arr(), available = false } end
   local ingest = app:module("ingest")
   local bmod = app:module("batches")
   local names = dataset_names(app, sandbox)
@@ -420,8 +416,7 @@ local function batches(req, ctx)
   for _, id in ipairs(ids) do
     local row = ingest.get_batch(id)
     if row then
-      local view = (bmod and bmod.catalog_view) and bmod.catalog_view(row) or
-        { id = row.id, status = row.status, created = row.created, updated = row.updated }
+      local view = bmod.catalog_view(row)
       view.datasetId = row.dataset_id
       view.datasetName = names[row.dataset_id]
       out[#out + 1] = view
@@ -434,9 +429,6 @@ local function profile(req, ctx)
   local app = ctx.app
   local q = req.query or {}
   local profiles = app:module("profiles")
-  if not profiles then
-    return errors.problem(501, "Not Implemented", "Profile access is not installed in this emulator")
-  end
   local id, ns = q.id, q.ns
   if not id or id == "" then return errors.problem(400, "Bad Request", "Give an identity value (id=...)") end
   if not ns or ns == "" then ns = "Email" end

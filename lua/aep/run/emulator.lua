@@ -33,9 +33,7 @@ end
 
 -- emulator.default_dir() -> $XDG_STATE_HOME/aep/emulator (~/.local/state/aep/emulator)
 function M.default_dir()
-  local state = os.getenv("XDG_STATE_HOME")
-  if not state or state == "" then state = (os.getenv("HOME") or "/tmp") .. "/.local/state" end
-  return state .. "/aep/emulator"
+  return require("aep.file").state_dir() .. "/emulator"
 end
 
 local Child = {}

@@ -10,12 +10,25 @@
 --     "updated": "2025-01-01T00:00:00Z" }
 -- `created` is true when this workflow created the resource (then teardown deletes it), false
 -- when it found one it did not make (teardown leaves it alone).
+local crypto = require "aep.crypto"
+local file = require "aep.file"
+local host = require "aep.host"
 local json = require "aep.json"
 local log = require "aep.log"
 
 local M = {}
 
 M.FORMAT = "aep-run-manifest/1"
+
+-- manifest.default_path(run_name, cfg) -> $XDG_STATE_HOME/aep/runs/<run>-<sandbox>-<org tag>.json,
+-- where `aep run` keeps a run's manifest (and `aep stream` finds --dataset DATASET_ID_PROFILE)
+function M.default_path(run_name, cfg)
+  local org = tostring(cfg:get("IMS_ORG") or "noorg")
+  local tag = crypto.sha256_hex(org):sub(1, 8)
+  local safe = run_name == "" and "default" or run_name:gsub("[^%w%-_.]", "_")
+  local sandbox = tostring(cfg:get("SANDBOX_NAME") or "prod"):gsub("[^%w%-_.]", "_")
+  return file.state_dir() .. "/runs/" .. safe .. "-" .. sandbox .. "-" .. tag .. ".json"
+end
 
 local Manifest = {}
 Manifest.__index = Manifest
@@ -31,10 +44,8 @@ end
 -- manifest.load(path [, run_name, target]) -> manifest (a new one when the file does not exist)
 -- | nil, err when it exists but is not a manifest
 function M.load(path, run_name, target)
-  local f = io.open(path, "rb")
-  if not f then return M.new(path, run_name, target) end
-  local text = f:read("a")
-  f:close()
+  local text = file.read(path)
+  if not text then return M.new(path, run_name, target) end
   local doc, err = json.decode(text)
   if type(doc) ~= "table" then return nil, "run manifest " .. path .. ": " .. tostring(err or "not a JSON object") end
   if doc.format ~= M.FORMAT then return nil, "run manifest " .. path .. ": not an aep run manifest (format " .. tostring(doc.format) .. ")" end
@@ -100,12 +111,11 @@ function Manifest:resources()
 end
 
 local function mkdir_p(dir)
-  local ok, host = pcall(require, "aep.host")
   local path = ""
   for part in dir:gmatch("[^/]+") do
     path = path .. "/" .. part
     if dir:sub(1, 1) ~= "/" and path:sub(1, 1) == "/" then path = path:sub(2) end
-    if ok then host.mkdir(path, tonumber("700", 8)) else os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'") end
+    host.mkdir(path, tonumber("700", 8))
   end
 end
 M.mkdir_p = mkdir_p
@@ -119,16 +129,8 @@ function Manifest:save()
   end
   local dir = self.path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then mkdir_p(dir) end
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.write_file then
-    local done, err = host.write_file(self.path, text, tonumber("600", 8))
-    if not done then error("cannot write the run manifest " .. self.path .. ": " .. tostring(err), 0) end
-  else
-    local f, err = io.open(self.path, "wb")
-    if not f then error("cannot write the run manifest " .. self.path .. ": " .. tostring(err), 0) end
-    f:write(text)
-    f:close()
-  end
+  local done, err = host.write_file(self.path, text, tonumber("600", 8))
+  if not done then error("cannot write the run manifest " .. self.path .. ": " .. tostring(err), 0) end
   self.existed = true
   return true
 end

@@ -23,7 +23,7 @@ local batcher = require "aep.stream.batcher"
 local ledger_mod = require "aep.stream.ledger"
 local mapping = require "aep.stream.mapping"
 local readers = require "aep.stream.readers"
-local is_interrupt = require("aep.cli").is_interrupt
+local is_interrupt = require("aep.errors").is_interrupt
 
 local M = {}
 

@@ -1,6 +1,6 @@
 -- aep.stream.target: where `aep stream` sends — the dataset, its streaming inlet and dataflow, the
 -- envelope encoder — found (or created) with the client library: aep.config, aep.platform,
--- aep.catalog, aep.flows, aep.streaming, aep.run.manifest.
+-- aep.catalog, aep.flows, aep.streaming_ingestion, aep.run.manifest.
 --
 --   local t = target.resolve(opts)
 --   t.dataset_id, t.schema_id, t.flow_id, t.inlet_url, t.url (batch or sync endpoint),
@@ -12,7 +12,7 @@
 -- "aep stream <dataset id>", created on first use and found afterwards. --inlet URL (with
 -- --flow-id) uses an existing inlet; with --schema too, no Platform call is made at all (a sink,
 -- a bench).
-local streaming = require "aep.streaming"
+local streaming = require "aep.streaming_ingestion"
 
 local M = {}
 
@@ -33,10 +33,9 @@ end
 
 -- The run manifest `aep run` keeps for this target (its default path), for --dataset VARIABLE.
 local function default_manifest(cfg, run_name)
-  local ok, runcmd = pcall(require, "aep.cmd.run")
-  if not ok or type(runcmd) ~= "table" or type(runcmd.default_manifest) ~= "function" or not cfg then return nil end
+  if not cfg then return nil end
   run_name = run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
-  return runcmd.default_manifest(run_name, cfg)
+  return require("aep.run.manifest").default_path(run_name, cfg)
 end
 
 -- Find the dataset: an id, a name, or a manifest variable.

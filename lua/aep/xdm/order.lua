@@ -66,13 +66,4 @@ function M.hashmap_order(keys, count)
   return out
 end
 
--- M.object_keys(t) -> keys of a decoded JSON object, in HashMap order
-function M.object_keys(t)
-  local keys = {}
-  for k in pairs(t) do
-    if type(k) == "string" then keys[#keys + 1] = k end
-  end
-  return M.hashmap_order(keys)
-end
-
 return M

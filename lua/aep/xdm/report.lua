@@ -7,11 +7,7 @@ local M = {}
 local type, pairs, ipairs = type, pairs, ipairs
 local concat = table.concat
 
-local function json_array_mt()
-  local ok, json = pcall(require, "aep.json")
-  if ok and type(json) == "table" and json.array_mt then return json.array_mt end
-  return nil
-end
+local json = require "aep.json"
 
 local function ptr_segments(p)
   local segs = {}
@@ -110,7 +106,7 @@ end
 -- everit's "N schema violations found" wrappers, one per object holding several failures
 -- (the root wrapper has pointer and location "#"). causingExceptions are aep.json arrays.
 function M.report(violations)
-  local amt = json_array_mt()
+  local amt = json.array_mt
   local out = {}
   if type(violations) ~= "table" or #violations == 0 then
     return amt and setmetatable(out, amt) or out

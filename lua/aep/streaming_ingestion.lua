@@ -1,4 +1,4 @@
--- aep.streaming: streaming ingestion (DCS): one message, a batch, and the XDM envelope.
+-- aep.streaming_ingestion: streaming ingestion (DCS): one message, a batch, and the XDM envelope.
 --
 --   local info = streaming.dataset_info(c, dataset_id, {flow_id = , source_name = })
 --   local wrap = streaming.envelope_encoder(info)   -- header encoded once per dataset

@@ -1,4 +1,4 @@
--- aep.pretty: values as people read them in the REPL: tables with sorted keys, nested tables
+-- aep.repl.pretty: values as people read them in the REPL: tables with sorted keys, nested tables
 -- indented, depth-limited, cycles marked, long tables cut.
 local M = {}
 

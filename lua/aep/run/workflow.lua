@@ -1,4 +1,4 @@
--- aep.workflow: the step runner behind `aep run` and scripts/*.lua.
+-- aep.run.workflow: the step runner behind `aep run` and scripts/*.lua.
 --
 --   local wf = workflow.new{ cfg = cfg, client = client, run_name = "aep", manifest = m, options = opts }
 --   wf:run_script("realtime-import")
@@ -213,9 +213,7 @@ end
 local read_disk = require("aep.file").read
 
 local function embedded(path)
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.embedded then return host.embedded(path) end
-  return nil
+  return require("aep.host").embedded(path)
 end
 
 -- wf:read_data(path) -> contents, where ("file PATH" | "embedded PATH") | raises
@@ -339,12 +337,9 @@ function M.list_scripts()
     end
     p:close()
   end
-  local ok, host = pcall(require, "aep.host")
-  if ok and host.embedded_list then
-    for _, path in ipairs(host.embedded_list("scripts/")) do
-      local n = path:match("^scripts/(.+)%.lua$")
-      if n and not n:find("/", 1, true) and not seen[n] then seen[n] = true; names[#names + 1] = n end
-    end
+  for _, path in ipairs(require("aep.host").embedded_list("scripts/")) do
+    local n = path:match("^scripts/(.+)%.lua$")
+    if n and not n:find("/", 1, true) and not seen[n] then seen[n] = true; names[#names + 1] = n end
   end
   table.sort(names)
   return names

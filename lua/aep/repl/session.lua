@@ -1,4 +1,4 @@
--- aep.repl_session: what `aep repl` puts at hand before the first prompt.
+-- aep.repl.session: what `aep repl` puts at hand before the first prompt.
 --
 --   aep       the library: aep.schemas, aep.catalog, aep.stream.readers, ... each field loads its
 --             module on first use (so `aep.schemas.<Tab>` completes the module's functions)
@@ -14,7 +14,7 @@
 -- cancels them and the REPL goes on.
 local host = require "aep.host"
 local term = require "aep.term"
-local is_interrupt = require("aep.cli").is_interrupt
+local is_interrupt = require("aep.errors").is_interrupt
 
 local M = {}
 
@@ -145,7 +145,7 @@ end
 local function name_of(f)
   local best
   for modname, mod in pairs(package.loaded) do
-    if type(mod) == "table" and type(modname) == "string" and modname ~= "aep.repl_session" then
+    if type(mod) == "table" and type(modname) == "string" and modname ~= "aep.repl.session" then
       for k, v in next, mod do
         if v == f and type(k) == "string" then
           local short = modname == "_G" and k or (modname .. "." .. k)

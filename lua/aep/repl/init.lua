@@ -3,7 +3,7 @@
 -- and the loop goes on; Ctrl-C cancels the line being typed or the call that is running;
 -- Ctrl-D (end of input) leaves.
 local readline = require "aep.readline"
-local pretty = require "aep.pretty"
+local pretty = require "aep.repl.pretty"
 local host = require "aep.host"
 local log = require "aep.log"
 
@@ -11,12 +11,8 @@ local M = {}
 
 -- repl.history_path() -> $XDG_STATE_HOME/aep/history (default ~/.local/state/aep/history)
 function M.history_path()
-  local state = os.getenv("XDG_STATE_HOME")
-  if not state or state == "" then
-    local home = os.getenv("HOME") or "."
-    state = home .. "/.local/state"
-  end
-  return state .. "/aep/history", state .. "/aep"
+  local dir = require("aep.file").state_dir()
+  return dir .. "/history", dir
 end
 
 local function mkdir_p(dir)

@@ -144,6 +144,14 @@ describe("aep stream follows accepted records", function()
       local id = "f" .. i .. "-a@example.com"
       assert.are.equal(not DEFECTS[i] and 1 or nil, stored[id], id)
     end
+    local function profile_status(id)
+      local st = api:get("/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId=" ..
+        id:gsub("@", "%%40") .. "&entityIdNS=email")
+      return st
+    end
+    assert.are.equal(200, profile_status("f1-a@example.com"))
+    assert.are.equal(404, profile_status("f4-a@example.com"))
+    assert.are.equal(404, profile_status("f9-a@example.com"))
     -- the replay with the fixed mapping ingests them, at their original positions
     local r2 = stream(ds, { "--input", rejects, "--mapping", dir .. "/fixed.lua", "--json", "--wait", "30s" })
     assert.are.equal(0, r2.status, r2.stderr)
@@ -152,6 +160,7 @@ describe("aep stream follows accepted records", function()
     stored, total = stored_ids(ds)
     assert.are.equal(N, total)
     for i = 1, N do assert.are.equal(1, stored["f" .. i .. "-a@example.com"]) end
+    assert.are.equal(200, profile_status("f4-a@example.com"))
   end)
 
   it("says it in the summary and JUnit; --no-follow keeps the answer's view", function()

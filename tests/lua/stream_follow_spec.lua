@@ -241,3 +241,56 @@ describe("aep stream follow-through that runs out of time", function()
     error("aep status did not resolve the run: " .. tostring(st and st.stdout))
   end)
 end)
+
+describe("aep stream --from kafka follow-through", function()
+  local kafka = require "aep.kafka"
+  local kafka_mock = require "tests.lua.support.kafka_mock"
+  local mock
+  setup(function()
+    mock = kafka_mock.start{ partitions = 2, topics = { "follow", "follow-dead" } }
+  end)
+  teardown(function() if mock then mock.stop() end end)
+
+  it("dead-letters an accepted message that failed validation, with the reason", function()
+    local ds = fresh_dataset()
+    local p = assert(kafka.producer{ brokers = mock.bootstrap })
+    local values = {}
+    for line in records("k"):gmatch("[^\n]+") do values[#values + 1] = line end
+    for i, v in ipairs(values) do assert(p:produce("follow", v, "k" .. i)) end
+    assert.are.equal(#values, p:flush(10))
+    p:close()
+    local argv = { "stream", "--from", "kafka", "--brokers", mock.bootstrap, "--topic", "follow", "--group", "gf",
+                   "--dead-letter-topic", "follow-dead", "--idle-exit", "4", "--env", emu.env_file,
+                   "--dataset", ds, "--mapping", dir .. "/broken.lua", "--json", "--wait", "30s" }
+    for k, v in pairs(kafka_mock.session_config) do
+      argv[#argv + 1] = "--kafka-config"
+      argv[#argv + 1] = k .. "=" .. v
+    end
+    local r = run.aep(argv)
+    assert.are.equal(2, r.status, r.stderr)
+    local doc = json.decode(r.stdout)
+    assert.are.same({ N, 7, 5, 0, 5 }, { doc.accepted, doc.ingested, doc.failed_after_acceptance, doc.unknown,
+                                         doc.kafka.dead_lettered })
+    local c = assert(kafka.consumer{ brokers = mock.bootstrap, group = "gf-dead", topics = { "follow-dead" },
+                                     config = kafka_mock.session_config })
+    local dead, n = {}, 0
+    for _ = 1, 600 do
+      for _, e in ipairs(c:poll_batch(10, 0.1)) do
+        if e.event == "assign" then assert(c:assign(e.partitions))
+        elseif e.event == nil then
+          local rec = cjson.decode(e.value)
+          dead[rec.id] = e.headers
+          n = n + 1
+        end
+      end
+      if n >= 5 then break end
+    end
+    c:close()
+    assert.are.equal(5, n)
+    assert.are.equal("failed after acceptance: INGEST-1201-400 Bronze is not a valid enum value",
+      dead["f4-k@example.com"]["aep.error.reason"])
+    assert.are.equal("failed after acceptance: INGEST-1555-400 required key [loyaltyID] not found",
+      dead["f2-k@example.com"]["aep.error.reason"])
+    assert.are.equal("follow", dead["f2-k@example.com"]["aep.source.topic"])
+  end)
+end)

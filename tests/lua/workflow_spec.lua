@@ -99,6 +99,8 @@ describe("aep run realtime-import", function()
     assert.truthy(out:find("verified%s+25 profiles and 20 events read back match the source data"), out)
     assert.truthy(out:find("streamed%s+25 profiles: 25 accepted, 0 rejected"), out)
     assert.truthy(out:find("streamed%s+20 events: 20 accepted, 0 rejected"), out)
+    assert.truthy(out:find("ok%s+ingested%s+25 of 25 accepted profiles ingested, 0 failed after acceptance, 0 unknown\n"), out)
+    assert.truthy(out:find("ok%s+ingested%s+20 of 20 accepted events ingested, 0 failed after acceptance, 0 unknown\n"), out)
     -- the sample person shown at the end: the first sample profile that has events
     assert.truthy(out:find("ok%s+profile%s+aodowling1@examiner.com"), out)
     assert.truthy(out:find("  name%s+Alexia O'Dowling\n"), out)

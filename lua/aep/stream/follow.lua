@@ -38,6 +38,16 @@ M.MAX_FAILED = 100000
 M.FINAL = { success = true, active = true, failed = true, failure = true, aborted = true,
             abandoned = true, inactive = true, deleted = true }
 
+local function int(v) return math.tointeger(tonumber(v) or 0) or math.floor(tonumber(v) or 0) end
+
+-- records a batch accounts for: ingested + failed (top level, else its metrics)
+local function batch_counts(b)
+  local m = type(b.metrics) == "table" and b.metrics or {}
+  local ok = b.recordCount or m.outputRecordCount or 0
+  local failed = b.failedRecordCount or m.failedRecordCount or 0
+  return int(ok), int(failed)
+end
+
 -- follow.tracker() -> tracker: what was accepted, by position (kept as references to the strings
 -- the loop already has: no copy, no decoding while sending)
 function M.tracker()
@@ -52,6 +62,37 @@ function M.tracker()
   return t
 end
 
+-- follow.track(tracker, position, xaction_id, record_text, message): one accepted record, for
+-- callers outside the stream loop (aep run's streaming step)
+function M.track(t, pos, xid, orig, msg)
+  local n = t.n + 1
+  t.n = n
+  t.pos[n], t.xid[n], t.orig[n], t.msg[n], t.line[n] = pos, xid or false, orig, msg, false
+end
+
+-- follow.failed_matching(c, dataset_id, pred [, {since_ms=, limit=}]) -> the failed records of the
+-- dataset's final batches (created since since_ms, default 24 h) whose record as sent satisfies
+-- pred(record): {{batch=, record=, errors=, reason=}, ...}
+function M.failed_matching(c, dataset_id, pred, o)
+  o = o or {}
+  local catalog, diagnostics = require "aep.catalog", require "aep.diagnostics"
+  local since = o.since_ms or math.floor((host.now() - 86400) * 1000)
+  local out = {}
+  for _, b in ipairs(catalog.list_batches(c, { dataset = dataset_id, created_after = since, limit = o.limit or 100 })) do
+    local _, f = batch_counts(b)
+    local st = tostring(b.status):lower()
+    if f > 0 or st == "failed" or st == "failure" then
+      for _, line in ipairs(diagnostics.failed_records(c, b.id, { max = M.MAX_FAILED })) do
+        local rec = diagnostics.record_of(line)
+        if type(rec) == "table" and pred(rec) then
+          out[#out + 1] = { batch = b.id, record = rec, errors = line.errors, reason = diagnostics.describe(line) }
+        end
+      end
+    end
+  end
+  return out
+end
+
 -- follow.default_wait(target) -> seconds
 function M.default_wait(target)
   return target.is_local and M.WAIT_LOCAL_S or M.WAIT_AEP_S
@@ -64,15 +105,6 @@ function M.parse_duration(s)
   return tonumber(n) * ({ s = 1, m = 60, h = 3600, [""] = 1 })[unit]
 end
 
-local function int(v) return math.tointeger(tonumber(v) or 0) or math.floor(tonumber(v) or 0) end
-
--- records a batch accounts for: ingested + failed (top level, else its metrics)
-local function batch_counts(b)
-  local m = type(b.metrics) == "table" and b.metrics or {}
-  local ok = b.recordCount or m.outputRecordCount or 0
-  local failed = b.failedRecordCount or m.failedRecordCount or 0
-  return int(ok), int(failed)
-end
 
 -- canonical text of an entity (sorted keys) for matching what was sent with what failed
 local function canonical(v)

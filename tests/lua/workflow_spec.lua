@@ -130,6 +130,22 @@ describe("aep run realtime-import", function()
                       inlet = 1, sourceConnection = 1, targetConnection = 2, flow = 2 }, first_resources)
   end)
 
+  it("lookup of a person whose record failed validation after acceptance says so and why, without waiting", function()
+    local m = json.decode(read(tmp .. "/wf1.json"))
+    local input = files.write(tmp .. "/bronze.jsonl", json.encode({
+      _exchangeinternal = { loyaltyID = "bronze@example.com", loyaltyLevel = "Bronze", totalLoyaltyPoints = 1 },
+      person = { name = { firstName = "B", lastName = "Z" } }, personalEmail = { address = "bronze@example.com" },
+    }) .. "\n")
+    local r = run.aep({ "stream", "--env", emu.env_file, "--sandbox", "wf1", "--dataset", m.variables.DATASET_ID_PROFILE,
+                        "--input", input, "--mapping", "mappings/loyalty_profile.lua", "--wait", "30s" })
+    assert.are.equal(2, r.status, r.stderr)
+    local code, out = aep_run({ "lookup", "--env", emu.env_file, "--sandbox", "wf1", "--manifest", tmp .. "/wf1.json",
+                                "--person", "bronze@example.com", "--wait", "20" })
+    assert.are_not.equal(0, code)
+    assert.truthy(out:find("the profile record of bronze@example.com was accepted but failed AEP's validation (batch ", 1, true), out)
+    assert.truthy(out:find("): INGEST-1201-400 Bronze is not a valid enum value; it never reaches Profile", 1, true), out)
+  end)
+
   it("keeps a run manifest with the ids and no secret, mode 0600", function()
     local path = tmp .. "/wf1.json"
     local text = read(path)

@@ -137,6 +137,7 @@ describe("aep run realtime-import", function()
       person = { name = { firstName = "B", lastName = "Z" } }, personalEmail = { address = "bronze@example.com" },
     }) .. "\n")
     local r = run.aep({ "stream", "--env", emu.env_file, "--sandbox", "wf1", "--dataset", m.variables.DATASET_ID_PROFILE,
+                        "--inlet", m.variables.INLET_URL, "--flow-id", m.variables.FLOW_ID_PROFILE,
                         "--input", input, "--mapping", "mappings/loyalty_profile.lua", "--wait", "30s" })
     assert.are.equal(2, r.status, r.stderr)
     local code, out = aep_run({ "lookup", "--env", emu.env_file, "--sandbox", "wf1", "--manifest", tmp .. "/wf1.json",

@@ -19,6 +19,10 @@ local host = require "aep.host"
 
 local M = {}
 
+-- Ctrl-C reaches Lua as an error ending in "interrupted" (aep.cli.is_interrupt; not required here:
+-- aep.cli leads to the commands, which require this module)
+local function is_interrupt(e) return type(e) == "string" and e:match("interrupted$") ~= nil end
+
 -- How long `aep stream` waits by default: the emulator validates within its --batch-window
 -- (1 s by default); AEP documents the data lake within 60 minutes
 -- (help/ingestion/streaming-ingestion/overview.md, docs/AEP-API-FACTS.md §13.1).
@@ -173,7 +177,7 @@ function M.run(o)
     polls = polls + 1
     local ok, res = pcall(catalog.list_batches, o.client, { dataset = o.dataset_id, created_after = after, limit = 1000 })
     if not ok then
-      if require("aep.cli").is_interrupt(res) then error(res, 0) end
+      if is_interrupt(res) then error(res, 0) end
       out.reason = "reading Catalog batches failed: " .. tostring(res)
       batches = batches or {}
     else
@@ -214,7 +218,7 @@ function M.run(o)
             out.unmatched = out.unmatched + 1
           end
         end
-      elseif require("aep.cli").is_interrupt(lines) then
+      elseif is_interrupt(lines) then
         error(lines, 0)
       else
         out.reason = "reading the failed records of batch " .. tostring(b.id) .. " failed: " .. tostring(lines)

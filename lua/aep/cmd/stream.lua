@@ -191,7 +191,10 @@ function M.run(args)
     host.trap_term()
     term_requested = host.term_requested
   end
-  local follower = opts.follow and not opts.sync_validation and require("aep.stream.follow").tracker() or nil
+  -- no follow-through with --sync-validation (answers are final) or without a Platform client
+  -- (--inlet with --schema: nothing to read outcomes from)
+  local follower = opts.follow and not opts.sync_validation and target.client and
+    require("aep.stream.follow").tracker() or nil
   s.since_ms = math.floor(host.now() * 1000)
   local result = require("aep.stream.pipeline").run({
     on_accept = follower and follower.on_accept,

@@ -36,6 +36,10 @@ M.POLL_AEP_S = 15
 M.MARGIN_LOCAL_S = 5
 M.MARGIN_AEP_S = 900
 M.MAX_FAILED = 100000
+-- The texts (record as read, message as sent) of the first MAX_TEXTS accepted records are kept
+-- for matching and for the reject entries; past it only position and xactionId, so memory stays
+-- bounded on long runs (docs/delivery-guarantee.md, "Limits").
+M.MAX_TEXTS = 200000
 
 -- Catalog batch states that will not change any more (docs/AEP-API-FACTS.md §13.3; batch
 -- ingestion troubleshooting: Active/Success and Failed/Failure are used interchangeably).
@@ -57,10 +61,12 @@ end
 function M.tracker()
   local t = { n = 0, pos = {}, xid = {}, orig = {}, msg = {}, line = {}, origin = {}, input = {} }
   local pos, xids, orig, msg, line, origin = t.pos, t.xid, t.orig, t.msg, t.line, t.origin
+  local keep = M.MAX_TEXTS
   t.on_accept = function(b, i, xid)
     local n = t.n + 1
     t.n = n
-    pos[n], xids[n], orig[n], msg[n], line[n] = b.pos[i], xid or false, b.origs[i], b.msgs[i], b.lines[i] or false
+    pos[n], xids[n], line[n] = b.pos[i], xid or false, b.lines[i] or false
+    if n <= keep then orig[n], msg[n] = b.origs[i], b.msgs[i] end
     if b.origins then origin[n] = b.origins[i] end
   end
   return t
@@ -125,7 +131,7 @@ local function matcher(t, entity_of)
   local by_xid, by_id, by_text
   local function index()
     by_id, by_text = {}, {}
-    for k = 1, t.n do
+    for k = 1, math.min(t.n, M.MAX_TEXTS) do
       local etext = entity_of(t.msg[k])
       local e = etext and cjson_safe.decode(etext)
       if type(e) == "table" then

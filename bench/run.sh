@@ -38,3 +38,9 @@ if [ "${BENCH_SKIP_DATAPREP:-0}" != 1 ]; then
   # shellcheck disable=SC2086 # the flags are words
   "$AEP" bench/dataprep.lua ${DATAPREP_BENCH_FLAGS:---n 200000 --runs 3} --results bench/RESULTS.md
 fi
+
+# --- step 4: aep stream with and without the follow-through (bench/follow.lua) ------------------------
+if [ "${BENCH_SKIP_FOLLOW:-0}" != 1 ]; then
+  # shellcheck disable=SC2086 # the flags are words
+  "$AEP" bench/follow.lua ${FOLLOW_BENCH_FLAGS:---n 50000 --runs 3} --results bench/RESULTS.md
+fi

@@ -96,9 +96,31 @@ local function ts_text(ch)
   return "?"
 end
 
+-- A person whose records AEP failed after accepting them will never show up: say so and why,
+-- from the dataset's failed records (aep.stream.follow), instead of waiting for the profile.
+local function failed_records_of(id)
+  local dataset_id = wf.manifest:get("DATASET_ID_PROFILE")
+  if not dataset_id then return {} end
+  local ok, found = pcall(require("aep.stream.follow").failed_matching, c, dataset_id, function(rec)
+    return loyalty_of(rec).loyaltyID == id or
+      (type(rec.personalEmail) == "table" and rec.personalEmail.address == id)
+  end)
+  if not ok then require("aep.log").warn("lookup: cannot read the failed records: %s", tostring(found)) end
+  return ok and found or {}
+end
+
 -- The person's profile, as read back.
 local rec, evs = wf:step("lookup: profile of " .. person, function()
   local want = expected_events[person] and #expected_events[person] or 0
+  if not profile.get(c, { id = person, ns = "email" }) then
+    local failed = failed_records_of(person)
+    if #failed > 0 then
+      error(platform.error({ kind = "workflow", code = "FAILED_AFTER_ACCEPTANCE", message = string.format(
+        "the profile record of %s was accepted but failed AEP's validation (batch %s): %s; it never reaches " ..
+        "Profile: fix the record or the mapping and stream it again (aep status --dataset %s --errors shows them all)",
+        person, tostring(failed[1].batch), failed[1].reason, tostring(wf.manifest:get("DATASET_ID_PROFILE"))) }), 0)
+    end
+  end
   return read_person(person, want)
 end)
 local entity = rec.entity or {}

@@ -2,7 +2,9 @@
 -- Creates (or finds) the streaming connection, then streams the sample profiles and events
 -- through their mappings: the first record of each dataset with synchronous validation (AEP
 -- allows that 60 times a minute: a debugging aid, not a way to send), the rest in batch
--- requests of at most 1 MB. Every record is accounted for: accepted or rejected with AEP's reason.
+-- requests of at most 1 MB. Every record is accounted for: accepted or rejected with AEP's reason,
+-- and then (AEP validates after the answer) ingested, failed after acceptance with AEP's code and
+-- message, or unknown when the wait ran out.
 --
 -- Default: today's path, a Flow Service HTTP API connection with one dataflow per dataset (the
 -- flowId goes in every message header). --legacy-inlet: the collection's own path, the edge inlet
@@ -13,6 +15,15 @@ local flows = require "aep.flows"
 local inlet = require "aep.inlet"
 local streaming = require "aep.streaming_ingestion"
 local platform = require "aep.platform"
+local follow = require "aep.stream.follow"
+local target_mod = require "aep.stream.target"
+
+-- the entity inside a message (for matching failed records back to the sample's positions)
+local function entity_of(msg)
+  local d = msg and require("cjson.safe").decode(msg)
+  local e = type(d) == "table" and type(d.body) == "table" and d.body.xdmEntity
+  return e and require("cjson").encode(e) or nil
+end
 
 local c = wf.client
 local legacy = wf.options.legacy_inlet
@@ -137,6 +148,8 @@ local function stream(kind)
       end
     end
     local accepted, rejected = 0, {}
+    local since_ms = math.floor(require("aep.host").now() * 1000)
+    local tracker = follow.tracker()
     if #msgs == 0 then
       wf:line("ok", label, "no " .. kind .. " records to stream (" .. data.skipped .. " skipped by the mapping)")
       return { accepted = 0, rejected = rejected }
@@ -152,6 +165,7 @@ local function stream(kind)
       error(err, 0)
     end
     accepted = 1
+    local sync_validated = 1
     local rest = table.move(msgs, 2, #msgs, 1, {})
     local requests = 0
     for first, last in streaming.chunks(rest, { max_count = wf.options.batch_size }) do
@@ -159,6 +173,9 @@ local function stream(kind)
       local r = streaming.send_batch(c, target, rest, { first = first, last = last, idempotent = true,
         flow_id = flow_ids[KIND] })
       accepted = accepted + #r.accepted
+      for _, a in ipairs(r.accepted) do
+        follow.track(tracker, index[a.index + 1], a.xaction_id, nil, rest[a.index])
+      end
       for _, rj in ipairs(r.rejected) do
         local src_index = index[rj.index + 1]
         rejected[#rejected + 1] = { index = src_index, status = rj.status, message = rj.message }
@@ -177,7 +194,27 @@ local function stream(kind)
     if #rejected > 0 then wf:incomplete(#rejected .. " " .. kind .. " records rejected") end
     m:set("STREAMED_" .. KIND, accepted)
     wf:save()
-    return { accepted = accepted, rejected = rejected }
+    -- accepted is not ingested: follow what AEP validates after the answer (aep.stream.follow)
+    local out = follow.run{ client = c, dataset_id = dataset_id, since_ms = since_ms, tracker = tracker,
+      wait = tonumber(wf.options.wait) or (target_mod.is_loopback(target.inlet_url) and follow.WAIT_LOCAL_S or follow.WAIT_AEP_S),
+      is_local = target_mod.is_loopback(target.inlet_url), entity_of = entity_of }
+    local ingested = out.ingested + (out.state == "final" and sync_validated or 0)
+    local unknown = out.unknown + (out.state ~= "final" and sync_validated or 0)
+    wf:line(#out.failed > 0 and "failed" or (unknown > 0 and "unknown" or "ok"), "ingested",
+      string.format("%d of %d accepted %s ingested, %d failed after acceptance, %d unknown%s", ingested, accepted,
+        data.plural or (kind .. "s"), #out.failed, unknown,
+        unknown > 0 and ("; check later: " .. follow.status_command{ dataset_id = dataset_id, since = "2h" }) or ""))
+    for i, f in ipairs(out.failed) do
+      if i > 10 then
+        wf:line("", "", string.format("... and %d more failed after acceptance", #out.failed - 10))
+        break
+      end
+      wf:line("failed", kind .. " #" .. tostring(f.position), f.reason)
+    end
+    if #out.failed > 0 then wf:incomplete(#out.failed .. " " .. kind .. " records failed AEP's validation after acceptance") end
+    m:set("INGESTED_" .. KIND, ingested)
+    wf:save()
+    return { accepted = accepted, rejected = rejected, ingested = ingested, failed_after_acceptance = out.failed, unknown = unknown }
   end)
 end
 

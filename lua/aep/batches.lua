@@ -125,8 +125,11 @@ function M.upload_file(c, batch_id, dataset_id, file_name, path, opts)
 end
 
 -- batches.complete(c, batch_id) -> true
+-- Completing again is safe (Adobe's batch troubleshooting guide: a batch past loading answers 200),
+-- so a COMPLETE whose answer was lost is sent again.
 function M.complete(c, batch_id)
-  c:post(M.BASE .. "/" .. enc(batch_id), { query = { action = "COMPLETE" }, body = "", content_type = "application/json" })
+  c:post(M.BASE .. "/" .. enc(batch_id), { query = { action = "COMPLETE" }, body = "",
+    content_type = "application/json", idempotent = true })
   return true
 end
 

@@ -99,6 +99,8 @@ describe("aep run realtime-import", function()
     assert.truthy(out:find("verified%s+25 profiles and 20 events read back match the source data"), out)
     assert.truthy(out:find("streamed%s+25 profiles: 25 accepted, 0 rejected"), out)
     assert.truthy(out:find("streamed%s+20 events: 20 accepted, 0 rejected"), out)
+    assert.truthy(out:find("ok%s+ingested%s+25 of 25 accepted profiles ingested, 0 failed after acceptance, 0 unknown\n"), out)
+    assert.truthy(out:find("ok%s+ingested%s+20 of 20 accepted events ingested, 0 failed after acceptance, 0 unknown\n"), out)
     -- the sample person shown at the end: the first sample profile that has events
     assert.truthy(out:find("ok%s+profile%s+aodowling1@examiner.com"), out)
     assert.truthy(out:find("  name%s+Alexia O'Dowling\n"), out)
@@ -126,6 +128,23 @@ describe("aep run realtime-import", function()
     first_resources = resources("wf1")
     assert.are.same({ fieldgroup = 2, schema = 2, descriptor = 2, dataset = 2, connection = 1,
                       inlet = 1, sourceConnection = 1, targetConnection = 2, flow = 2 }, first_resources)
+  end)
+
+  it("lookup of a person whose record failed validation after acceptance says so and why, without waiting", function()
+    local m = json.decode(read(tmp .. "/wf1.json"))
+    local input = files.write(tmp .. "/bronze.jsonl", json.encode({
+      _exchangeinternal = { loyaltyID = "bronze@example.com", loyaltyLevel = "Bronze", totalLoyaltyPoints = 1 },
+      person = { name = { firstName = "B", lastName = "Z" } }, personalEmail = { address = "bronze@example.com" },
+    }) .. "\n")
+    local r = run.aep({ "stream", "--env", emu.env_file, "--sandbox", "wf1", "--dataset", m.variables.DATASET_ID_PROFILE,
+                        "--inlet", m.variables.INLET_URL, "--flow-id", m.variables.FLOW_ID_PROFILE,
+                        "--input", input, "--mapping", "mappings/loyalty_profile.lua", "--wait", "30s" })
+    assert.are.equal(2, r.status, r.stderr)
+    local code, out = aep_run({ "lookup", "--env", emu.env_file, "--sandbox", "wf1", "--manifest", tmp .. "/wf1.json",
+                                "--person", "bronze@example.com", "--wait", "20" })
+    assert.are_not.equal(0, code)
+    assert.truthy(out:find("the profile record of bronze@example.com was accepted but failed AEP's validation (batch ", 1, true), out)
+    assert.truthy(out:find("): INGEST-1201-400 Bronze is not a valid enum value; it never reaches Profile", 1, true), out)
   end)
 
   it("keeps a run manifest with the ids and no secret, mode 0600", function()

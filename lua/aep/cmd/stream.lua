@@ -36,6 +36,8 @@ local COMMON = {
   { "concurrency", "integer", default = 8, metavar = "N", help = "requests in flight" },
   { "rate", "string", metavar = "N", help = "requests per second (default 1000 against AEP, unlimited on loopback; 0 = unlimited)" },
   { "message-rate", "string", metavar = "N", help = "messages per second (default 10000 against AEP, unlimited on loopback)" },
+  { "follow", "boolean", default = true, help = "after sending, wait for AEP's validation and report each accepted record as ingested, failed after acceptance or unknown (--no-follow: stop at AEP's answer)" },
+  { "wait", "string", metavar = "DURATION", help = "how long the follow-through waits (90s, 15m, 1h; default 60s against the emulator, 60m against AEP)" },
   { "sync-validation", "boolean", help = "validate each record synchronously: one per request, at most 60 requests a minute" },
   { "retries", "integer", default = 8, metavar = "N", help = "attempts per request before its records fail" },
   { "timeout", "number", default = 60, metavar = "SECONDS", help = "per-request timeout" },
@@ -80,8 +82,12 @@ usage: aep stream --dataset ID --input FILE [--mapping FILE | --mapping-set FILE
 Streams every record of FILE into the dataset through AEP's streaming batch endpoint, at up to
 AEP's documented rate (1,000 requests/s, 10,000 messages/s; unlimited against the local emulator),
 and accounts for each one: accepted, rejected (with AEP's reason), skipped by the mapping, or
-failed after retries. Exit status: 0 all accepted or skipped, 2 some rejected or failed, 1 could
-not run.
+failed after retries. AEP validates accepted records afterwards (unless --sync-validation): by
+default aep then waits (--wait) until the dataset's batches covering them are final and reports
+each accepted record as ingested, failed after acceptance (with AEP's code and message, written to
+the reject file for a replay) or unknown when the wait ran out (with the `aep status` command that
+finishes the check). Exit status: 0 all accepted or skipped (and none failed after acceptance), 2
+some rejected, failed or failed after acceptance, 1 could not run.
 
 Flags:
 ]] .. cli.flags_help(COMMON) .. [[
@@ -131,6 +137,29 @@ local function source_named(name)
     ", got '" .. tostring(name) .. "'")
 end
 
+-- After the answer: follow what was accepted to its outcome (aep.stream.follow), write the
+-- failures as reject entries and tell the source (aep.stream.outcomes)
+local function follow_through(s, source, tracker, opts)
+  local follow = require "aep.stream.follow"
+  local target = s.target
+  local wait = follow.default_wait(target)
+  if opts.wait then wait = follow.parse_duration(opts.wait) end
+  if tracker.n > 0 and not opts.quiet then
+    log.info("aep stream: following %d accepted records through AEP's validation (waiting up to %s s)",
+      tracker.n, tostring(wait))
+  end
+  local outcome = follow.run{
+    client = target.client, dataset_id = target.dataset_id, since_ms = s.since_ms, tracker = tracker,
+    wait = wait, is_local = target.is_local,
+    entity_of = require("aep.stream.pipeline").entity_extractor(target.encoder),
+  }
+  return require("aep.stream.outcomes").apply{
+    ledger = s.ledger, outcome = outcome, source = source, input = source.input, env = opts.env,
+    dataset_id = target.dataset_id, wait = wait,
+    since = math.max(1, math.ceil((host.now() * 1000 - s.since_ms) / 60000) + 15) .. "m",
+  }
+end
+
 function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
@@ -152,6 +181,9 @@ function M.run(args)
   local raw_problem = require("aep.stream.raw").check(opts)
   if raw_problem then cli.usage_error(raw_problem) end
   setup.check_flags(opts)
+  if opts.wait and not require("aep.stream.follow").parse_duration(opts.wait) then
+    cli.usage_error("--wait takes a duration such as 90s, 15m or 1h, got '" .. tostring(opts.wait) .. "'")
+  end
   if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
 
   local source, serr = src.open(opts)
@@ -181,7 +213,13 @@ function M.run(args)
     host.trap_term()
     term_requested = host.term_requested
   end
+  -- no follow-through with --sync-validation (answers are final) or without a Platform client
+  -- (--inlet with --schema: nothing to read outcomes from)
+  local follower = opts.follow and not opts.sync_validation and target.client and
+    require("aep.stream.follow").tracker() or nil
+  s.since_ms = math.floor(host.now() * 1000)
   local result = require("aep.stream.pipeline").run({
+    on_accept = follower and follower.on_accept,
     source = source, map = s.map, encoder = target.encoder, ledger = ledger, sender = s.sender,
     progress = progress, input = source.input, ctx = ctx,
     max_bytes = opts.max_request_bytes, max_count = s.batch_size,
@@ -190,12 +228,18 @@ function M.run(args)
   local t_end = host.monotonic()
   progress:finish()
   local finished = not result.interrupted and not result.fatal and not result.read_error
+  local followed
+  if follower and finished then followed = follow_through(s, source, follower, opts) end
   ledger:save(finished)
   ledger:close()
   source:close()
   s.pool:close()
 
   local exit_status, stopped = setup.outcome(result, ledger.counts, source.interrupted_text)
+  if followed and followed.failed_after_acceptance > 0 and exit_status == cli.EXIT.OK then
+    exit_status = cli.EXIT.INCOMPLETE
+  end
+  if followed and followed.stop and not stopped then stopped = followed.stop end
   local terminated = result.interrupted and term_requested and term_requested()
   if terminated then
     exit_status = 143
@@ -203,6 +247,7 @@ function M.run(args)
   end
   local r = setup.report_fields(s, result, t_end, exit_status, stopped)
   r.checkpoint, r.resumed, r.resumed_records = opts.checkpoint, ledger.resumed, result.resumed_records
+  r.follow = followed
   local more, extra
   if source.report then more, extra = source:report(r, result) end
   local report = require "aep.stream.report"

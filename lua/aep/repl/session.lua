@@ -195,6 +195,7 @@ local function bold(s) return term.paint(io.stdout, "bold", s) end
 local GLOBALS = {
   { "aep", "the library: aep.schemas, aep.catalog, aep.stream.readers, ... (a module loads on first use)" },
   { "client", "Platform client for the current configuration (authenticates on first use)" },
+  { "client:batches{dataset=ID}", "after the answer: also client:runs(FLOW), client:run(ID), client:failed_records(BATCH), client:failed_for(DATASET, pred)" },
   { "cfg", "the configuration: cfg:describe(), cfg:get \"SANDBOX_NAME\"" },
   { "json", "aep.json: json.decode(s), json.encode(v), json.encode_pretty(v)" },
   { "try(mapping, record [, dataset])", "map one record, validate it offline against the dataset's schema (mapping: a Lua mapping or a mapping set .json)" },
@@ -458,6 +459,7 @@ function M.setup(opts)
     if not client then
       cfg:check()
       client = require("aep.platform").new(cfg, { http = M.progress_http(require "aep.http") })
+      require("aep.repl.client").attach(client) -- client:runs, :batches, :failed_records, ...
     end
     return client
   end

@@ -121,8 +121,15 @@ function M.run(o)
     sample(pos, reason)
     tell_source(pos, reason, kind)
   end
+  -- o.on_accept(b, i, xid): one more hears of each accepted record (the follow-through)
+  local also = o.on_accept
   if ledger.accepted_path then
-    sender.on_accept = function(b, i, xid) b.span:accepted_line(b.pos[i], xid, b.dup) end
+    sender.on_accept = function(b, i, xid)
+      b.span:accepted_line(b.pos[i], xid, b.dup)
+      if also then also(b, i, xid) end
+    end
+  else
+    sender.on_accept = also
   end
 
   local function local_reject(span, pos, lineno, origin, text, reason, entity)

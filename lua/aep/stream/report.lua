@@ -26,11 +26,27 @@ function M.summary(r)
     c.possibly_duplicated > 0 and string.format("   (possibly duplicated %s)", count(c.possibly_duplicated)) or "")
   lines[#lines + 1] = string.format("  %s requests, %s retries%s", count(r.requests or 0), count(r.retries or 0),
     (r.splits or 0) > 0 and (", " .. count(r.splits) .. " batches split after 413") or "")
+  local f = r.follow
+  if f then
+    lines[#lines + 1] = string.format("  after acceptance: ingested %s   failed %s   unknown %s",
+      count(f.ingested), count(f.failed_after_acceptance), count(f.unknown))
+    for _, reason in ipairs(f.samples or {}) do lines[#lines + 1] = "    " .. reason end
+    if f.unknown > 0 then
+      lines[#lines + 1] = string.format("  %s accepted records are not known to be ingested or failed: %s",
+        count(f.unknown), f.state == "timeout" and ("AEP had not finished validating them after " ..
+        tostring(f.wait_s) .. " s") or tostring(f.reason))
+    end
+    if f.unmatched > 0 then
+      lines[#lines + 1] = string.format("  %s failed records of those batches could not be matched to an input position",
+        count(f.unmatched))
+    end
+    if f.status_command then lines[#lines + 1] = "  check later: " .. f.status_command end
+  end
   if r.resumed then
     lines[#lines + 1] = string.format("  resumed from checkpoint %s: %s records were already settled",
       r.checkpoint, count(r.resumed_records or 0))
   end
-  if c.rejected + c.failed > 0 then
+  if c.rejected + c.failed + (f and f.failed_after_acceptance or 0) > 0 then
     if r.reject_file then
       lines[#lines + 1] = "  rejected and failed records: " .. r.reject_file .. " (replay: aep stream --input " .. r.reject_file .. " ...)"
     else
@@ -66,6 +82,12 @@ function M.json_doc(r, extra)
     reject_file = r.reject_file, checkpoint = r.checkpoint, resumed = r.resumed or false,
     exit_status = r.exit_status, stopped = r.stopped, last_position = r.last_position,
   }
+  local f = r.follow
+  if f then
+    doc.ingested, doc.failed_after_acceptance, doc.unknown = f.ingested, f.failed_after_acceptance, f.unknown
+    doc.follow = { state = f.state, wait_s = f.wait_s, waited_s = f.waited_s, batches = f.batches,
+                   unmatched = f.unmatched, reason = f.reason, status_command = f.status_command }
+  end
   for k, v in pairs(extra or {}) do doc[k] = v end
   return doc
 end
@@ -83,7 +105,7 @@ function M.write_junit(path, r, reject_source)
   local f, err = io.open(tmp, "wb")
   if not f then return nil, err end
   local c = r.counts
-  local bad = c.rejected + c.failed
+  local bad = c.rejected + c.failed + (r.follow and r.follow.failed_after_acceptance or 0)
   local name = "aep stream " .. (r.input == "-" and "stdin" or r.input)
   local classname = "aep.stream." .. tostring(r.dataset_id or "dataset")
   f:write('<?xml version="1.0" encoding="UTF-8"?>\n')
@@ -92,8 +114,10 @@ function M.write_junit(path, r, reject_source)
   f:write(string.format('  <testsuite name="%s" tests="%d" failures="%d" errors="0" skipped="0" time="%.3f" timestamp="%s">\n',
     xml_escape(name), bad + 1, bad, r.duration or 0, xml_escape(r.started or "")))
   f:write(string.format('    <properties><property name="dataset" value="%s"/><property name="accepted" value="%d"/>' ..
-    '<property name="skipped" value="%d"/><property name="possibly_duplicated" value="%d"/></properties>\n',
-    xml_escape(r.dataset_id or ""), c.accepted, c.skipped, c.possibly_duplicated))
+    '<property name="skipped" value="%d"/><property name="possibly_duplicated" value="%d"/>%s</properties>\n',
+    xml_escape(r.dataset_id or ""), c.accepted, c.skipped, c.possibly_duplicated,
+    r.follow and string.format('<property name="ingested" value="%d"/><property name="failed_after_acceptance" value="%d"/>' ..
+      '<property name="unknown" value="%d"/>', r.follow.ingested, r.follow.failed_after_acceptance, r.follow.unknown) or ""))
   f:write(string.format('    <testcase classname="%s" name="%s records accepted, %s skipped" time="%.3f"/>\n',
     xml_escape(classname), count(c.accepted), count(c.skipped), r.duration or 0))
   local src = reject_source and io.open(reject_source, "rb")

@@ -113,6 +113,9 @@ function M.open(opts)
     interrupted_text = "interrupted (settled records are committed; the rest is read again next time)",
     buffer = {}, head = 1, dry = false,
     by_pos = {},     -- pipeline position -> message, until settled
+    -- position -> message after settling, for the follow-through's dead letters (aep stream
+    -- follows accepted records at the end of the run; --no-follow keeps nothing)
+    kept = opts.follow and {} or nil,
     pos = 0,         -- positions handed out (the pipeline numbers records 1, 2, ... in this order)
     taken = 0,
     last_record = host.monotonic(), rebalances = group:rebalances(),
@@ -207,7 +210,25 @@ function Source:settle(first, last)
     local m = by_pos[p]
     by_pos[p] = nil
     if m and not m.hold then group:settle(m) end
+    if m and self.kept then self.kept[p] = m end
   end
+end
+
+-- source:where_accepted(position) -> the reject entry's input for a record settled as accepted
+function Source:where_accepted(p)
+  local m = self.kept and self.kept[p]
+  return m and where(m) or self.input
+end
+
+-- source:on_failed_after_acceptance(position, reason) -> nil | why the run must stop.
+-- Its offset was committed once AEP accepted it; AEP's validation failed it later: with a
+-- dead-letter topic it goes there now, the reason prefixed "failed after acceptance: ".
+function Source:on_failed_after_acceptance(p, reason)
+  local m = self.kept and self.kept[p]
+  if not (m and self.opts.dead_letter_topic) then return nil end
+  local ok, err = self.group:dead_letter(m, "failed after acceptance: " .. tostring(reason))
+  if not ok then return "cannot write to the dead-letter topic: " .. tostring(err) end
+  return nil
 end
 
 -- source:commit(): commit each partition's settled prefix

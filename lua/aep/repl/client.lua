@@ -1,0 +1,48 @@
+-- aep.repl.client: what the REPL's `client` can answer about data after AEP's answer, as methods
+-- (each a thin call of the service module, so help(client.NAME) shows its signature here):
+-- the dataflow runs (Flow Service), the dataset's Catalog batches, a batch's failed records
+-- (Data Access error diagnostics), and the follow-through's question "did these records fail?".
+local M = {}
+
+-- client:runs(flow_id [, {since_ms = epoch ms}]) -> the dataflow's runs, newest first, each with
+-- metrics (recordSummary, statusSummary with errors) and activities (Flow Service /runs)
+function M.runs(c, flow_id, o)
+  return require("aep.flows").list_runs(c, flow_id, o)
+end
+
+-- client:run(run_id) -> one run (metrics, activities, the batches it wrote) | nil
+function M.run(c, run_id)
+  return require("aep.flows").get_run(c, run_id)
+end
+
+-- client:batches{dataset = ID, status = "failed", created_after = ms, limit = 100} -> batches
+-- Catalog batches, newest first, each with .id, status, recordCount, failedRecordCount, errors;
+-- also created_before = ms; status takes a comma list ("success,failed")
+function M.batches(c, o)
+  return require("aep.catalog").list_batches(c, o)
+end
+
+-- client:failed_records(batch_id [, {max = 1000}]) -> the batch's failed records as AEP wrote
+-- them, each with .errors = {{code, message}}; aep.diagnostics.record_of(r) is the record sent
+function M.failed_records(c, batch_id, o)
+  return require("aep.diagnostics").failed_records(c, batch_id, o)
+end
+
+-- client:failed_for(dataset_id, pred [, {since_ms = epoch ms (default a day ago)}]) -> the failed
+-- records of the dataset's batches whose record satisfies pred(record): {{batch, record, errors,
+-- reason}} (e.g. pred = function(r) return r.personalEmail.address == "x@example.com" end)
+function M.failed_for(c, dataset_id, pred, o)
+  return require("aep.stream.follow").failed_matching(c, dataset_id, pred, o)
+end
+
+M.NAMES = { "runs", "run", "batches", "failed_records", "failed_for" }
+
+-- client.attach(client) -> client, with the methods above (those it lacks)
+function M.attach(c)
+  for _, k in ipairs(M.NAMES) do
+    if c[k] == nil then c[k] = M[k] end
+  end
+  return c
+end
+
+return M

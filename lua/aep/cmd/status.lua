@@ -288,7 +288,7 @@ function M.run(args)
     local reports = {}
     local ok, err = pcall(function()
       if not client then
-        local cfg = require("aep.config").load({ flags = opts })
+        local cfg = require("aep.config").load_default({ flags = opts })
         cfg:check()
         client = require("aep.platform").new(cfg)
       end

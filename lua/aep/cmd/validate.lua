@@ -89,7 +89,7 @@ function M.run(args)
     target = t
   else
     local ok, t = pcall(function()
-      local cfg = require("aep.config").load({ flags = opts })
+      local cfg = require("aep.config").load_default({ flags = opts })
       cfg:check()
       local c = require("aep.platform").new(cfg)
       return offline.from_dataset(c, opts.dataset)

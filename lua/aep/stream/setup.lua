@@ -86,7 +86,7 @@ function M.prepare(opts, input)
     s.map = m
   end
 
-  local ok_cfg, cfg = pcall(config.load, { flags = opts })
+  local ok_cfg, cfg = pcall(config.load_default, { flags = opts })
   if not ok_cfg then return nil, M.fail(tostring(cfg)) end
   s.cfg = cfg
   local ok_t, target = pcall(require("aep.stream.target").resolve, {

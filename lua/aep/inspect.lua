@@ -10,16 +10,16 @@ function M.client(opts)
   return require("aep.platform").new(cfg)
 end
 
--- inspect.run(opts, fn) -> exit status: fn() under pcall; errors printed as one message (an
--- AEP error with its code), Ctrl-C passed on
+-- inspect.run(fn) -> exit status: fn() under pcall; an error is printed as one message (an AEP
+-- error with its code) and gives 1; Ctrl-C ("interrupted", core/main.c) and usage errors are
+-- passed on to the dispatcher
 function M.run(fn)
-  local cli = require "aep.cli"
   local ok, status = pcall(fn)
-  if ok then return status or cli.EXIT.OK end
-  if cli.is_interrupt(status) then error(status, 0) end
+  if ok then return status or 0 end
+  if type(status) == "string" and status:match("interrupted$") then error(status, 0) end
   if type(status) == "table" and status.usage_error then error(status, 0) end
   require("aep.log").error("%s", tostring(status))
-  return cli.EXIT.ERROR
+  return 1
 end
 
 -- Edit distance (Levenshtein), for close matches of a mistyped name.

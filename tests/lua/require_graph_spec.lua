@@ -59,6 +59,7 @@ local KNOWN_VIOLATIONS_TO_REMOVE = {
   "aep.cmd.flows -> aep.cli",
   "aep.cmd.schemas -> aep.cli",
   "aep.cmd.schemas -> aep.validate",
+  "aep.cmd.status -> aep.stream.target",
   "aep.cmd.version -> aep.cli",
   "aep.validate -> aep.stream.target",
   -- A library module requiring a command (and closing the cycle above): stream/target.lua uses

@@ -119,8 +119,12 @@ local function gather(c, opts, since_ms)
   local report = { runs = {}, batches = {}, failed_records = {}, flows = {} }
   local flow_list = {}
   if opts.dataset then
-    local ds = catalog.get_dataset(c, opts.dataset) or catalog.find_dataset_by_name(c, opts.dataset)
-    if not ds then return nil, "dataset '" .. opts.dataset .. "' was not found" end
+    -- an id, a name or a run-manifest variable, as `aep stream -d` takes it
+    local found, ds = pcall(require("aep.stream.target").find_dataset, c, opts.dataset, nil, c.cfg)
+    if not found then
+      if type(ds) == "table" and ds.code == "NOT_FOUND" and ds.message then return nil, ds.message end
+      error(ds, 0)
+    end
     report.dataset = { id = ds.id, name = ds.name, lastBatchId = ds.lastBatchId, lastBatchStatus = ds.lastBatchStatus,
                        lastSuccessfulBatch = ds.lastSuccessfulBatch, lastFailedBatch = ds.lastFailedBatch }
     flow_list = flows.flows_to_dataset(c, ds.id)

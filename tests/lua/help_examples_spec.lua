@@ -18,8 +18,6 @@ local SKIP = {
     "a line typed in the REPL, not a command; DATASET_ID is not defined there (REPL examples are another change)",
   ["aep run lookup --set PROFILE_ID=jdoe@example.com"] =
     "looks up a person the samples do not hold: waits for Profile up to 15 minutes (lookup progress is another change)",
-  ['aep status --env env.json --dataset "Loyalty Profiles"'] =
-    "the workflow names the dataset 'aep Loyalty Profiles' (documented names are another change)",
   ["aep validate -i rejects.jsonl --dataset \"Loyalty Profiles\" --json | jq '.invalid_records'"] =
     "the workflow names the dataset 'aep Loyalty Profiles' (documented names are another change)",
 }

@@ -43,7 +43,7 @@ Flags:
 
 
 Examples:
-  aep status --env env.json --dataset "Loyalty Profiles"
+  aep status --env env.json --dataset "aep Loyalty Profiles"
   aep status --env env.json --flow 6a1b2c3d-0000-4000-8000-000000000000 --errors
   aep status --dataset 5f1b0c3d2e4a --since 2h --errors --json | jq '.failed_records[].errors'
   aep status --manifest ~/.local/state/aep/runs/aep-prod-ORG.json --errors

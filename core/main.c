@@ -228,6 +228,7 @@ static int collectargs(char **argv, int *first) {
         args |= has_i | has_v;
         break;
       case 'v':
+      case 'V': /* -V as most tools spell it */
         if (argv[i][2] != '\0') return has_error;
         args |= has_v;
         break;
@@ -292,7 +293,7 @@ static void usage(FILE *out) {
           "  -e stat   execute string 'stat'\n"
           "  -i        enter interactive mode after executing 'script'\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
-          "  -v        show version information\n"
+          "  -v, -V    show version information\n"
           "  -E        ignore environment variables (AEP_LUA_PATH, LUA_INIT)\n"
           "  --verbose show tracebacks with errors (also AEP_DEBUG=1)\n"
           "  --version show aep's, Lua's, libcurl's and OpenSSL's versions\n"

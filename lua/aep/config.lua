@@ -289,6 +289,28 @@ function M.load(opts)
   return self
 end
 
+-- What every configuration error says to do about it (the same words in every command).
+M.FIX = "configure with --env FILE (a Postman environment from Adobe's Developer Console, or a " ..
+  "local emulator's data dir), flags or AEP_* variables; or start a local emulator with " ..
+  "`aep emulator` (every command finds it on its default data dir, ~/.local/state/aep/emulator)"
+
+-- config.load_default(opts) -> Config: config.load, and when flags, AEP_* variables and --env
+-- say nothing about where to go, the local emulator running on its default data dir (the one
+-- `aep emulator` and `aep run` use), found by its lock file and environment. Every command
+-- loads its configuration this way.
+function M.load_default(opts)
+  local cfg = M.load(opts)
+  if not cfg:has_credentials() then
+    local emulator = require "aep.run.emulator"
+    local emu = emulator.find_running((opts and opts.emulator_dir) or emulator.default_dir())
+    if emu then
+      cfg:add_emulator_layer(emu.env_file)
+      cfg.emulator = { url = emu.url, data_dir = emu.data_dir }
+    end
+  end
+  return cfg
+end
+
 -- config.error(message) -> an error object (table with __tostring, code CONFIG)
 M.error = require("aep.errors").config
 
@@ -494,7 +516,7 @@ function Config:check()
   local lines = {}
   for _, m in ipairs(missing) do lines[#lines + 1] = "  " .. m.name .. " (" .. m.hint .. ")" end
   error(M.error("incomplete configuration for " .. (self:auth_mode() == "jwt" and "JWT" or "OAuth") ..
-    " authentication; missing:\n" .. table.concat(lines, "\n")), 0)
+    " authentication; missing:\n" .. table.concat(lines, "\n") .. "\n" .. M.FIX), 0)
 end
 
 local function describe_source(src)

@@ -428,7 +428,7 @@ function Client:request(opts)
     base = self.gateway or (self.cfg and self.cfg:gateway())
   end
   if not opts.url and not base then
-    error(M.error({ kind = "config", code = "CONFIG", message = "no PLATFORM_GATEWAY configured" }), 0)
+    error(M.error({ kind = "config", code = "CONFIG", message = "no PLATFORM_GATEWAY configured: " .. require("aep.config").FIX }), 0)
   end
   local url = M.join_url(base or "", opts.url or opts.path, opts.query)
   local headers = copy(opts.headers)

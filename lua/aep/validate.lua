@@ -88,10 +88,13 @@ end
 -- include them.
 function M.from_dataset(c, ref)
   local platform = require "aep.platform"
-  local catalog = require "aep.catalog"
   local schemas = require "aep.schemas"
-  local ds = catalog.get_dataset(c, ref) or catalog.find_dataset_by_name(c, ref)
-  if not ds then error("dataset '" .. tostring(ref) .. "' not found (give its id or its name)", 0) end
+  -- an id, a name or a run-manifest variable, as `aep stream -d` takes it
+  local found, ds = pcall(require("aep.stream.target").find_dataset, c, ref, nil, c.cfg)
+  if not found then
+    if type(ds) == "table" and ds.code == "NOT_FOUND" and ds.message then error(ds.message, 0) end
+    error(ds, 0)
+  end
   local schema_id = ds.schemaRef and ds.schemaRef.id
   if not schema_id then error("dataset " .. tostring(ds.id) .. " has no schemaRef", 0) end
   local resp = c:get(schemas.BASE .. "/tenant/schemas/" .. platform.urlencode(schema_id),

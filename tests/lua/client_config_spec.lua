@@ -200,9 +200,10 @@ describe("aep config", function()
     assert.are.same({ "PLATFORM_GATEWAY", "IMS", "IMS_ORG" }, doc.missing)
   end)
 
-  it("with nothing configured, says that aep run starts an emulator", function()
-    local r = run.aep({ "config" }, { env = { HOME = tmp } })
+  it("with nothing configured, says that aep run starts an emulator and the others need one", function()
+    local r = run.aep({ "config" }, { env = { HOME = tmp, XDG_STATE_HOME = tmp .. "/state" } })
     assert.are.equal(0, r.status)
-    assert.truthy(r.stdout:find("nothing is configured: `aep run` will start a local emulator", 1, true))
+    assert.truthy(r.stdout:find("\nnothing is configured and no local emulator runs on " .. tmp .. "/state/aep/emulator: " ..
+      "`aep run` will start one; the other commands need `aep emulator` running, or --env FILE\n", 1, true), r.stdout)
   end)
 end)

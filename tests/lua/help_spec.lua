@@ -5,7 +5,8 @@ local run = require "tests.lua.support.run"
 local cli = require "aep.cli"
 
 -- Commands this project ships; others may appear (each is checked the same way).
-local EXPECTED = { "config", "emulator", "help", "repl", "run", "status", "stream", "validate" }
+local EXPECTED = { "config", "datasets", "emulator", "flows", "help", "init", "repl", "run", "schemas", "status", "stream",
+  "validate", "version" }
 
 local function commands()
   local r = run.aep({ "help" })

@@ -37,7 +37,7 @@ M.summary = "show the effective configuration and where each value came from (se
 function M.run(args)
   local opts = cli.parse(args, spec)
   if opts.verbose then log.set_verbose(true) end
-  local ok, cfg = pcall(config.load, { flags = opts })
+  local ok, cfg = pcall(config.load_default, { flags = opts })
   if not ok then
     log.error("%s", tostring(cfg))
     return cli.EXIT.ERROR
@@ -48,6 +48,7 @@ function M.run(args)
   if opts.json then
     local out = { settings = json.array(), missing = json.array(), env_file = cfg.env_file,
                   env_file_format = cfg.env_file_format, emulator = emulator,
+                  local_emulator = cfg.emulator or json.null,
                   auth = cfg:auth_mode(), ims_url = cfg:ims_url(), gateway = cfg:gateway() }
     for _, r in ipairs(rows) do
       out.settings[#out.settings + 1] = { name = r.name, value = r.value or json.null, source = r.source, secret = r.secret }
@@ -63,6 +64,9 @@ function M.run(args)
   if cfg.env_file then
     log.print("environment file: %s (%s)", cfg.env_file, cfg.env_file_format == "postman" and "Postman environment" or "JSON config")
   end
+  if cfg.emulator then
+    log.print("local emulator: %s (data dir %s)", cfg.emulator.url, cfg.emulator.data_dir)
+  end
   local w = 0
   for _, r in ipairs(rows) do w = math.max(w, #r.name) end
   for _, r in ipairs(rows) do
@@ -77,7 +81,8 @@ function M.run(args)
     log.print("other variables in the environment file (available to workflow scripts): %s", table.concat(keys, ", "))
   end
   if emulator then
-    log.print("nothing is configured: `aep run` will start a local emulator (`aep emulator`) and use its environment")
+    log.print("nothing is configured and no local emulator runs on %s: `aep run` will start one; " ..
+      "the other commands need `aep emulator` running, or --env FILE", require("aep.run.emulator").default_dir())
   elseif #missing > 0 then
     local names = {}
     for _, m in ipairs(missing) do names[#names + 1] = m.name end

@@ -8,11 +8,18 @@ local cli = require "aep.cli"
 
 local M = {}
 
+-- Commands whose module name differs from the command's: cmd/init.lua is this dispatcher, so
+-- `aep init` lives in cmd/init_project.lua.
+local MODULE_OF = { init = "init_project" }
+local COMMAND_OF = { init_project = "init" }
+
 local function command_exists(name)
-  if not name:match("^[%w][%w%-_]*$") or name == "init" then return false end
-  local modname = "aep.cmd." .. name:gsub("%-", "_")
+  if not name:match("^[%w][%w%-_]*$") then return false end
+  local base = MODULE_OF[name] or name:gsub("%-", "_")
+  if base == "init" then return false end
+  local modname = "aep.cmd." .. base
   if package.searchpath(modname, package.path) then return modname end
-  if host.embedded("lua/aep/cmd/" .. name:gsub("%-", "_") .. ".lua") then return modname end
+  if host.embedded("lua/aep/cmd/" .. base .. ".lua") then return modname end
   return false
 end
 
@@ -23,7 +30,7 @@ function M.commands()
     local name = path:match("^lua/aep/cmd/([%w_]+)%.lua$")
     if name and name ~= "init" and not seen[name] then
       seen[name] = true
-      names[#names + 1] = (name:gsub("_", "-"))
+      names[#names + 1] = COMMAND_OF[name] or (name:gsub("_", "-"))
     end
   end
   table.sort(names)

@@ -43,9 +43,9 @@ Flags:
 
 
 Examples:
-  aep status --env env.json --dataset "Loyalty Profiles"
+  aep status --env env.json --dataset "aep Loyalty Profiles"
   aep status --env env.json --flow 6a1b2c3d-0000-4000-8000-000000000000 --errors
-  aep status --dataset 5f1b0c3d2e4a --since 2h --json | jq '.failed_records[].errors'
+  aep status --dataset 5f1b0c3d2e4a --since 2h --errors --json | jq '.failed_records[].errors'
   aep status --manifest ~/.local/state/aep/runs/aep-prod-ORG.json --errors
 ]]
 
@@ -119,8 +119,12 @@ local function gather(c, opts, since_ms)
   local report = { runs = {}, batches = {}, failed_records = {}, flows = {} }
   local flow_list = {}
   if opts.dataset then
-    local ds = catalog.get_dataset(c, opts.dataset) or catalog.find_dataset_by_name(c, opts.dataset)
-    if not ds then return nil, "dataset '" .. opts.dataset .. "' was not found" end
+    -- an id, a name or a run-manifest variable, as `aep stream -d` takes it
+    local found, ds = pcall(require("aep.stream.target").find_dataset, c, opts.dataset, nil, c.cfg)
+    if not found then
+      if type(ds) == "table" and ds.code == "NOT_FOUND" and ds.message then return nil, ds.message end
+      error(ds, 0)
+    end
     report.dataset = { id = ds.id, name = ds.name, lastBatchId = ds.lastBatchId, lastBatchStatus = ds.lastBatchStatus,
                        lastSuccessfulBatch = ds.lastSuccessfulBatch, lastFailedBatch = ds.lastFailedBatch }
     flow_list = flows.flows_to_dataset(c, ds.id)
@@ -288,7 +292,7 @@ function M.run(args)
     local reports = {}
     local ok, err = pcall(function()
       if not client then
-        local cfg = require("aep.config").load({ flags = opts })
+        local cfg = require("aep.config").load_default({ flags = opts })
         cfg:check()
         client = require("aep.platform").new(cfg)
       end

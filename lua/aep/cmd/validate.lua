@@ -55,7 +55,7 @@ Examples:
   aep validate -m mappings/loyalty_event.lua -i events.jsonl.gz --schema loyalty-events.json
   aep validate -i rejects.jsonl --dataset "Loyalty Profiles" --json | jq '.invalid_records'
   aep validate --mapping-set mappings/loyalty_profile.mapping-set.json \
-      -i data/AEP_loyalty_profiles.json --dataset DATASET_ID
+      -i data/AEP_loyalty_profiles.json --dataset DATASET_ID_PROFILE
 ]]
 
 local function fail(message)
@@ -98,7 +98,7 @@ function M.run(args)
     target = t
   else
     local ok, t = pcall(function()
-      local cfg = require("aep.config").load({ flags = opts })
+      local cfg = require("aep.config").load_default({ flags = opts })
       cfg:check()
       client = require("aep.platform").new(cfg)
       return offline.from_dataset(client, opts.dataset)

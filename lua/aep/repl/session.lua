@@ -445,13 +445,7 @@ function M.setup(opts)
   local log = require "aep.log"
   local config = require "aep.config"
   if opts.verbose then log.set_verbose(true) end
-  local cfg = config.load { flags = opts }
-  if not cfg:has_credentials() then
-    -- nothing configured: an emulator already running on the default data directory serves
-    local emulator = require "aep.run.emulator"
-    local emu = emulator.find_running(emulator.default_dir())
-    if emu then cfg:add_emulator_layer(emu.env_file) end
-  end
+  local cfg = config.load_default { flags = opts }
   local env = _G
   local session = { env = env, cfg = cfg, mappings = {}, targets = {} }
   local client

@@ -95,7 +95,10 @@ end
 function M.load(path, opts)
   opts = opts or {}
   local env = setmetatable({ os = guarded_os() }, { __index = _G })
-  local chunk, err = loadfile(path, "t", env)
+  -- a missing mappings/NAME is the built-in mapping of that name
+  local real, rerr = require("aep.file").resolve(path)
+  if not real then return nil, "cannot load mapping " .. rerr end
+  local chunk, err = loadfile(real, "t", env)
   if not chunk then return nil, "cannot load mapping " .. path .. ": " .. tostring(err) end
   local ok, result = pcall(chunk)
   if not ok then return nil, "mapping " .. path .. " failed while loading: " .. tostring(result) end

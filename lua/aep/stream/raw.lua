@@ -66,7 +66,7 @@ local function flow_for_dataset(c, dataset_id)
   if #found == 1 then return found[1] end
   if #found == 0 then
     error(aep_error("no dataflow with a mapping set writes dataset " .. dataset_id ..
-      " (create one: aep run streaming --raw, or give --flow-id)"), 0)
+      " (create one: aep run raw-streaming, or give --flow-id)"), 0)
   end
   local names = {}
   for i, f in ipairs(found) do names[i] = f.id .. " (" .. tostring(f.name) .. ")" end

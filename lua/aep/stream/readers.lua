@@ -322,11 +322,14 @@ function M.open(path, opts)
   opts = opts or {}
   local format, ferr = M.detect(path, opts.format)
   if not format then return nil, ferr end
-  local src, err = lines.open(path, { max_record = opts.max_record or M.MAX_RECORD })
+  -- a missing data/NAME is the built-in sample of that name (the README's examples, anywhere)
+  local real, rerr = require("aep.file").resolve(path)
+  if not real then return nil, rerr end
+  local src, err = lines.open(real, { max_record = opts.max_record or M.MAX_RECORD })
   if not src then return nil, err end
   local self = setmetatable({ src = src, format = format, path = path, first = true }, Reader)
   if path ~= "-" then
-    local st = host.stat(path)
+    local st = host.stat(real)
     self.size = st and st.type == "file" and st.size or nil
   end
   if format == "jsonl" or format == "rejects" then

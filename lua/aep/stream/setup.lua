@@ -95,7 +95,7 @@ function M.prepare(opts, input)
     set_file = set
   end
 
-  local ok_cfg, cfg = pcall(config.load, { flags = opts })
+  local ok_cfg, cfg = pcall(config.load_default, { flags = opts })
   if not ok_cfg then return nil, M.fail(tostring(cfg)) end
   s.cfg = cfg
   -- --raw / --upsert: messages the dataflow maps or applies (aep.stream.raw)

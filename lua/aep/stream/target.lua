@@ -52,11 +52,19 @@ local function find_dataset(c, ref, manifest_path, cfg, run_name)
   if d then return d end
   d = catalog.find_dataset_by_name(c, ref)
   if d then return d end
-  error(require("aep.platform").error({ kind = "aep", code = "NOT_FOUND", status = 404,
-    message = "dataset '" .. ref .. "' not found (give its id or its name)" }), 0)
+  -- a name a little off ("Loyalty Profiles" for "aep Loyalty Profiles"): say which exist
+  local names = {}
+  for _, x in ipairs(catalog.list_datasets(c, { properties = "name" })) do names[#names + 1] = x.name end
+  local close = require("aep.inspect").close_matches(ref, names)
+  local message = "dataset '" .. ref .. "' not found (give its id or its name)" ..
+    (#close > 0 and ("; close matches: " .. table.concat(close, ", ")) or "")
+  error(require("aep.platform").error({ kind = "aep", code = "NOT_FOUND", status = 404, message = message,
+    title = message }), 0)
 end
 
--- target.find_dataset(client, ref [, manifest_path, cfg, run_name]) -> dataset | raises
+-- target.find_dataset(client, ref [, manifest_path, cfg, run_name]) -> dataset | raises NOT_FOUND
+-- (naming the close matches): an id, a name, or a run-manifest variable (DATASET_ID_PROFILE).
+-- `aep stream -d`, `aep validate --dataset` and `aep datasets` resolve datasets this way.
 M.find_dataset = find_dataset
 
 local function first(list)

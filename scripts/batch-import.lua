@@ -106,7 +106,8 @@ local function import(kind)
   if tmp then os.remove(disk) end
   if not ok then error(rows, 0) end
   for _, rj in ipairs(rows.rejects) do
-    wf:line("rejected", "row " .. tostring(rj.position), rj.reason)
+    wf:line("rejected", "row " .. tostring(rj.position), (rj.line and rj.line ~= rj.position
+      and ("(line " .. tostring(rj.line) .. ") ") or "") .. rj.reason)
   end
   if rows.read_error then
     wf:line("error", "input", path .. ": " .. tostring(rows.read_error))

@@ -7,6 +7,10 @@ local json = require "aep.json"
 local emulator = require "tests.lua.support.emulator"
 local run = require "tests.lua.support.run"
 local files = require "tests.lua.support.files"
+local config = require "aep.config"
+local platform = require "aep.platform"
+local batches = require "aep.batches"
+local batch_rows = require "aep.run.batch_rows"
 
 local emu, tmp
 
@@ -141,5 +145,29 @@ end
     assert.are.equal(0, code, out)
     assert.truthy(out:find("found%s+batch%s+four%.json %(imported: success%)"), out)
     assert.truthy(out:find("done: 0 created, 1 found"), out)
+  end)
+
+  it("names the input row of each record the platform fails after completion, once", function()
+    local cfg = config.load({ env_file = emu.env_file, flags = { sandbox = "bi" }, getenv = function() return nil end })
+    local c = platform.new(cfg, { sleep = function() end })
+    local m = json.decode(assert(files.read(tmp .. "/bi.json")))
+    local ds = m.variables.DATASET_ID_PROFILE
+    if not ds then
+      for _, r in ipairs(m.resources) do if r.var == "DATASET_ID_PROFILE" then ds = r.id end end
+    end
+    local t = '"_' .. m.variables.TENANT_ID:gsub("^_", "") .. '":{"loyaltyID":"%s","loyaltyLevel":"Gold","totalLoyaltyPoints":1}'
+    local function row(email, gender)
+      return '{' .. t:format(email) .. ',"personalEmail":{"address":"' .. email .. '"},"person":{"gender":"' .. gender .. '"}}\n'
+    end
+    local body = row("g1@example.com", "male") .. row("b@example.com", "robot") .. row("g3@example.com", "female")
+    local id = batches.create(c, ds, { format = "json", multiline = false })
+    batches.upload(c, id, ds, "three.json", body)
+    batches.complete(c, id)
+    local batch = batches.wait(c, id, { timeout = 30, interval = 0.05 })
+    assert.are.equal("failed", batch.status)
+    local failures = batch_rows.failed(c, id, batch, { positions = { 10, 20, 30 } })
+    assert.are.equal(1, #failures)
+    assert.are.equal(20, failures[1].position)
+    assert.are.equal("#/person/gender: INGEST-1201-400 robot is not a valid enum value", failures[1].reason)
   end)
 end)

@@ -89,6 +89,30 @@ local function failed_rows(batch)
   return out
 end
 
+-- The innermost JSON pointers of a failed record's violations, in order, once each.
+local function pointers(list, out, seen)
+  for _, v in ipairs(type(list) == "table" and list or {}) do
+    if type(v) == "table" then
+      local causes = v.causingExceptions
+      if type(causes) == "table" and causes[1] ~= nil then
+        pointers(causes, out, seen)
+      elseif type(v.pointerToViolation) == "string" and not seen[v.pointerToViolation] then
+        seen[v.pointerToViolation] = true
+        out[#out + 1] = v.pointerToViolation
+      end
+    end
+  end
+  return out
+end
+
+-- "#/field: CODE message; ..." (the field first, as the offline rejects name it)
+local function reason_of(rec)
+  local fields = pointers(rec._validationErrors, {}, {})
+  local text = diagnostics.describe(rec)
+  if #fields == 0 then return text end
+  return table.concat(fields, ", ") .. ": " .. text
+end
+
 -- batch_rows.failed(c, batch_id, batch, rows) -> failures {{position, reason}}: each failed record of the
 -- batch once, with the input position of its row. Data Access lists the failed records in the
 -- file's row order, as Catalog's errors[].rows number them.
@@ -98,7 +122,7 @@ function M.failed(c, batch_id, batch, rows)
   local numbers = failed_rows(batch)
   for i, rec in ipairs(records) do
     local k = numbers[i]
-    out[#out + 1] = { position = k and rows.positions[k] or nil, reason = diagnostics.describe(rec) }
+    out[#out + 1] = { position = k and rows.positions[k] or nil, reason = reason_of(rec) }
   end
   return out
 end

@@ -43,7 +43,8 @@ in one run. The scripts reimplement Adobe's "Real-time import" Postman collectio
   schemas          field groups, schemas, identity descriptors     (folders 1a/1b)
   datasets         Profile-enabled datasets                        (folders 2a/2b)
   streaming        streaming connection, stream the samples        (folders 3a/3b)
-  batch-import     batch ingestion of the samples                  (folders 4a/4b)
+  batch-import     batch ingestion of --profiles/--events FILE (default: the samples), read,
+                   mapped and validated row by row as aep stream does  (folders 4a/4b)
   lookup           profile and events read back, --verify          (folders 5a/5b)
   list             what the sandbox holds                          (folder X)
   teardown         delete exactly what this workflow created

@@ -59,7 +59,10 @@ end
 -- The batch an earlier run imported into this dataset from the same input, if it succeeded.
 local function earlier_success(KIND, dataset_id, signature)
   local id = m:get("BATCH_ID_" .. KIND)
-  if not id or o.reimport or m:get("BATCH_INPUT_" .. KIND) ~= signature then return nil end
+  local input = m:get("BATCH_INPUT_" .. KIND)
+  -- a manifest written before inputs were recorded imported the samples
+  if input == nil and samples then input = signature end
+  if not id or o.reimport or input ~= signature then return nil end
   local ok, batch = pcall(batches.status, c, id)
   if not ok or type(batch) ~= "table" or batch.status ~= "success" then return nil end
   for _, rel in ipairs(batch.relatedObjects or {}) do

@@ -170,4 +170,15 @@ end
     assert.are.equal(20, failures[1].position)
     assert.are.equal("#/person/gender: INGEST-1201-400 robot is not a valid enum value", failures[1].reason)
   end)
+
+  it("stops at a mapping that calls os.exit, with that row rejected", function()
+    local path = write("exit.jsonl", '{"a":1}\n{"a":2}\n')
+    local map = write("exit.lua", 'return function(r) if r.a == 2 then os.exit(3) end return nil end')
+    local rj = tmp .. "/exit-rejects.jsonl"
+    local code, out = aep_run(args({ "batch-import", "--profiles", path, "--mapping", map, "--reject-file", rj }))
+    assert.are.equal(1, code, out)
+    assert.truthy(out:find("the mapping called os.exit(3) at row 2 (line 2)", 1, true), out)
+    local entry = json.decode(assert(files.read(rj)))
+    assert.are.same({ 2, "mapping called os.exit(3)" }, { entry.position, entry.reason })
+  end)
 end)

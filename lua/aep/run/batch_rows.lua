@@ -18,6 +18,7 @@
 local readers = require "aep.stream.readers"
 local ledger = require "aep.stream.ledger"
 local validate = require "aep.validate"
+local mapping = require "aep.stream.mapping"
 local diagnostics = require "aep.diagnostics"
 local cjson = require "cjson"
 
@@ -32,6 +33,13 @@ function M.collect(o)
   local rows = { lines = {}, positions = {}, read = 0, rejected = 0, skipped = 0, rejects = {} }
   local ctx = o.ctx or {}
   local pos = 0
+  local exited
+  local function map(record, c)
+    local ok, res = pcall(o.map, record, c)
+    if ok then return res end
+    if mapping.is_exit(res) then exited = res end
+    error(res, 0)
+  end
   local function reject(lineno, text, reason, entity_text)
     rows.rejected = rows.rejected + 1
     rows.rejects[#rows.rejects + 1] = { position = r.origin or pos, line = lineno, reason = reason }
@@ -54,8 +62,15 @@ function M.collect(o)
       reject(lineno, text, v)
     else
       ctx.position, ctx.line, ctx.origin = pos, lineno, r.origin
-      local status, entity = validate.map(o.map, v, ctx)
-      if status == "error" then
+      local status, entity = validate.map(map, v, ctx)
+      if exited then
+        -- as in `aep stream`: the row is rejected and the run stops, loudly
+        reject(lineno, text, "mapping called os.exit(" .. tostring(exited.code) .. ")")
+        r:close()
+        if o.reject_fh then o.reject_fh:flush() end
+        error(string.format("the mapping called os.exit(%s) at row %d (line %s): a mapping cannot end the run "
+          .. "(raise an error to reject a row); stopped at row %d", tostring(exited.code), pos, tostring(lineno), pos), 0)
+      elseif status == "error" then
         reject(lineno, text, entity)
       elseif status == "skip" then
         rows.skipped = rows.skipped + 1
@@ -73,6 +88,7 @@ function M.collect(o)
     end
   end
   r:close()
+  if o.reject_fh then o.reject_fh:flush() end
   return rows
 end
 

@@ -124,6 +124,18 @@ end
     assert.truthy(out:find("rows%s+profiles%s+2 read: 2 uploaded, 0 rejected, 0 skipped, 2 ingested, 0 failed"), out)
   end)
 
+  it("writes a reject file that aep stream replays", function()
+    local m = json.decode(assert(files.read(tmp .. "/bi.json")))
+    local ds = m.variables.DATASET_ID_PROFILE
+    if not ds then
+      for _, r in ipairs(m.resources) do if r.var == "DATASET_ID_PROFILE" then ds = r.id end end
+    end
+    local r = run.aep({ "stream", "--env", emu.env_file, "--sandbox", "bi", "--dataset", ds, "--input", rejects,
+                        "--mapping", tmp .. "/fixed.lua" })
+    assert.are.equal(0, r.status, r.stdout .. r.stderr)
+    assert.truthy((r.stdout .. r.stderr):find("accepted 2   rejected 0   skipped 0   failed 0", 1, true), r.stdout .. r.stderr)
+  end)
+
   it("reads JSON Lines and JSON array files in the samples' shape", function()
     local samples = files.json("data/AEP_loyalty_profiles.json")
     local lines = {}

@@ -26,6 +26,10 @@ if o.profiles then kinds[#kinds + 1] = "profile" end
 if o.events then kinds[#kinds + 1] = "event" end
 local samples = #kinds == 0
 if samples then kinds = { "profile", "event" } end
+if o.mapping and #kinds > 1 then
+  error("--mapping maps the one file given with --profiles or --events; for two files give "
+    .. "--profile-mapping FILE and --event-mapping FILE", 0)
+end
 
 -- One reject file for the run (entries name their input); opened when the first row is rejected.
 local reject_fh

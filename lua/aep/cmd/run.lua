@@ -23,6 +23,9 @@ local spec = {
   { "events", "string", metavar = "FILE", help = "event records (default data/AEP_loyalty_events.json)" },
   { "profile-mapping", "string", metavar = "FILE", help = "profile mapping (default mappings/loyalty_profile.lua)" },
   { "event-mapping", "string", metavar = "FILE", help = "event mapping (default mappings/loyalty_event.lua)" },
+  { "mapping", "string", metavar = "FILE", help = "batch-import: the mapping of the one file given with --profiles or --events (as aep stream's --mapping)" },
+  { "format", "string", metavar = "FORMAT", help = "batch-import: input format jsonl, json, csv or rejects (default: from the file name, as aep stream)" },
+  { "reject-file", "string", metavar = "FILE", help = "batch-import: write rejected rows here (aep stream's reject format; replay with --format rejects)" },
   { "wait", "number", metavar = "SECONDS", help = "bound on waiting for Profile / batch status (default 900 / 600)" },
   { "batch-size", "integer", metavar = "N", help = "messages per streaming batch request (default 500; 1 MB at most)" },
   { "retries", "integer", metavar = "N", help = "attempts per request that is safe to repeat (default 5)" },
@@ -41,7 +44,8 @@ in one run. The scripts reimplement Adobe's "Real-time import" Postman collectio
   datasets         Profile-enabled datasets                        (folders 2a/2b)
   streaming        streaming connection, stream the samples        (folders 3a/3b)
   raw-streaming    a dataflow with a Data Prep mapping set, the samples sent as raw data
-  batch-import     batch ingestion of the samples                  (folders 4a/4b)
+  batch-import     batch ingestion of --profiles/--events FILE (default: the samples), read,
+                   mapped and validated row by row as aep stream does  (folders 4a/4b)
   lookup           profile and events read back, --verify          (folders 5a/5b)
   list             what the sandbox holds                          (folder X)
   teardown         delete exactly what this workflow created

@@ -45,12 +45,13 @@ M.DELETERS = {
   flow = function(c, id) return flows.delete(c, "flows", id) end,
   inlet = function(c, id) return inlet.delete(c, id) end,
   eventType = function(c, id) return inlet.delete_event_type(c, id) end,
+  datastream = function(c, id) return require("aep.datastreams").delete(c, id) end,
 }
 
 M.KIND_LABEL = {
   fieldgroup = "field group", schema = "schema", descriptor = "descriptor", dataset = "dataset",
   connection = "connection", sourceConnection = "source connection", targetConnection = "target connection",
-  flow = "dataflow", inlet = "inlet", eventType = "event type",
+  flow = "dataflow", inlet = "inlet", eventType = "event type", datastream = "datastream",
 }
 
 -- workflow.new(o) -> wf. o: cfg, client, run_name, manifest, options (flags), root (directory

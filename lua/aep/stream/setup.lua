@@ -48,7 +48,15 @@ end
 
 -- setup.check_flags(opts): the usage errors every input shares
 function M.check_flags(opts)
-  if not opts.dataset and not (opts.inlet and opts.schema) then
+  if opts.to ~= nil and opts.to ~= "streaming" and opts.to ~= "edge" then
+    cli.usage_error("--to takes 'streaming' or 'edge', got '" .. tostring(opts.to) .. "'")
+  end
+  if opts.to == "edge" then
+    if not opts.datastream then cli.usage_error("--to edge needs --datastream ID") end
+    if opts.sync_validation or opts.inlet then cli.usage_error("--to edge takes no --sync-validation nor --inlet") end
+  elseif opts.datastream then
+    cli.usage_error("--datastream needs --to edge")
+  elseif not opts.dataset and not (opts.inlet and opts.schema) then
     cli.usage_error("missing --dataset ID")
   end
   if opts.batch_size < 1 then cli.usage_error("--batch-size must be at least 1") end
@@ -89,8 +97,9 @@ function M.prepare(opts, input)
   local ok_cfg, cfg = pcall(config.load, { flags = opts })
   if not ok_cfg then return nil, M.fail(tostring(cfg)) end
   s.cfg = cfg
-  local ok_t, target = pcall(require("aep.stream.target").resolve, {
-    cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
+  local resolver = opts.to == "edge" and require("aep.stream.edge_target").resolve or require("aep.stream.target").resolve
+  local ok_t, target = pcall(resolver, {
+    cfg = cfg, datastream = opts.datastream, edge_url = opts.edge_url, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
     authenticated = opts.authenticated,
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })
@@ -127,6 +136,7 @@ function M.prepare(opts, input)
   s.sender = require("aep.stream.sender").new({
     pool = s.pool, url = target.url, sync = opts.sync_validation, headers = target.headers,
     pacer = s.pacer, ledger = ledger, auth = target.auth, concurrency = s.concurrency,
+    frame = target.frame, on_status = target.on_status,
     max_attempts = opts.retries,
   })
   return s

@@ -19,7 +19,9 @@ local function local_only(c)
 end
 
 local function call(c, method, path, body)
-  return c:request({ method = method, path = path, json = body, auth = false, platform = false })
+  -- the emulator's admin calls that change state want a JSON Content-Type or X-Aep-Admin
+  return c:request({ method = method, path = path, json = body, auth = false, platform = false,
+                     headers = { ["X-Aep-Admin"] = "1" } })
 end
 
 function M.list(c)

@@ -189,3 +189,68 @@ describe("aep run web", function()
     assert.are.equal(404, s)
   end)
 end)
+
+-- The Edge Network's own answers through the sender (a fake pool: no emulator sends a 422 for a
+-- mapped record, whose entity is always an object).
+describe("the edge target's answers", function()
+  local batcher = require "aep.stream.batcher"
+  local edge = require "aep.stream.edge_target"
+
+  local function make(responder)
+    local pool = { submitted = {}, queue = {} }
+    function pool:submit(req, ctx)
+      self.submitted[#self.submitted + 1] = req
+      self.queue[#self.queue + 1] = { req = req, ctx = ctx }
+    end
+    function pool:wait()
+      local out = {}
+      for _, q in ipairs(self.queue) do out[#out + 1] = { context = q.ctx, response = responder(q.req) } end
+      self.queue = {}
+      return out
+    end
+    local l = assert(require("aep.stream.ledger").new { input = "in" })
+    local rejects = {}
+    local t = 0
+    local s = require("aep.stream.sender").new {
+      pool = pool, url = "http://x/ee/v2/collect?dataStreamId=d", ledger = l,
+      pacer = require("aep.stream.pacer").new { now = function() return t end },
+      now = function() return t end, sleep = function(d) t = t + d end, random = function() return 0.5 end,
+      frame = edge.frame, on_status = edge.on_status,
+      on_reject = function(b, i, status, reason, kind)
+        b.span:reject("x", kind)
+        rejects[#rejects + 1] = { pos = b.pos[i], status = status, reason = reason, kind = kind }
+      end,
+    }
+    local b = batcher.empty()
+    for i = 1, 3 do batcher.append(b, edge.encoder('{"i":' .. i .. "}"), i, i, "{}") end
+    b.span = l:new_span(1)
+    l:close_span(b.span, 3, 1)
+    s:submit(b)
+    for _ = 1, 100 do
+      if s:outstanding() == 0 then break end
+      s:pump(true)
+    end
+    return pool, l, rejects
+  end
+
+  it("frames events as {events: [{xdm}]}; a 422 naming an event rejects it with the report, the rest go again", function()
+    local pool, l, rejects = make(function(req)
+      local doc = cjson.decode(req.body)
+      if #doc.events == 3 then
+        return { status = 422, headers = {}, body = cjson.encode {
+          type = "https://ns.adobe.com/aep/errors/EXEG-0104-422", status = 422, title = "Unprocessable entity",
+          detail = "Invalid request (report attached). Please check your input and try again.",
+          report = { errors = { "Event at index 1 has no xdm object" }, requestId = "r" } } }
+      end
+      return { status = 202, headers = {}, body = '{"requestId":"r2"}' }
+    end)
+    assert.are.equal(2, #pool.submitted)
+    assert.are.same({ events = { { xdm = { i = 1 } }, { xdm = { i = 2 } }, { xdm = { i = 3 } } } },
+      cjson.decode(pool.submitted[1].body))
+    assert.are.same({ events = { { xdm = { i = 1 } }, { xdm = { i = 3 } } } }, cjson.decode(pool.submitted[2].body))
+    assert.are.same({ { pos = 2, status = 422, kind = "rejected",
+      reason = "HTTP 422 EXEG-0104-422 Unprocessable entity: Invalid request (report attached). Please check " ..
+        "your input and try again. (Event at index 1 has no xdm object)" } }, rejects)
+    assert.are.same({ accepted = 2, rejected = 1, skipped = 0, failed = 0, possibly_duplicated = 0 }, l.counts)
+  end)
+end)

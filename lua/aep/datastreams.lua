@@ -14,7 +14,7 @@ local function local_only(c)
   if not (g and require("aep.stream.target").is_loopback(g)) then
     error(platform.error({ kind = "aep", code = "UNSUPPORTED",
       message = "datastreams are created in Adobe's Data Collection UI, not through a Platform API: create one there " ..
-        "(mapped to the event dataset) and give its id with --set DATASTREAM_ID=ID" }), 0)
+        "(mapped to the event dataset) and give its id to aep stream --to edge as --datastream ID" }), 0)
   end
 end
 

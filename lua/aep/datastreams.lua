@@ -9,9 +9,18 @@ local platform = require "aep.platform"
 
 local M = {}
 
+-- the gateway is this machine (the emulator); no require of aep.stream.target, which would tie
+-- the workflow to the stream command's modules
+local function on_loopback(url)
+  local h = tostring(url or ""):match("^%a[%w+.-]*://([^/?#]+)") or ""
+  h = (h:gsub("^.*@", "")):lower()
+  h = h:match("^%[([^%]]+)%]") or h:gsub(":%d+$", "")
+  return h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
 local function local_only(c)
   local g = c.gateway or (c.cfg and c.cfg:gateway())
-  if not (g and require("aep.stream.target").is_loopback(g)) then
+  if not on_loopback(g) then
     error(platform.error({ kind = "aep", code = "UNSUPPORTED",
       message = "datastreams are created in Adobe's Data Collection UI, not through a Platform API: create one there " ..
         "(mapped to the event dataset) and give its id to aep stream --to edge as --datastream ID" }), 0)

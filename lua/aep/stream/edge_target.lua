@@ -95,17 +95,17 @@ function M.on_status(sender, b, resp)
   return true
 end
 
-local function edge_base(cfg, given)
+local function edge_base(cfg, given, helpers)
   if given and given ~= "" then return (given:gsub("/+$", "")) end
   local g = cfg and cfg:gateway()
-  if g and require("aep.stream.target").is_loopback(g) then return (g:gsub("/+$", "")) end
+  if g and helpers.is_loopback(g) then return (g:gsub("/+$", "")) end
   return M.EDGE_URL
 end
 
 -- The datastream's event dataset, when the Edge Network is the emulator (its admin endpoint);
 -- Adobe has no API for it here: the dataset is then the one given with --dataset, if any.
-local function datastream_dataset(c, base, id)
-  if not require("aep.stream.target").is_loopback(base) then return nil end
+local function datastream_dataset(c, base, id, helpers)
+  if not helpers.is_loopback(base) then return nil end
   local ok, resp = pcall(c.request, c, { url = base .. "/emulator/datastreams/" .. require("aep.platform").enc(id),
                                           auth = false, platform = false })
   if ok and type(resp) == "table" and type(resp.json) == "table" then return resp.json end
@@ -115,30 +115,25 @@ end
 
 -- edge_target.resolve(o) -> target | raises
 -- o: cfg, datastream (id or a run manifest variable), dataset (optional), edge_url, manifest,
--- run_name, client (tests)
+-- run_name, client (tests), helpers (aep.stream.target, for is_loopback and default_manifest:
+-- given by the caller, so that this module stays out of the command modules' require graph)
 function M.resolve(o)
   local cfg = o.cfg
   local c = o.client or require("aep.platform").new(cfg)
   local id = o.datastream
   if id:match("^[A-Z][A-Z0-9_]+$") then
-    local mpath = o.manifest
-    if not mpath then
-      local ok, runcmd = pcall(require, "aep.cmd.run")
-      if ok and type(runcmd) == "table" and runcmd.default_manifest then
-        mpath = runcmd.default_manifest(o.run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep", cfg)
-      end
-    end
+    local mpath = o.manifest or o.helpers.default_manifest(cfg, o.run_name)
     local m = mpath and require("aep.run.manifest").load(mpath)
     local v = m and m.existed and m:get(id)
     if type(v) == "string" and v ~= "" then id = v end
   end
-  local base = edge_base(cfg, o.edge_url)
+  local base = edge_base(cfg, o.edge_url, o.helpers)
   local t = { created = {}, datastream_id = id, client = c }
-  local ds = datastream_dataset(c, base, id)
+  local ds = datastream_dataset(c, base, id, o.helpers)
   t.dataset_id = o.dataset or (ds and ds.eventDataset)
   t.inlet_url = base .. "/ee/v2/collect"
   t.url = t.inlet_url .. "?dataStreamId=" .. require("aep.platform").enc(id)
-  t.is_local = require("aep.stream.target").is_loopback(base)
+  t.is_local = o.helpers.is_loopback(base)
   t.encoder, t.frame, t.on_status = M.encoder, M.frame, M.on_status
   t.headers = { ["Content-Type"] = "application/json",
                 ["x-api-key"] = cfg and cfg:get("API_KEY"), ["x-gw-ims-org-id"] = cfg and cfg:get("IMS_ORG") }

@@ -99,7 +99,7 @@ function M.prepare(opts, input)
   s.cfg = cfg
   local resolver = opts.to == "edge" and require("aep.stream.edge_target").resolve or require("aep.stream.target").resolve
   local ok_t, target = pcall(resolver, {
-    cfg = cfg, datastream = opts.datastream, edge_url = opts.edge_url, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
+    cfg = cfg, datastream = opts.datastream, edge_url = opts.edge_url, helpers = require("aep.stream.target"), dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
     authenticated = opts.authenticated,
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })

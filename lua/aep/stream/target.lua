@@ -38,6 +38,7 @@ local function default_manifest(cfg, run_name)
   run_name = run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
   return runcmd.default_manifest(run_name, cfg)
 end
+M.default_manifest = default_manifest
 
 -- Find the dataset: an id, a name, or a manifest variable.
 local function find_dataset(c, ref, manifest_path, cfg, run_name)

@@ -23,10 +23,6 @@ local M = {}
 
 M.EDGE_URL = "https://server.adobedc.net"
 
--- Request body limit of the Edge Network (help/server-api/non-interactive-data-collection.md:
--- requests are limited in size; the emulator's MAX_BODY says the same).
-M.EVENTS_OVERHEAD = #'{"events":[]}'
-
 function M.encoder(entity_json)
   return '{"xdm":' .. entity_json .. "}"
 end

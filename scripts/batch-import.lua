@@ -12,7 +12,7 @@ local batches = require "aep.batches"
 local batch_rows = require "aep.run.batch_rows"
 local mapping = require "aep.stream.mapping"
 local validate = require "aep.validate"
-local workflow = require "aep.workflow"
+local workflow = require "aep.run.workflow"
 local host = require "aep.host"
 
 local c = wf.client
@@ -43,16 +43,15 @@ local function reject_file()
   return reject_fh
 end
 
--- A path on disk for a built-in sample (the readers and the mapping loader read files).
+-- A path on disk for a built-in sample (the readers and the mapping loader read files): the file
+-- itself, or the built-in of that name copied out under its own name (aep.file.resolve), so its
+-- format still follows from its name.
 local function on_disk(path)
   local st = host.stat(path)
   if st and st.type == "file" then return path end
-  local text = wf:read_data(path)
-  local tmp = os.tmpname()
-  local f = assert(io.open(tmp, "wb"))
-  f:write(text)
-  f:close()
-  return tmp, true
+  local real, err = require("aep.file").resolve(path)
+  if not real then error(err, 0) end
+  return real
 end
 
 local function input_signature(path)
@@ -78,9 +77,8 @@ end
 local function load_map(kind)
   local src = workflow.SOURCES[kind]
   local path = (#kinds == 1 and o.mapping) or o[src.mapping_opt] or src.mapping
-  local disk, tmp = on_disk(path)
+  local disk = on_disk(path)
   local map, err = mapping.load(disk)
-  if tmp then os.remove(disk) end
   if not map then error("mapping " .. path .. ": " .. tostring(err), 0) end
   return map, path
 end
@@ -104,13 +102,12 @@ local function import(kind)
   local target = wf:step("batch-import: the schema of " .. dataset_id, function()
     return validate.from_dataset(c, dataset_id)
   end)
-  local disk, tmp = on_disk(path)
+  local disk = on_disk(path)
   local ctx = { tenant = wf:tenant(), kind = kind, run_name = wf.run_name, input = path,
                 dataset_id = dataset_id, schema_id = target.schema_id }
   local ok, rows = pcall(batch_rows.collect, { path = disk, input = path, format = o.format,
     delimiter = o.delimiter, map = map, ctx = ctx, target = target,
     reject_fh = o.reject_file and reject_file() or nil })
-  if tmp then os.remove(disk) end
   if not ok then error(rows, 0) end
   for _, rj in ipairs(rows.rejects) do
     wf:line("rejected", "row " .. tostring(rj.position), (rj.line and rj.line ~= rj.position

@@ -48,6 +48,7 @@ in one run. The scripts reimplement Adobe's "Real-time import" Postman collectio
                    mapped and validated row by row as aep stream does  (folders 4a/4b)
   lookup           profile and events read back, --verify          (folders 5a/5b)
   list             what the sandbox holds                          (folder X)
+  web              a datastream for the events dataset (emulator only)
   teardown         delete exactly what this workflow created
   realtime-import  the whole flow, ending with a sample person's profile
 

@@ -41,6 +41,9 @@ local COMMON = {
   { "sync-validation", "boolean", help = "validate each record synchronously: one per request, at most 60 requests a minute" },
   { "retries", "integer", default = 8, metavar = "N", help = "attempts per request before its records fail" },
   { "timeout", "number", default = 60, metavar = "SECONDS", help = "per-request timeout" },
+  { "to", "string", metavar = "TARGET", help = "streaming (default: the dataset's streaming inlet) or edge (Edge Network Server API events, with --datastream)" },
+  { "datastream", "string", metavar = "ID", help = "datastream id (or run manifest variable DATASTREAM_ID) for --to edge" },
+  { "edge-url", "string", metavar = "URL", help = "Edge Network base URL for --to edge (default https://server.adobedc.net; the gateway on loopback)" },
   { "inlet", "string", metavar = "URL", help = "use this streaming inlet instead of finding the dataset's connection" },
   { "flow-id", "string", metavar = "ID", help = "dataflow id for the envelope (with --inlet)" },
   { "authenticated", "boolean", help = "the --inlet needs a bearer token (authenticationRequired connection)" },
@@ -118,6 +121,9 @@ Examples:
   aep stream -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua --reject-file rejects.jsonl --checkpoint run.ckpt
   aep stream -d 5f1b0c3d2e4a -i rejects.jsonl -m my_mapping.lua     (replay what was rejected)
   aep stream -d 5f1b0c3d2e4a -i - --report report.xml < records.jsonl
+  aep stream --env /tmp/aep-emu --to edge --datastream DATASTREAM_ID -i data/AEP_loyalty_events.json \
+      -m mappings/loyalty_event.lua   (Edge Network Server API events into the datastream that
+      `aep run auth schemas datasets web --env /tmp/aep-emu` made on the emulator: docs/web.md)
   aep validate -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua    (check offline first)
   aep stream -d DATASET_ID_PROFILE -i data/AEP_loyalty_profiles.json \
       --mapping-set mappings/loyalty_profile.mapping-set.json

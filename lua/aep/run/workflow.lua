@@ -46,12 +46,14 @@ M.DELETERS = {
   inlet = function(c, id) return inlet.delete(c, id) end,
   eventType = function(c, id) return inlet.delete_event_type(c, id) end,
   mappingSet = function() return false end, -- the Data Prep API has no delete (data-prep.yaml)
+  datastream = function(c, id) return require("aep.datastreams").delete(c, id) end,
 }
 
 M.KIND_LABEL = {
   fieldgroup = "field group", schema = "schema", descriptor = "descriptor", dataset = "dataset",
   connection = "connection", sourceConnection = "source connection", targetConnection = "target connection",
   flow = "dataflow", inlet = "inlet", eventType = "event type", mappingSet = "mapping set",
+  datastream = "datastream",
 }
 
 -- workflow.new(o) -> wf. o: cfg, client, run_name, manifest, options (flags), root (directory

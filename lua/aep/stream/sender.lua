@@ -43,7 +43,7 @@ Sender.__index = Sender
 -- sender.new(o) -> sender
 -- o: pool (aep.http pool), url, sync (one message per request, body = the message), headers,
 -- pacer, ledger, on_reject(batch, i, status, reason, kind), on_accept(batch, i, xaction_id) |
--- nil, concurrency, max_attempts (8), backoff_base (0.2 s), backoff_cap (20 s),
+-- nil, frame, on_status, concurrency, max_attempts (8), backoff_base (0.2 s), backoff_cap (20 s),
 -- max_retry_after (300 s), auth (session with :token() / :invalidate()) | nil, now, sleep, random
 function M.new(o)
   local self = setmetatable({}, Sender)
@@ -56,6 +56,10 @@ function M.new(o)
   self.on_reject = o.on_reject
   self.on_accept = o.on_accept
   self.auth = o.auth
+  -- another API's framing and answers (aep.stream.edge_target): frame(batch) -> body,
+  -- on_status(sender, batch, resp) -> true when it settled the answer
+  self.frame = o.frame
+  self.on_status = o.on_status
   self.concurrency = o.concurrency or 8
   self.max_attempts = o.max_attempts or 8
   self.backoff_base = o.backoff_base or 0.2
@@ -270,6 +274,7 @@ function Sender:_complete(c)
   st[status] = (st[status] or 0) + 1
   if status == 207 then return self:_on_207(b, resp) end
   if status >= 200 and status < 300 then return self:_on_200(b, resp) end
+  if self.on_status and self.on_status(self, b, resp) then return end
   if status == 413 then
     if b.n == 1 then
       return self:_settle_all(b, 413, "HTTP 413: the message is larger than AEP's 1 MB request limit", "rejected")
@@ -334,7 +339,7 @@ function Sender:_request(b)
     b.token = self.token
     headers["Authorization"] = "Bearer " .. self.token
   end
-  local body = self.sync and b.msgs[1] or batcher.body(b)
+  local body = self.sync and b.msgs[1] or (self.frame or batcher.body)(b)
   self.stats.bytes = self.stats.bytes + #body
   return { method = "POST", url = self.url, headers = headers, body = body }
 end

@@ -48,7 +48,15 @@ end
 
 -- setup.check_flags(opts): the usage errors every input shares
 function M.check_flags(opts)
-  if not opts.dataset and not (opts.inlet and opts.schema) and not (opts.raw and opts.flow_id) then
+  if opts.to ~= nil and opts.to ~= "streaming" and opts.to ~= "edge" then
+    cli.usage_error("--to takes 'streaming' or 'edge', got '" .. tostring(opts.to) .. "'")
+  end
+  if opts.to == "edge" then
+    if not opts.datastream then cli.usage_error("--to edge needs --datastream ID") end
+    if opts.sync_validation or opts.inlet then cli.usage_error("--to edge takes no --sync-validation nor --inlet") end
+  elseif opts.datastream then
+    cli.usage_error("--datastream needs --to edge")
+  elseif not opts.dataset and not (opts.inlet and opts.schema) and not (opts.raw and opts.flow_id) then
     cli.usage_error("missing --dataset ID")
   end
   if opts.batch_size < 1 then cli.usage_error("--batch-size must be at least 1") end
@@ -98,11 +106,17 @@ function M.prepare(opts, input)
   local ok_cfg, cfg = pcall(config.load_default, { flags = opts })
   if not ok_cfg then return nil, M.fail(tostring(cfg)) end
   s.cfg = cfg
-  -- --raw / --upsert: messages the dataflow maps or applies (aep.stream.raw)
+  -- --raw / --upsert: messages the dataflow maps or applies (aep.stream.raw); --to edge: Edge
+  -- Network Server API events (aep.stream.edge_target)
   local resolve = require("aep.stream.target").resolve
-  if opts.raw or opts.upsert then resolve = function(ro) return require("aep.stream.raw").resolve(opts, ro) end end
+  if opts.to == "edge" then
+    resolve = require("aep.stream.edge_target").resolve
+  elseif opts.raw or opts.upsert then
+    resolve = function(ro) return require("aep.stream.raw").resolve(opts, ro) end
+  end
   local ok_t, target = pcall(resolve, {
-    cfg = cfg, dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
+    cfg = cfg, datastream = opts.datastream, edge_url = opts.edge_url, helpers = require("aep.stream.target"),
+    dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
     authenticated = opts.authenticated,
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
   })
@@ -147,6 +161,7 @@ function M.prepare(opts, input)
   s.sender = require("aep.stream.sender").new({
     pool = s.pool, url = target.url, sync = opts.sync_validation or target.one_per_request, headers = target.headers,
     pacer = s.pacer, ledger = ledger, auth = target.auth, concurrency = s.concurrency,
+    frame = target.frame, on_status = target.on_status,
     max_attempts = opts.retries,
   })
   return s

@@ -37,6 +37,7 @@ local function default_manifest(cfg, run_name)
   run_name = run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
   return require("aep.run.manifest").default_path(run_name, cfg)
 end
+M.default_manifest = default_manifest
 
 -- Find the dataset: an id, a name, or a manifest variable.
 local function find_dataset(c, ref, manifest_path, cfg, run_name)

@@ -121,9 +121,9 @@ Examples:
   aep stream -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua --reject-file rejects.jsonl --checkpoint run.ckpt
   aep stream -d 5f1b0c3d2e4a -i rejects.jsonl -m my_mapping.lua     (replay what was rejected)
   aep stream -d 5f1b0c3d2e4a -i - --report report.xml < records.jsonl
-  aep stream --env /tmp/aep-emu --to edge --datastream DATASTREAM_ID -i data/AEP_loyalty_events.json \
-      -m mappings/loyalty_event.lua   (Edge Network Server API events into the datastream that
-      `aep run auth schemas datasets web --env /tmp/aep-emu` made on the emulator: docs/web.md)
+  aep run auth schemas datasets web       (a datastream on the local emulator: docs/web.md)
+  aep stream --to edge --datastream DATASTREAM_ID -i data/AEP_loyalty_events.json \
+      -m mappings/loyalty_event.lua
   aep validate -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua    (check offline first)
   aep stream -d DATASET_ID_PROFILE -i data/AEP_loyalty_profiles.json \
       --mapping-set mappings/loyalty_profile.mapping-set.json

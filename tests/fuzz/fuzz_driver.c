@@ -242,11 +242,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (L == NULL) die("cannot create a Lua state");
   luaL_openlibs(L);
   aep_embed_install(L);
-  /* The source tree's Lua first, as with AEP_LUA_PATH: edits need no rebuild. */
+  /* The source tree's Lua first, as with AEP_LUA_PATH: edits need no rebuild. The default path
+   * stays after it, as in the aep host: Debian's Lua modules (dkjson, read by aep.json for long
+   * numbers) live there. */
   lua_getglobal(L, "package");
-  lua_pushstring(L, AEP_SOURCE_DIR "/lua/?.lua;" AEP_SOURCE_DIR "/lua/?/init.lua");
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s;%s", AEP_SOURCE_DIR "/lua/?.lua;" AEP_SOURCE_DIR "/lua/?/init.lua",
+                  lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
   luaL_newlib(L, fuzz_funcs);
   lua_setglobal(L, "fuzz");
   lua_pushcfunction(L, traceback);

@@ -452,3 +452,13 @@ end)
   ]
 }
 ]]
+
+describe("dataprep paths", function()
+  local paths = require "aep.dataprep.paths"
+  it("refuses an array index past MAX_INDEX instead of filling an array up to it", function()
+    local steps, err = paths.parse("a.b[2222222222222222222222222222224]")
+    assert.is_nil(steps)
+    assert.equal("index '[2222222222222222222222222222224]' in path 'a.b[2222222222222222222222222222224]' is larger than 100000", err)
+    assert.equal(3, #assert(paths.parse("a.b[100000]")))
+  end)
+end)

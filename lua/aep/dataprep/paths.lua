@@ -7,6 +7,9 @@ local json = require "aep.json"
 
 local M = {}
 
+-- The largest array index a path may name.
+M.MAX_INDEX = 100000
+
 local null = json.null
 
 -- paths.parse(text) -> steps | nil, message
@@ -36,7 +39,13 @@ function M.parse(text)
       local inner, j = text:match("^%[([^%]]*)%]()", i)
       if not inner then return nil, ("unclosed '[' in path '%s'"):format(text) end
       if inner == "*" then steps[#steps + 1] = { wild = true }
-      elseif inner:match("^%d+$") then steps[#steps + 1] = { index = tonumber(inner) }
+      elseif inner:match("^%d+$") then
+        -- a destination index fills the array up to it: bounded, so a path cannot ask for 10^30
+        local n = math.tointeger(tonumber(inner))
+        if not n or n > M.MAX_INDEX then
+          return nil, ("index '[%s]' in path '%s' is larger than %d"):format(inner, text, M.MAX_INDEX)
+        end
+        steps[#steps + 1] = { index = n }
       else return nil, ("bad index '[%s]' in path '%s' (use [n] or [*])"):format(inner, text) end
       i = j
       if i <= n and text:sub(i, i) ~= "." and text:sub(i, i) ~= "[" then

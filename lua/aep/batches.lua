@@ -33,7 +33,9 @@ M.INPUT_FORMATS = { json = "JSON", parquet = "Parquet", csv = "CSV" }
 function M.create(c, dataset_id, opts)
   opts = opts or {}
   local format = opts.format or "json"
-  local doc = c:post(M.BASE, { json = {
+  -- Sent again when its answer is lost: a batch created twice leaves one empty batch that is never
+  -- completed (AEP abandons it); no record can be ingested twice by it.
+  local doc = c:post(M.BASE, { idempotent = true, json = {
     datasetId = dataset_id,
     inputFormat = { format = M.INPUT_FORMATS[format:lower()] or format,
                     isMultiLineJson = opts.multiline ~= false },

@@ -11,6 +11,7 @@ local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local errors = require "aep.emulator.errors"
 local async_validation = require "aep.emulator.async_validation"
+local flow_query = require "aep.emulator.flow_query"
 
 local M = {}
 
@@ -101,57 +102,6 @@ function M.view(app, w)
   }
 end
 
--- property=PATH OP VALUE (sort-and-filter.md): ==, !=, >, >=, <, <=; == and != take a
--- comma-separated list; a bare PATH means "exists", !PATH "absent". String comparisons are
--- case-insensitive (the doc's example filters statusSummary.status==Failed).
-local function parse_property(expr)
-  local path, op, value = expr:match("^%s*([%w_.]+)%s*([=!<>]=?)%s*(.-)%s*$")
-  if path and (op == "==" or op == "!=" or op == ">" or op == ">=" or op == "<" or op == "<=") then
-    return { path = path, op = op, value = value }
-  end
-  local neg, p = expr:match("^%s*(!?)([%w_.]+)%s*$")
-  if p then return { path = p, op = neg == "!" and "absent" or "exists" } end
-  return nil
-end
-
-local function get_path(doc, path)
-  local v = doc
-  for seg in path:gmatch("[^.]+") do
-    if type(v) ~= "table" then return nil end
-    v = v[seg]
-  end
-  return v
-end
-
-local function matches(doc, f)
-  local v = get_path(doc, f.path)
-  if f.op == "exists" then return v ~= nil end
-  if f.op == "absent" then return v == nil end
-  if v == nil or type(v) == "table" then return f.op == "!=" end
-  if f.op == "==" or f.op == "!=" then
-    local hit = false
-    for item in (f.value .. ","):gmatch("([^,]*),") do
-      if tostring(v):lower() == item:lower() then hit = true end
-    end
-    return (f.op == "==") == hit
-  end
-  local a, b = tonumber(v), tonumber(f.value)
-  if not (a and b) then a, b = tostring(v), f.value end
-  if f.op == ">" then return a > b elseif f.op == ">=" then return a >= b
-  elseif f.op == "<" then return a < b else return a <= b end
-end
-
-local function property_list(req)
-  local out = {}
-  local raw = req.query_all and req.query_all.property
-  if type(raw) == "table" then
-    for _, v in ipairs(raw) do out[#out + 1] = v end
-  elseif req.query and req.query.property then
-    out[1] = req.query.property
-  end
-  return out
-end
-
 -- the windows of the sandbox's dataflows, newest first; flow_id (a flowId==ID filter) narrows
 -- the query, so a long-running emulator's thousands of windows are not all turned into runs
 local function windows_of(app, sandbox, flow_id)
@@ -169,14 +119,8 @@ local function windows_of(app, sandbox, flow_id)
 end
 
 local function list(req, ctx)
-  local filters = {}
-  for _, expr in ipairs(property_list(req)) do
-    local f = parse_property(expr)
-    if not f then
-      return problem(400, "Bad Request", "Invalid property filter [" .. expr .. "]: use PATH==VALUE, PATH>VALUE, ...")
-    end
-    filters[#filters + 1] = f
-  end
+  local filters, bad = flow_query.from_query(req)
+  if not filters then return problem(400, "Bad Request", bad) end
   local q = req.query or {}
   local limit
   if q.limit ~= nil then
@@ -194,7 +138,7 @@ local function list(req, ctx)
     local run = M.view(ctx.app, w)
     local ok = true
     for _, f in ipairs(filters) do
-      if not matches(run, f) then ok = false; break end
+      if not flow_query.matches(run, f) then ok = false; break end
     end
     if ok then
       matched = matched + 1

@@ -301,8 +301,8 @@ M.FIX = "configure with --env FILE (a Postman environment from Adobe's Developer
 function M.load_default(opts)
   local cfg = M.load(opts)
   if not cfg:has_credentials() then
-    local emulator = require "aep.run.emulator"
-    local emu = emulator.find_running((opts and opts.emulator_dir) or emulator.default_dir())
+    local emulator_lock = require "aep.emulator_lock"
+    local emu = emulator_lock.find_running((opts and opts.emulator_dir) or emulator_lock.default_dir())
     if emu then
       cfg:add_emulator_layer(emu.env_file)
       cfg.emulator = { url = emu.url, data_dir = emu.data_dir }

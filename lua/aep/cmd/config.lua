@@ -82,7 +82,7 @@ function M.run(args)
   end
   if emulator then
     log.print("nothing is configured and no local emulator runs on %s: `aep run` will start one; " ..
-      "the other commands need `aep emulator` running, or --env FILE", require("aep.run.emulator").default_dir())
+      "the other commands need `aep emulator` running, or --env FILE", require("aep.emulator_lock").default_dir())
   elseif #missing > 0 then
     local names = {}
     for _, m in ipairs(missing) do names[#names + 1] = m.name end

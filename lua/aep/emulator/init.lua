@@ -4,6 +4,7 @@
 -- of the org, faults decided from a per-group cache, a ring buffer for the request log.
 local json = require "aep.json"
 local host = require "aep.host"
+local emulator_lock = require "aep.emulator_lock"
 local read_file = require("aep.file").read
 local router_mod = require "aep.emulator.router"
 local store_mod = require "aep.emulator.store"
@@ -33,7 +34,7 @@ M.REQUEST_LOG_SIZE = 100000
 -- opts.max_body overrides.
 M.DEFAULT_ROUTE_BODY = 10 * 1024 * 1024
 M.GROUP_BODY = { batches = M.MAX_BODY, streaming = 1048576, emulator = 64 * 1024, ims = 64 * 1024 }
-M.LOCK_FILE = "emulator.lock"
+M.LOCK_FILE = emulator_lock.LOCK_FILE
 
 -- ---------------------------------------------------------------------------------------------
 -- Requests
@@ -430,27 +431,10 @@ function M.loopback_bind(h)
   return h == "localhost" or h == "::1" or h:match("^127%.%d+%.%d+%.%d+$") ~= nil
 end
 
--- emulator.read_lock(data_dir) -> {pid=, url=} | nil   (what DIR/emulator.lock says)
-function M.read_lock(data_dir)
-  local text = read_file(data_dir .. "/" .. M.LOCK_FILE)
-  local lock = text and json.decode(text)
-  local pid = type(lock) == "table" and type(lock.pid) == "number" and math.tointeger(lock.pid)
-  if not pid then return nil end
-  lock.pid = pid
-  return lock
-end
-
--- emulator.lock_holder(data_dir) -> {pid=, url=} of a live emulator serving data_dir | nil. A lock
--- whose process is gone (or is no emulator: its pid was reused) is stale: the next start takes it.
-function M.lock_holder(data_dir)
-  local lock = M.read_lock(data_dir)
-  if not lock or lock.pid == host.getpid() or not host.kill(lock.pid, "0") then return nil end
-  local f = io.open("/proc/" .. lock.pid .. "/cmdline", "rb")
-  local cmd = f and f:read("a") or ""
-  if f then f:close() end
-  if not cmd:find("emulator", 1, true) then return nil end
-  return lock
-end
+-- emulator.read_lock(data_dir), emulator.lock_holder(data_dir): aep.emulator_lock's, which
+-- commands use without loading the emulator
+M.read_lock = emulator_lock.read
+M.lock_holder = emulator_lock.holder
 
 -- emulator.start(opts, on_ready) -> exit status. on_ready(app) is called once listening.
 function M.start(opts, on_ready)

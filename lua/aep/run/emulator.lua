@@ -8,6 +8,7 @@
 -- The child runs `aep emulator --port 0 --data-dir DIR` with its output in DIR/emulator.log
 -- (not a pipe: a pipe nobody reads would block it), so its ready lines are read from that file.
 local host = require "aep.host"
+local emulator_lock = require "aep.emulator_lock"
 local log = require "aep.log"
 local read_file = require("aep.file").read
 
@@ -32,35 +33,18 @@ local function tail(text, n)
 end
 
 -- emulator.default_dir() -> $XDG_STATE_HOME/aep/emulator (~/.local/state/aep/emulator)
-function M.default_dir()
-  return require("aep.file").state_dir() .. "/emulator"
-end
+M.default_dir = emulator_lock.default_dir
 
 local Child = {}
 Child.__index = Child
 
--- emulator.find_running(data_dir) -> {url=, env_file=, reused=true} | nil
--- An emulator already serving this data directory (started by `aep emulator` in another
--- terminal, say): its environment file names its URL, and its /emulator/state names the same org.
+-- emulator.find_running(data_dir) -> {url=, env_file=, data_dir=, reused=true} | nil: the emulator
+-- already serving this data directory (aep.emulator_lock), as a child that stop() leaves running
 function M.find_running(dir)
-  local env_file = dir .. "/environment.json"
-  -- DIR/emulator.lock names the emulator holding the directory: a live one is reused even when
-  -- the environment file was replaced
-  local lock = require("aep.emulator").lock_holder(dir)
-  local text = read_file(env_file)
-  if not text then return nil end
-  local json = require "aep.json"
-  local env = json.decode(text)
-  if type(env) ~= "table" or type(env.values) ~= "table" then return nil end
-  local vars = {}
-  for _, v in ipairs(env.values) do if type(v) == "table" and v.key then vars[v.key] = v.value end end
-  local url = lock and lock.url or vars.PLATFORM_GATEWAY
-  if type(url) ~= "string" or not url:match("^https?://") then return nil end
-  local ok, resp = pcall(require("aep.http").request, { url = url .. "/emulator/state", timeout = 2, connect_timeout = 1 })
-  if not ok or not resp or resp.status ~= 200 then return nil end
-  local state = json.decode(resp.body)
-  if type(state) ~= "table" or type(state.org) ~= "table" or state.org.imsOrg ~= vars.IMS_ORG then return nil end
-  return setmetatable({ url = url, env_file = env_file, data_dir = dir, reused = true, stopped = true }, Child)
+  local emu = emulator_lock.find_running(dir)
+  if not emu then return nil end
+  emu.reused, emu.stopped = true, true
+  return setmetatable(emu, Child)
 end
 
 -- emulator.start(opts) -> child | raises. opts: data_dir, bin (default: this aep binary),

@@ -1,50 +1,9 @@
 -- aep.xdm: AEP's report shapes for violations (everit's tree, the DCS 400 body), the pattern
 -- engine and the small helpers, on the collection's schemas (the rest: xdm_spec.lua).
--- Runs inside the aep host, and also as `busted --lua=lua5.4 tests/lua/xdm_report_spec.lua`.
 
-local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)tests/lua/xdm_report_spec%.lua$") or "")
-if ROOT == "" then ROOT = "./" end
-package.path = ROOT .. "lua/?.lua;" .. ROOT .. "lua/?/init.lua;" .. package.path
-
-local cjson = require "cjson"
 local xdm = require "aep.xdm"
-
-local function read(path)
-  local f = assert(io.open(ROOT .. path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function subst(text, vars)
-  return (text:gsub("{{([%w_]+)}}", function(k) return vars[k] end))
-end
-
-local function fixture(name, vars)
-  return cjson.decode(subst(read("tests/fixtures/xdm/" .. name), vars or {}))
-end
-
-local PROFILE_MIXIN_ID = "https://ns.adobe.com/%s/mixins/5ab3f7c1d0e84b1f9a1c2d3e4f506172"
-local EVENT_MIXIN_ID = "https://ns.adobe.com/%s/mixins/9d8c7b6a5f4e4d3c8b2a1f0e9d8c7b6a"
-
--- The collection's schemas (R7+R8, R10+R11) for a tenant, resolved as the registry would.
-local function loyalty_schemas(tenant)
-  local vars = { TENANT_ID = tenant, UNIQUE_ID = "" }
-  local pm = fixture("loyalty_profile_mixin.json", vars)
-  local em = fixture("loyalty_event_mixin.json", vars)
-  pm["$id"] = PROFILE_MIXIN_ID:format(tenant)
-  em["$id"] = EVENT_MIXIN_ID:format(tenant)
-  vars.MIXIN_ID_PROFILE, vars.MIXIN_ID_EVENT = pm["$id"], em["$id"]
-  local docs = { [pm["$id"]] = pm, [em["$id"]] = em }
-  local function lookup(id) return docs[id] end
-  local profile = assert(xdm.resolve(fixture("loyalty_profile_schema.json", vars), lookup))
-  local event = assert(xdm.resolve(fixture("loyalty_event_schema.json", vars), lookup))
-  return profile, event, lookup
-end
-
-local function samples(name)
-  return cjson.decode(read("data/" .. name))
-end
+local loyalty = require "tests.lua.support.xdm_loyalty"
+local fixture, samples, loyalty_schemas = loyalty.fixture, loyalty.samples, loyalty.schemas
 
 
 describe("aep.xdm", function()

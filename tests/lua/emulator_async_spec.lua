@@ -12,17 +12,7 @@ local RUNS = "/data/foundation/flowservice/runs"
 local EXPORT = "/data/foundation/export/batches/"
 local INSIGHTS = "/data/infrastructure/observability/insights/metrics"
 
--- poll(fn, what): fn() -> value | nil, polled every 50 ms for at most 20 s (400 polls)
-local function poll(fn, what)
-  local deadline = host.now() + 20
-  for _ = 1, 400 do
-    local v = fn()
-    if v then return v end
-    if host.now() > deadline then break end
-    host.sleep(0.05)
-  end
-  error("timed out waiting for " .. what, 2)
-end
+local function poll(fn, what) return fixtures.poll(fn, what) end
 
 local function enc(s) return fixtures.url_encode(s) end
 

@@ -7,7 +7,6 @@ package.path = "tests/lua/?.lua;" .. package.path
 local fixtures = require "support.fixtures"
 local json = require "aep.json"
 local cjson = require "cjson"
-local host = require "aep.host"
 local dataprep = require "aep.dataprep"
 
 local DP = "/data/foundation/conversion"
@@ -20,16 +19,7 @@ local function read(p)
   return s
 end
 
-local function poll(fn, what)
-  local deadline = host.now() + 20
-  for _ = 1, 400 do
-    local v = fn()
-    if v then return v end
-    if host.now() > deadline then break end
-    host.sleep(0.05)
-  end
-  error("timed out waiting for " .. what, 2)
-end
+local function poll(fn, what) return fixtures.poll(fn, what) end
 
 describe("emulator Data Prep", function()
   local emu, api, ids

@@ -4,7 +4,6 @@
 -- and Profile; `--upsert merge` changes only the fields sent; `aep mapping-sets` list/get/deploy;
 -- the help examples of the new flags run.
 local cjson = require "cjson"
-local host = require "aep.host"
 local run = require "tests.lua.support.run"
 local fixtures = require "tests.lua.support.fixtures"
 local files = require "tests.lua.support.files"
@@ -25,16 +24,7 @@ local function aep(args)
   return run.aep(argv)
 end
 
-local function poll(fn, what)
-  local deadline = host.now() + 30
-  for _ = 1, 600 do
-    local v = fn()
-    if v then return v end
-    if host.now() > deadline then break end
-    host.sleep(0.05)
-  end
-  error("timed out waiting for " .. what, 2)
-end
+local function poll(fn, what) return fixtures.poll(fn, what, 30) end
 
 -- loyaltyID -> the stored entity, once the dataset holds n records
 local function stored(dataset, n)

@@ -340,20 +340,30 @@ function M.records(api, dataset_id, query)
   return expect(s, 200, b, "records")
 end
 
--- fixtures.final_batch(api, batch_id [, seconds]) -> the Catalog batch once it has left
--- "processing" (streamed records are validated after the answer and their batches close with the
--- emulator's --batch-window); raises after `seconds` (default 20) or 400 polls
-function M.final_batch(api, batch_id, seconds)
+-- fixtures.poll(fn, what [, seconds]) -> fn()'s first value that is not nil/false, polled every
+-- 50 ms; raises "timed out waiting for WHAT" after `seconds` (default 20)
+function M.poll(fn, what, seconds)
   local host = require "aep.host"
-  local deadline = host.now() + (seconds or 20)
-  for _ = 1, 400 do
-    local s, b = api:get("/data/foundation/catalog/batches/" .. batch_id)
-    local view = expect(s, 200, b, "batch")[batch_id]
-    if view.status ~= "processing" then return view end
+  seconds = seconds or 20
+  local deadline = host.now() + seconds
+  for _ = 1, seconds * 20 do
+    local v = fn()
+    if v then return v end
     if host.now() > deadline then break end
     host.sleep(0.05)
   end
-  error("batch " .. batch_id .. " still processing", 2)
+  error("timed out waiting for " .. what, 2)
+end
+
+-- fixtures.final_batch(api, batch_id [, seconds]) -> the Catalog batch once it has left
+-- "processing" (streamed records are validated after the answer and their batches close with the
+-- emulator's --batch-window); raises after `seconds` (default 20)
+function M.final_batch(api, batch_id, seconds)
+  return M.poll(function()
+    local s, b = api:get("/data/foundation/catalog/batches/" .. batch_id)
+    local view = expect(s, 200, b, "batch")[batch_id]
+    return view.status ~= "processing" and view
+  end, "batch " .. batch_id .. " to leave processing", seconds)
 end
 
 -- fixtures.stored_ids(api, dataset_id) -> {loyaltyID = how many records hold it}, number of

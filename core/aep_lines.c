@@ -26,6 +26,10 @@
  *                          counts (a CSV field becomes a number when a mapping converts it).
  *                          Conservative: a run of leading zeros counts too (false positives cost
  *                          only speed).
+ *   lines.quote_long_integers(json_text) -> text | nil
+ *                          each integer of 16 or more digits outside strings written as the
+ *                          string "\u0000aep-integer\u0000<digits>" (aep.json reads it back
+ *                          as an exact integer); nil when there is none. (Both: core/lines_numbers.c.)
  */
 #include <errno.h>
 #include <stdint.h>
@@ -36,6 +40,7 @@
 #include <zlib.h>
 
 #include "aep.h"
+#include "lines_numbers.h"
 
 #define READER_MT "aep.lines.Reader"
 #define MAX_DEPTH 1024
@@ -443,87 +448,11 @@ static const luaL_Reg reader_methods[] = {
     {"raw_tell", reader_raw_tell}, {"lineno", reader_lineno},
     {"close", reader_close}, {NULL, NULL}};
 
-/* Number-sized digit runs --------------------------------------------------------------------- */
-
-#define LONG_NUMBER_DIGITS 15
-
-static int is_number_char(unsigned char c) { return (unsigned)(c - '0') < 10u || c == '.'; }
-
-/* The rule on one run of digits and dots p[a, b): LONG_NUMBER_DIGITS digits with at most one '.'
- * among them (a second '.' starts a new count). */
-static int run_is_long(const unsigned char *p, size_t a, size_t b) {
-  int digits = 0, dot = 0;
-  for (size_t i = a; i < b; i++) {
-    if (p[i] != '.') {
-      if (++digits >= LONG_NUMBER_DIGITS) return 1;
-    } else if (dot) {
-      digits = 0;
-      dot = 0;
-    } else {
-      dot = 1;
-    }
-  }
-  return 0;
-}
-
-/* Is there such a run anywhere in p[0, n)? Looks at one byte in LONG_NUMBER_DIGITS: a run long
- * enough covers every window of that width it lies in, so a byte that is neither digit nor dot
- * rules out every window through it (most records are read in about n / 15 steps). */
-static int long_run_in_text(const unsigned char *p, size_t n) {
-  size_t i = LONG_NUMBER_DIGITS - 1; /* every window ending before i is ruled out */
-  while (i < n) {
-    if (!is_number_char(p[i])) {
-      i += LONG_NUMBER_DIGITS;
-      continue;
-    }
-    size_t a = i, b = i + 1;
-    while (a > 0 && is_number_char(p[a - 1])) a--;
-    while (b < n && is_number_char(p[b])) b++;
-    if (b - a >= LONG_NUMBER_DIGITS && run_is_long(p, a, b)) return 1;
-    i = b + LONG_NUMBER_DIGITS;
-  }
-  return 0;
-}
-
-/* The same outside JSON strings (escapes followed), byte by byte. */
-static int long_run_in_json(const unsigned char *p, size_t n) {
-  size_t a = 0;
-  int in_string = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = p[i];
-    if (in_string) {
-      if (c == '\\') {
-        i++; /* the escaped character cannot end the string */
-      } else if (c == '"') {
-        in_string = 0;
-        a = i + 1;
-      }
-      continue;
-    }
-    if (is_number_char(c)) continue;
-    if (i - a >= LONG_NUMBER_DIGITS && run_is_long(p, a, i)) return 1;
-    a = i + 1;
-    if (c == '"') in_string = 1;
-  }
-  return n - a >= LONG_NUMBER_DIGITS && !in_string && run_is_long(p, a, n);
-}
-
-/* lines.has_long_number(text [, "json" | "text"]) -> boolean */
-static int lines_has_long_number(lua_State *L) {
-  size_t n;
-  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  static const char *const modes[] = {"json", "text", NULL};
-  int json = luaL_checkoption(L, 2, "json", modes) == 0;
-  /* most records hold no long digit run at all: the sampling pass tells; strings are followed
-   * only when there is one */
-  int found = long_run_in_text(p, n);
-  if (found && json) found = long_run_in_json(p, n);
-  lua_pushboolean(L, found);
-  return 1;
-}
-
 static const luaL_Reg lines_funcs[] = {
-    {"open", lines_open}, {"has_long_number", lines_has_long_number}, {NULL, NULL}};
+    {"open", lines_open},
+    {"has_long_number", lines_has_long_number},
+    {"quote_long_integers", lines_quote_long_integers},
+    {NULL, NULL}};
 
 int luaopen_aep_lines(lua_State *L) {
   aep_new_type(L, READER_MT, reader_methods, reader_close, reader_tostring);

@@ -9,8 +9,9 @@
 --     cjson the numbers it writes exactly and writes the others itself with C's printf (%d for
 --     integers, the shortest of %.15g/%.16g/%.17g that reads back as the same double); decode
 --     turns integral numbers into Lua integers and, when the text holds a number with 16 or more
---     digits (beyond a double's exact integers), reads it again with dkjson (Debian's lua-dkjson),
---     which reads numbers with Lua's tonumber: integers up to 2^63-1 stay exact.
+--     digits (beyond a double's exact integers), reads those integers as text (aep.lines'
+--     quote_long_integers) and turns them into numbers with Lua's tonumber: integers up to
+--     2^63-1 stay exact.
 local cjson = require "cjson"
 local cjson_safe = require "cjson.safe"
 
@@ -203,6 +204,21 @@ function M.integerize(v)
 end
 
 local LONG_NUMBER = "%d" .. string.rep("%d", 15) -- 16 digits in a row: maybe beyond 2^53
+local INTEGER_MARK = "\0aep-integer\0" -- what aep.lines.quote_long_integers puts before a long integer's text
+local MARK_LEN = #INTEGER_MARK
+
+-- Turn the marked strings of quote_long_integers back into numbers (integers up to 2^63-1, as
+-- Lua's tonumber reads them; beyond that a float, as any JSON reader would), in place.
+local function unquote_long_integers(v)
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      unquote_long_integers(x)
+    elseif type(x) == "string" and x:sub(1, MARK_LEN) == INTEGER_MARK then
+      v[k] = tonumber(x:sub(MARK_LEN + 1))
+    end
+  end
+  return v
+end
 
 -- json.decode(text) -> value | nil, "JSON error at line L, column C: ..."
 -- Integral numbers come back as Lua integers (integers written with 16+ digits exactly, up to
@@ -213,10 +229,12 @@ function M.decode(text)
   end
   local v, err = cjson_safe.decode(text)
   if v == nil and err then return nil, locate(text, err) end
-  if text:find(LONG_NUMBER) then
-    -- valid JSON (cjson said so) with a long digit run: read again with exact integers
-    local exact = require("dkjson").decode(text, 1, cjson.null, nil, nil)
-    if exact ~= nil then v = exact end
+  if type(v) == "table" and text:find(LONG_NUMBER) then
+    -- valid JSON (cjson said so) with a long digit run: its long integers are read as text
+    local quoted = require("aep.lines").quote_long_integers(text)
+    if quoted then v = unquote_long_integers(cjson.decode(quoted)) end
+  elseif type(v) == "number" and text:find(LONG_NUMBER) then
+    v = tonumber(text:match("^%s*(.-)%s*$")) or v
   end
   return M.integerize(v)
 end

@@ -243,8 +243,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   luaL_openlibs(L);
   aep_embed_install(L);
   /* The source tree's Lua first, as with AEP_LUA_PATH: edits need no rebuild. The default path
-   * stays after it, as in the aep host: Debian's Lua modules (dkjson, read by aep.json for long
-   * numbers) live there. */
+   * stays after it, as in the aep host (Debian's Lua modules live there). */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
   lua_pushfstring(L, "%s;%s", AEP_SOURCE_DIR "/lua/?.lua;" AEP_SOURCE_DIR "/lua/?/init.lua",

@@ -2,10 +2,12 @@
 -- streaming JSON array splitter (reader:array_item()), raw reads, on plain or gzip input.
 -- Byte 1: bit 0 = gzip the rest first; bits 1-2 = method (line, array_item, read, a mix driven by
 -- the input); bits 3-5 = max_record. The rest is the file. The whole input also goes through
--- lines.has_long_number (both modes).
+-- lines.has_long_number (both modes) and, when it is JSON, lines.quote_long_integers.
 -- Must hold: no raise; lines carry no "\n" and fit max_record; line numbers only grow; failures
--- carry the documented codes; tell() never passes the uncompressed size; the reader ends.
+-- carry the documented codes; tell() never passes the uncompressed size; the reader ends;
+-- quoting long integers keeps valid JSON valid and the same shape.
 local lines = require "aep.lines"
+local cjson_safe = require "cjson.safe"
 
 local LIMITS = { 1, 16, 100, 4095, 4097, 70000, 64 * 1024 * 1024, 8 }
 
@@ -85,9 +87,20 @@ local function check_long_number(data)
   if lines.has_long_number(data) then assert(text, "json mode flagged what text mode did not") end
 end
 
+local function check_quote_long_integers(data)
+  local quoted = lines.quote_long_integers(data)
+  if not quoted then return end
+  local before = cjson_safe.decode(data)
+  if before == nil then return end
+  local after = cjson_safe.decode(quoted)
+  assert(after ~= nil, "quoting long integers broke valid JSON")
+  assert(type(after) == type(before) or type(after) == "string", "quoting long integers changed the shape")
+end
+
 return function(s)
   if #s < 1 then return end
   check_long_number(s)
+  check_quote_long_integers(s)
   local b = s:byte(1)
   local data = s:sub(2)
   local plain = data

@@ -76,6 +76,20 @@ describe("aep.json", function()
       assert.are.equal(json.null, json.decode('{"a": null, "n": 12345678901234567}').a)
     end)
 
+    it("read long integers exactly wherever they stand, and leave digits in strings as text", function()
+      assert.are.equal(9007199254740993, json.decode("9007199254740993"))
+      assert.are.equal(-9223372036854775807, json.decode(" -9223372036854775807 "))
+      local doc = json.decode('{"a":[[-1234567890123456789,{"b":9007199254740993}]],' ..
+        '"s":"x 9007199254740993 \\" 1234567890123456789","f":1234567890.123456789,' ..
+        '"e":12345678901234567e2,"over":92233720368547758070}')
+      assert.are.same({ -1234567890123456789, "integer", 9007199254740993, "x 9007199254740993 \" 1234567890123456789" },
+        { doc.a[1][1], math.type(doc.a[1][1]), doc.a[1][2].b, doc.s })
+      assert.are.same({ "float", 1234567890.123456789, "integer", math.tointeger(12345678901234567e2) },
+        { math.type(doc.f), doc.f, math.type(doc.e), doc.e })
+      -- beyond 2^63-1 an integer can only be a double, as in any JSON reader
+      assert.are.same({ "float", 9.2233720368547758e19 }, { math.type(doc.over), doc.over })
+    end)
+
     it("leave strings that look like the placeholder alone", function()
       assert.are.equal('["\\u0000aep-number\\u00001"]', json.encode({ "\0aep-number\0001" }))
     end)

@@ -478,6 +478,9 @@ resource("mixins", "https://ns.adobe.com/xdm/context/experienceevent-implementat
   }, { ["meta:extensible"] = true, ["meta:abstract"] = true, ["meta:intendedToExtend"] = { EVENT },
        ["meta:extends"] = { "https://ns.adobe.com/xdm/common/implementationdetails" } })
 
+-- Consent: the "Consent and Preference Details" field group and its data type (standard_consents)
+require("aep.xdm.standard_consents") { resource = resource, str = str, obj = obj, PROFILE = PROFILE }
+
 -- ---------------------------------------------------------------------------------------------
 -- Classes
 

@@ -18,7 +18,9 @@
 -- (async_validation.accept, in the request's transaction): validated after the answer into the
 -- dataset and Profile, or into a failed batch with its violations -- the answer does not wait.
 -- Consent: a visitor's "general=out" (setConsent, kndctr consent cookie), or a datastream whose
--- defaultConsent is "out" with no opt-in, drops the events, as the Edge Network does.
+-- defaultConsent is "out" with no opt-in, drops the events, as the Edge Network does. A
+-- setConsent's Adobe 2.0 value goes, as a profile record {identityMap, consents}, the same
+-- asynchronous way into the datastream's profile dataset (when it names one).
 -- A token is optional, as at edge.adobedc.net; one given must be valid (401 EXEG-0500-401), and
 -- a datastream with authenticationRequired refuses requests without one.
 -- Errors are problem details (application/problem+json): an unknown datastream 400
@@ -130,7 +132,8 @@ local function device_ecid(r, events)
     if ecid then return ecid, false end
   end
   local map = type(r.payload.xdm) == "table" and r.payload.xdm or nil
-  ecid = map and ident.from_xdm(map)
+  -- a setConsent request carries its identityMap at the top (@adobe/alloy, createConsentRequestPayload)
+  ecid = (map and ident.from_xdm(map)) or ident.from_xdm(r.payload)
   if ecid then return ecid, false end
   return ident.mint(), true
 end
@@ -142,24 +145,34 @@ local function consented(r)
   return r.ds.defaultConsent ~= "out"
 end
 
--- The events into the asynchronous pipeline -> number accepted
-local function accept(ctx, r, events, ecid)
+-- Records into the asynchronous pipeline, to one of the datastream's datasets ("event" or
+-- "profile") -> number accepted | nil, why. fill(xdm, t) completes each record first.
+local function accept_into(ctx, r, which, records, fill)
   local ds = r.ds
-  local info = ingest.dataset(ctx, ds.sandbox, ds.eventDataset)
-  if not info then return nil, "event dataset " .. tostring(ds.eventDataset) .. " of datastream " .. ds.id ..
+  local dataset_id = ds[which .. "Dataset"]
+  local info = ingest.dataset(ctx, ds.sandbox, dataset_id)
+  if not info then return nil, which .. " dataset " .. tostring(dataset_id) .. " of datastream " .. ds.id ..
     " no longer exists in sandbox " .. ds.sandbox end
   local t = math.floor((ctx.now or os.time()) * 1000)
   local rows = {}
-  for i, ev in ipairs(events) do
-    local xdm = ev.xdm
-    ident.stitch(xdm, ecid)
-    if xdm._id == nil then xdm._id = crypto.uuid4() end
-    if xdm.timestamp == nil then xdm.timestamp = iso(t) end
+  for i, xdm in ipairs(records) do
+    fill(xdm, t)
     rows[i] = { ds.sandbox, info.id, "", "edge:" .. ds.id, r.request_id .. ":" .. (i - 1), t, cjson.encode(xdm) }
   end
   local store = ctx.app.store
   store.transaction(function() async_validation.accept(store, rows) end)
   return #rows
+end
+
+-- The events into the event dataset -> number accepted | nil, why
+local function accept(ctx, r, events, ecid)
+  local records = {}
+  for i, ev in ipairs(events) do records[i] = ev.xdm end
+  return accept_into(ctx, r, "event", records, function(xdm, t)
+    ident.stitch(xdm, ecid)
+    if xdm._id == nil then xdm._id = crypto.uuid4() end
+    if xdm.timestamp == nil then xdm.timestamp = iso(t) end
+  end)
 end
 
 -- The handles of an interactive answer
@@ -256,12 +269,34 @@ local function consent_value(list)
   return general
 end
 
+-- The profile records of a setConsent: one per Adobe 2.0 entry, {identityMap, consents: value}
+-- (help/landing/governance-privacy-security/consent/adobe/sdk.md: the value is "an XDM object that
+-- conforms to the structure of the Profile-enabled dataset's consent fields"). Adobe 1.0 ({general})
+-- and IAB TCF entries write no record (docs/web.md says why).
+local function consent_records(r)
+  local out = {}
+  for _, c in ipairs(r.payload.consent) do
+    if c.standard == "Adobe" and c.version == "2.0" then
+      local map = type(r.payload.identityMap) == "table" and r.payload.identityMap[1] == nil
+        and cjson.decode(cjson.encode(r.payload.identityMap)) or nil
+      out[#out + 1] = { identityMap = map, consents = c.value }
+    end
+  end
+  return out
+end
+
 local function set_consent(req, ctx)
   local r, status, headers, body = admit(req, ctx, 1)
   if not r then return status, headers, body end
   local general, errs = consent_value(r.payload.consent)
   if errs then return invalid(r.request_id, r.org_id, errs) end
   local ecid = device_ecid(r, nil)
+  local records = r.ds.profileDataset and consent_records(r) or {}
+  if records[1] then
+    local n, err = accept_into(ctx, r, "profile", records, function(xdm) ident.stitch(xdm, ecid) end)
+    if not n then return problem(422, "EXEG-0104-422", "Unprocessable entity", err,
+      { requestId = r.request_id, orgId = r.org_id }) end
+  end
   local state = {}
   if general then
     state[1] = { key = ident.cookie_name(r.org_id, "consent"), value = "general=" .. general,

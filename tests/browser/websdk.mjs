@@ -5,7 +5,7 @@
 // creates the loyalty schemas, a Web SDK event schema (the loyalty field group plus the standard
 // field groups alloy fills), a datastream, and streams the member's profile record; it passes:
 //   AEP_EMU_URL, AEP_ENV_FILE, AEP_ARTIFACTS, AEP_CHROMIUM as for run.mjs
-//   AEP_IDS  {"web_dataset", "datastream", "tenant", "org", "member"}
+//   AEP_IDS  {"web_dataset", "consent_dataset", "datastream", "tenant", "org", "member"}
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -217,6 +217,31 @@ test("setConsent out stops collection; in resumes it", async () => {
   const got = await waitFor(async () => { const r = await records(); return r.count === before + 1 && r; }, "one record");
   assert.equal(got.count, before + 1);
   assert.equal(got.records[got.count - 1].entity[TENANT].pointsEarned, 7);
+  assert.deepEqual(seen.errors, []);
+  await page.close();
+});
+
+test("setConsent with the Adobe 2.0 standard writes the consents to the datastream's profile dataset", async () => {
+  const page = await context.newPage();
+  const seen = watch(page);
+  await page.goto(demoUrl());
+  const id = await page.evaluate(() => window.demo.ready);
+  const consents = { collect: { val: "y" }, personalize: { content: { val: "n" } },
+                     metadata: { time: "2024-03-01T10:00:00+00:00" } };
+  await page.evaluate(({ value, member }) => window.alloy("setConsent", {
+    consent: [{ standard: "Adobe", version: "2.0", value }],
+    identityMap: { Email: [{ id: member, authenticatedState: "authenticated", primary: true }] },
+  }), { value: consents, member: IDS.member });
+  const got = await waitFor(async () => {
+    const r = await emu(`/emulator/datasets/${IDS.consent_dataset}/records`);
+    return r.status === 200 && r.body.count >= 1 && r.body;
+  }, "the consent record");
+  assert.equal(got.count, 1);
+  assert.equal(got.records[0].status, "success", JSON.stringify(got.records[0].errors));
+  const entity = got.records[0].entity;
+  assert.deepEqual(entity.consents, consents);
+  assert.deepEqual(entity.identityMap.Email, [{ id: IDS.member, authenticatedState: "authenticated", primary: true }]);
+  assert.deepEqual(entity.identityMap.ECID.map((x) => x.id), [id]);
   assert.deepEqual(seen.errors, []);
   await page.close();
 });

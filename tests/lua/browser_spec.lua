@@ -78,7 +78,8 @@ end)
 
 -- Adobe's Web SDK against the emulator's Edge Network: an emulator over HTTPS (alloy only speaks
 -- https), a Web SDK event schema (the loyalty field group and the standard field groups alloy
--- fills), a datastream, the member's profile record; then `node tests/browser/websdk.mjs`.
+-- fills), a consent profile dataset, a datastream, the member's profile record; then
+-- `node tests/browser/websdk.mjs`.
 describe("browser: Adobe's Web SDK against the Edge Network in chromium", function()
   if not exists(CHROMIUM) then
     pending("chromium is not installed (" .. CHROMIUM .. ")")
@@ -118,8 +119,15 @@ describe("browser: Adobe's Web SDK against the Edge Network in chromium", functi
       ["xdm:sourceSchema"] = schema, ["xdm:sourceVersion"] = 1 }, ACCEPT)
     fixtures.expect(s, 201, b, "descriptor")
     ids.web_dataset = fixtures.dataset(api, "Loyalty Web SDK Events", schema)
+    -- the datastream's profile dataset: what setConsent (Adobe 2.0) writes (consent/adobe/dataset.md)
+    s, b = api:post(SCHEMAS .. "/schemas/", {
+      type = "object", title = "Loyalty Web SDK Consents", description = "What setConsent sends",
+      allOf = { { ["$ref"] = "https://ns.adobe.com/xdm/context/profile" },
+                { ["$ref"] = "https://ns.adobe.com/xdm/mixins/profile-consents" } },
+      ["meta:immutableTags"] = { "union" } }, ACCEPT)
+    ids.consent_dataset = fixtures.dataset(api, "Loyalty Web SDK Consents", fixtures.expect(s, 201, b, "consent schema")["$id"])
     s, b = api:post("/emulator/datastreams", { name = "Loyalty website", eventDataset = ids.web_dataset,
-                                               profileDataset = ids.profile_dataset }, { auth = false })
+                                               profileDataset = ids.consent_dataset }, { auth = false })
     ids.datastream = fixtures.expect(s, 201, b, "datastream").id
     s, b = api:post("/collection/" .. ids.inlet_id .. "?syncValidation=true",
       fixtures.profile_message(ids, { loyaltyID = MEMBER, first = "Timi", last = "Scrowby",
@@ -137,8 +145,8 @@ describe("browser: Adobe's Web SDK against the Edge Network in chromium", functi
       AEP_EMU_URL = emu.url, AEP_ENV_FILE = emu.env_file, AEP_CHROMIUM = CHROMIUM,
       AEP_ARTIFACTS = os.getenv("AEP_ARTIFACTS") or "tests/artifacts",
       NODE_EXTRA_CA_CERTS = emu.cainfo,
-      AEP_IDS = json.encode { web_dataset = ids.web_dataset, datastream = ids.datastream, tenant = ids.tenant,
-                              org = ids.org, member = MEMBER },
+      AEP_IDS = json.encode { web_dataset = ids.web_dataset, consent_dataset = ids.consent_dataset,
+                              datastream = ids.datastream, tenant = ids.tenant, org = ids.org, member = MEMBER },
     }
     local parts = { "env" }
     for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. sh_quote(v) end

@@ -273,13 +273,27 @@ end
 -- (help/landing/governance-privacy-security/consent/adobe/sdk.md: the value is "an XDM object that
 -- conforms to the structure of the Profile-enabled dataset's consent fields"). Adobe 1.0 ({general})
 -- and IAB TCF entries write no record (docs/web.md says why).
+-- each record gets its own identityMap and lists (stitch appends the ECID to one)
+local function copy_identity_map(map)
+  if type(map) ~= "table" or map[1] ~= nil then return nil end
+  local out = {}
+  for ns, list in pairs(map) do
+    if type(list) == "table" then
+      local l = setmetatable({}, getmetatable(list))
+      for i, item in ipairs(list) do l[i] = item end
+      out[ns] = l
+    else
+      out[ns] = list
+    end
+  end
+  return setmetatable(out, getmetatable(map))
+end
+
 local function consent_records(r)
   local out = {}
   for _, c in ipairs(r.payload.consent) do
     if c.standard == "Adobe" and c.version == "2.0" then
-      local map = type(r.payload.identityMap) == "table" and r.payload.identityMap[1] == nil
-        and cjson.decode(cjson.encode(r.payload.identityMap)) or nil
-      out[#out + 1] = { identityMap = map, consents = c.value }
+      out[#out + 1] = { identityMap = copy_identity_map(r.payload.identityMap), consents = c.value }
     end
   end
   return out

@@ -97,17 +97,27 @@ function Batcher:flush()
   return cur
 end
 
+-- message i of batch appended to b, with its original position when it was replayed (origins)
+local function copy(b, batch, i)
+  append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i])
+  local o = batch.origins and batch.origins[i]
+  if o ~= nil then
+    if not b.origins then b.origins = {} end
+    b.origins[b.n] = o
+  end
+end
+
 -- batcher.slice(batch, first, last) -> a new batch holding messages first..last of batch
 function M.slice(batch, first, last)
   local b = empty()
-  for i = first, last do append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]) end
+  for i = first, last do copy(b, batch, i) end
   return b
 end
 
 -- batcher.pick(batch, indexes) -> a new batch holding the listed messages of batch, in order
 function M.pick(batch, idx)
   local b = empty()
-  for _, i in ipairs(idx) do append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]) end
+  for _, i in ipairs(idx) do copy(b, batch, i) end
   return b
 end
 

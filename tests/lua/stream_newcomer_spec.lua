@@ -232,3 +232,26 @@ describe("aep stream --sync-validation shows", function()
     assert.matches("    record 6: mapping error: record 6 is refused\n    and 2 more (give --reject-file FILE to keep them all)\n", r.stdout, 1, true)
   end)
 end)
+
+describe("the parts behind it", function()
+  it("a batch split after a 413 or retried in part keeps its replayed records' first positions", function()
+    local batcher = require "aep.stream.batcher"
+    local b = { n = 3, bytes = 0, msgs = { "a", "b", "c" }, pos = { 1, 2, 3 }, lines = { 1, 2, 3 },
+                origs = { "x", "y", "z" }, origins = { 27, 31, 34 } }
+    local second = batcher.slice(b, 2, 3)
+    assert.same({ { 2, 3 }, { 31, 34 } }, { second.pos, second.origins })
+    local picked = batcher.pick(b, { 3, 1 })
+    assert.same({ { 3, 1 }, { 34, 27 } }, { picked.pos, picked.origins })
+    b.origins = nil
+    assert.is_nil(batcher.slice(b, 1, 2).origins)
+  end)
+
+  it("a reader's progress is the bytes of the records handed out, not of its read buffer", function()
+    local path = write("progress.jsonl", '{"a":1}\n{"a":2}\n{"a":3}\n{"a":4}\n')
+    local r = assert(require("aep.stream.readers").open(path))
+    assert.same({ 0, 32 }, { r:progress() })
+    r:next()
+    assert.same({ 8, 32 }, { r:progress() })
+    r:close()
+  end)
+end)

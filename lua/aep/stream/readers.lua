@@ -1,6 +1,7 @@
 -- aep.stream.readers: input records for `aep stream`, one at a time, never the whole file.
 --
---   local r = readers.open(path | "-", {format = "jsonl"|"json"|"csv"|"rejects" | nil})
+--   local r = readers.open(path | "-", {format = "jsonl"|"json"|"csv"|"rejects" | nil,
+--                                       delimiter = CHAR | "auto" | nil (CSV: comma)})
 --   while true do
 --     local ok, value, text, lineno = r:next()
 --     if ok == nil then break end          -- end of input (value = message if it ended on an error)

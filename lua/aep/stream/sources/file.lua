@@ -27,7 +27,8 @@ not empty); each row has as many fields. Fields are separated by --delimiter: , 
 comma (with a warning when the header holds none of them or several). A field may be quoted
 ("..."), then it may hold the delimiter and line breaks, and "" is a quote. Lines end in LF or
 CRLF; a carriage return left inside an unquoted field (a file whose lines end in CR alone, or a
-stray CR) rejects the row, naming its line and column. Fields are strings (a mapping converts them).
+stray CR) rejects the row, naming its line and column. A UTF-8 byte order mark before the header
+is skipped. Fields are strings (a mapping converts them).
 
 Input rules, the same for every format: A UTF-8 byte order mark at the start is skipped. An empty
 input is 0 records (exit 0, with a warning). Text after the closing ']' of a JSON array is an

@@ -121,7 +121,6 @@ Examples:
   aep stream -d 5f1b0c3d2e4a -i big.jsonl.gz -m my_mapping.lua --reject-file rejects.jsonl --checkpoint run.ckpt
   aep stream -d 5f1b0c3d2e4a -i rejects.jsonl -m my_mapping.lua     (replay what was rejected)
   aep stream -d 5f1b0c3d2e4a -i - --report report.xml < records.jsonl
-  aep stream -d 5f1b0c3d2e4a -i export.csv --delimiter ';' -m my_mapping.lua     (a ;-separated CSV)
   aep run auth schemas datasets web       (a datastream on the local emulator: docs/web.md)
   aep stream --to edge --datastream DATASTREAM_ID -i data/AEP_loyalty_events.json \
       -m mappings/loyalty_event.lua

@@ -70,7 +70,7 @@ describe("aep stream reads CSV exports in other dialects", function()
     local r = stream({ "--input", input, "--mapping", mapping, "--no-follow" })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("accepted 3   rejected 0   skipped 0   failed 0", r.stdout, 1, true)
-    assert.matches(input .. ": reading CSV separated by ';' (found in the header; --delimiter sets it)", r.stdout, 1, true)
+    assert.matches("aep stream: " .. input .. ": reading CSV separated by ';' (found in the header; --delimiter sets it)", r.stdout, 1, true)
     local counts = fixtures.stored_ids(api, ids.profile_dataset)
     assert.same({ ["ann@example.com"] = 1, ["bob@example.com"] = 1, ["cid@example.com"] = 1 }, counts)
   end)
@@ -144,6 +144,16 @@ describe("aep stream reads CSV exports in other dialects", function()
                         "--format", "csv", "--delimiter", "pipe", "--mapping", mapping })
     assert.equal(2, r.status, r.stdout .. r.stderr)
     assert.matches("aep validate: 2 records: 1 valid, 1 invalid, 0 skipped", r.stdout, 1, true)
+    -- detected, said on a terminal's run and kept out of a --json document
+    local semi = write("people-semi.csv", 'email;name;level;points\nann@example.com;Ann;Gold;10\n')
+    r = run.aep({ "validate", "--env", emu.env_file, "--dataset", ids.profile_dataset, "--input", semi, "--mapping", mapping })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("aep validate: " .. semi .. ": reading CSV separated by ';' (found in the header; --delimiter sets it)\n" ..
+      "aep validate: 1 records: 1 valid, 0 invalid, 0 skipped", r.stdout, 1, true)
+    r = run.aep({ "validate", "--env", emu.env_file, "--dataset", ids.profile_dataset, "--input", semi, "--mapping", mapping, "--json" })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local doc = cjson.decode(r.stdout)
+    assert.same({ 1, 1, 0 }, { doc.records, doc.valid, doc.invalid })
     local rows = require("aep.run.batch_rows").collect{ path = input, format = "csv", delimiter = "|",
       map = function(rec) return { email = rec.email, level = rec.level } end }
     assert.same({ { email = "ann@example.com", level = "Gold" }, { email = "bob@example.com", level = "bad" } },
@@ -244,6 +254,18 @@ describe("the parts behind it", function()
     assert.same({ { 3, 1 }, { 34, 27 } }, { picked.pos, picked.origins })
     b.origins = nil
     assert.is_nil(batcher.slice(b, 1, 2).origins)
+  end)
+
+  it("the summary says how many records failed after acceptance it does not list", function()
+    local report = require "aep.stream.report"
+    local samples = {}
+    for i = 1, 5 do samples[i] = "record " .. i .. ": INGEST-1201-400 bad" end
+    local r = { input = "in.jsonl", dataset_id = "ds", duration = 1, requests = 1, retries = 0,
+      counts = { accepted = 7, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 0 },
+      this_run = { accepted = 7, rejected = 0, skipped = 0, failed = 0, possibly_duplicated = 0 },
+      follow = { ingested = 0, failed_after_acceptance = 7, unknown = 0, unmatched = 0, samples = samples },
+      reject_file = "rejects.jsonl" }
+    assert.matches("    record 5: INGEST-1201-400 bad\n    and 2 more (see rejects.jsonl)\n", report.summary(r), 1, true)
   end)
 
   it("a reader's progress is the bytes of the records handed out, not of its read buffer", function()

@@ -91,6 +91,7 @@ function M.run(args)
   end
   local reader, rerr = readers.open(input, { format = opts.format, delimiter = delimiter })
   if not reader then return fail(rerr) end
+  if reader.delimiter_note and not opts.json then log.info("aep validate: %s: %s", input, reader.delimiter_note) end
   local map = function(record) return record end
   if opts.mapping then
     local m, merr = require("aep.stream.mapping").load(opts.mapping)

@@ -297,8 +297,8 @@ end
 M.header_delimiters = header_delimiters
 
 -- Detect the delimiter from the header line: the one candidate that appears in it outside
--- quotes; comma otherwise, with a warning when that guess may be wrong. The lines looked at are
--- handed out again.
+-- quotes; comma otherwise, with a warning (stderr) when that guess may be wrong. The lines looked
+-- at are handed out again.
 local function detect(self)
   local held = {}
   local line
@@ -315,8 +315,9 @@ local function detect(self)
   local log = require "aep.log"
   local name = self.path == "-" and "stdin" or tostring(self.path)
   if #found == 1 then
+    -- said by the command (stdout holds a --json document): reader.delimiter_note
     if found[1] ~= "," then
-      log.info("%s: reading CSV separated by %s (found in the header; --delimiter sets it)", name, show(found[1]))
+      self.delimiter_note = "reading CSV separated by " .. show(found[1]) .. " (found in the header; --delimiter sets it)"
     end
     return found[1]
   end

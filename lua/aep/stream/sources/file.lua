@@ -68,6 +68,7 @@ function M.open(opts)
   if not reader then return nil, err end
   reader.input = input
   reader.title = input == "-" and "stdin" or input
+  if reader.delimiter_note then require("aep.log").info("aep stream: %s: %s", reader.title, reader.delimiter_note) end
   reader.json_text = reader.format ~= "csv"
   reader.interrupted_text = "interrupted (the checkpoint, if any, lets the same command resume)"
   reader.report = M.report

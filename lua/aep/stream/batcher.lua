@@ -8,7 +8,8 @@
 -- add() returns the batches it closed: the current one when this message does not fit in it any
 -- more, and the new one too when the message alone fills it (max_count = 1). A batch is
 -- {n, bytes, msgs = {}, pos = {}, lines = {}, origs = {}}: four parallel arrays, so the per-record
--- cost is four appends and no table. A message larger than max_bytes on its own is the caller's
+-- cost is four appends and no table (plus origins = {}, the first input's positions of replayed
+-- records, set by the pipeline and kept by slice and pick). A message larger than max_bytes on its own is the caller's
 -- to refuse (batcher.too_large); add() would still place it alone.
 --
 -- The loop of aep stream (aep.stream.pipeline) keeps its own open batch, as

@@ -183,6 +183,19 @@ end
     assert.are.equal("#/person/gender: INGEST-1201-400 robot is not a valid enum value", failures[1].reason)
   end)
 
+  it("reads a ;-separated export detected from its header, and a tab-separated one with --delimiter tab", function()
+    local map = write("customers.lua", MAPPING)
+    for _, case in ipairs({ { "customers-semi.csv", ";", {} }, { "customers-tab.csv", "\t", { "--delimiter", "tab" } } }) do
+      local path = write(case[1], (CSV:gsub(",", case[2])))
+      local a = { "batch-import", "--profiles", path, "--mapping", map }
+      for _, x in ipairs(case[3]) do a[#a + 1] = x end
+      local code, out = aep_run(args(a))
+      assert.are.equal(2, code, out)
+      assert.truthy(out:find("rejected%s+row 3%s+%(line 4%) mapping error: [^\n]*the row has no email"), out)
+      assert.truthy(out:find("rows%s+profiles%s+6 read: 4 uploaded, 2 rejected, 0 skipped, 4 ingested, 0 failed"), out)
+    end
+  end)
+
   it("stops at a mapping that calls os.exit, with that row rejected", function()
     local path = write("exit.jsonl", '{"a":1}\n{"a":2}\n')
     local map = write("exit.lua", 'return function(r) if r.a == 2 then os.exit(3) end return nil end')

@@ -25,6 +25,7 @@ local spec = {
   { "event-mapping", "string", metavar = "FILE", help = "event mapping (default mappings/loyalty_event.lua)" },
   { "mapping", "string", metavar = "FILE", help = "batch-import: the mapping of the one file given with --profiles or --events (as aep stream's --mapping)" },
   { "format", "string", metavar = "FORMAT", help = "batch-import: input format jsonl, json, csv or rejects (default: from the file name, as aep stream)" },
+  { "delimiter", "string", metavar = "CHAR", help = "batch-import: CSV delimiter , ; | or tab (default: detected from the header, as aep stream)" },
   { "reject-file", "string", metavar = "FILE", help = "batch-import: write rejected rows here (aep stream's reject format; replay with --format rejects)" },
   { "wait", "number", metavar = "SECONDS", help = "bound on waiting for Profile / batch status (default 900 / 600)" },
   { "batch-size", "integer", metavar = "N", help = "messages per streaming batch request (default 500; 1 MB at most)" },

@@ -12,6 +12,7 @@ local SPEC = {
   { "dataset", "string", short = "d", metavar = "ID", help = "validate against this dataset's schema (id or name; fetched once, needs a configuration)" },
   { "schema", "string", metavar = "FILE", help = "validate against a schema file instead (see below; no configuration needed)" },
   { "format", "string", metavar = "FMT", help = "jsonl | json | csv (default: from the file name)" },
+  { "delimiter", "string", metavar = "CHAR", help = "CSV field delimiter: , ; | or tab (default: detected from the header, as aep stream)" },
   { "mapping-set", "string", metavar = "FILE|ID", help = "a Data Prep mapping set (JSON file, or the id of one in the org) instead of --mapping" },
   { "tenant", "string", metavar = "NAME", help = "tenant id for the mapping's ctx.tenant (default: from the schema id)" },
   cli.common.env, cli.common.json, cli.common.quiet, cli.common.verbose,
@@ -82,8 +83,15 @@ function M.run(args)
   local json = require "aep.json"
 
   -- input and mapping first: a typo there should not cost a Platform round trip
-  local reader, rerr = readers.open(input, { format = opts.format })
+  local delimiter = "auto"
+  if opts.delimiter then
+    local derr
+    delimiter, derr = require("aep.stream.csv").parse_delimiter(opts.delimiter)
+    if not delimiter then cli.usage_error(derr) end
+  end
+  local reader, rerr = readers.open(input, { format = opts.format, delimiter = delimiter })
   if not reader then return fail(rerr) end
+  if reader.delimiter_note and not opts.json then log.info("aep validate: %s: %s", input, reader.delimiter_note) end
   local map = function(record) return record end
   if opts.mapping then
     local m, merr = require("aep.stream.mapping").load(opts.mapping)

@@ -367,7 +367,7 @@ end
 -- records(path [, n]) -> array of the first n (default all) records of a file
 function M.records(path, n)
   local readers = require "aep.stream.readers"
-  local r, err = readers.open(path)
+  local r, err = readers.open(path, { delimiter = "auto" }) -- a CSV delimiter as `aep stream` detects it
   if not r then error(err, 2) end
   local list = {}
   while not n or #list < n do

@@ -16,6 +16,7 @@
 -- os.exit and the time budget) or its entity breaks the dataset's schema (aep.validate: AEP's
 -- words, the field's JSON pointer first); the other rows make the batch.
 local readers = require "aep.stream.readers"
+local csv = require "aep.stream.csv"
 local ledger = require "aep.stream.ledger"
 local validate = require "aep.validate"
 local mapping = require "aep.stream.mapping"
@@ -24,11 +25,18 @@ local cjson = require "cjson"
 
 local M = {}
 
--- batch_rows.collect(o) -> rows. o: path, format, map (function(record, ctx)), ctx (table,
+-- batch_rows.collect(o) -> rows. o: path, format, delimiter, map (function(record, ctx)), ctx (table,
 -- reused: position, line, origin set per row), target (aep.validate target, or nil to skip the
 -- schema check), reject_fh (an open file for reject entries, or nil), input (name in entries)
 function M.collect(o)
-  local r, err = readers.open(o.path, { format = o.format, delimiter = o.delimiter })
+  -- o.delimiter: --delimiter as given (, ; | tab); without it a CSV's is detected from its header
+  local delimiter = "auto"
+  if o.delimiter then
+    local derr
+    delimiter, derr = csv.parse_delimiter(o.delimiter)
+    if not delimiter then error(derr, 0) end
+  end
+  local r, err = readers.open(o.path, { format = o.format, delimiter = delimiter })
   if not r then error(err, 0) end
   local rows = { lines = {}, positions = {}, read = 0, rejected = 0, skipped = 0, rejects = {} }
   local ctx = o.ctx or {}

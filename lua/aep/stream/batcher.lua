@@ -8,7 +8,8 @@
 -- add() returns the batches it closed: the current one when this message does not fit in it any
 -- more, and the new one too when the message alone fills it (max_count = 1). A batch is
 -- {n, bytes, msgs = {}, pos = {}, lines = {}, origs = {}}: four parallel arrays, so the per-record
--- cost is four appends and no table. A message larger than max_bytes on its own is the caller's
+-- cost is four appends and no table (plus origins = {}, the first input's positions of replayed
+-- records, set by the pipeline and kept by slice and pick). A message larger than max_bytes on its own is the caller's
 -- to refuse (batcher.too_large); add() would still place it alone.
 --
 -- The loop of aep stream (aep.stream.pipeline) keeps its own open batch, as
@@ -97,17 +98,27 @@ function Batcher:flush()
   return cur
 end
 
+-- message i of batch appended to b, with its original position when it was replayed (origins)
+local function copy(b, batch, i)
+  append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i])
+  local o = batch.origins and batch.origins[i]
+  if o ~= nil then
+    if not b.origins then b.origins = {} end
+    b.origins[b.n] = o
+  end
+end
+
 -- batcher.slice(batch, first, last) -> a new batch holding messages first..last of batch
 function M.slice(batch, first, last)
   local b = empty()
-  for i = first, last do append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]) end
+  for i = first, last do copy(b, batch, i) end
   return b
 end
 
 -- batcher.pick(batch, indexes) -> a new batch holding the listed messages of batch, in order
 function M.pick(batch, idx)
   local b = empty()
-  for _, i in ipairs(idx) do append(b, batch.msgs[i], batch.pos[i], batch.lines[i], batch.origs[i]) end
+  for _, i in ipairs(idx) do copy(b, batch, i) end
   return b
 end
 

@@ -1,7 +1,16 @@
 -- aep.stream.csv: the CSV (RFC 4180) part of aep.stream.readers.
 --
---   csv.fields(text) -> fields | nil, why              (one record's text, its lines joined by "\n")
---   csv.attach(reader, {max_field = BYTES, max_lines = N}) -> true | nil, err   (reads the header)
+--   csv.fields(text [, delim]) -> fields | nil, why [, field]   (one record's text, lines joined by "\n")
+--   csv.attach(reader, {max_field = BYTES, max_lines = N, delimiter = CHAR | "auto"}) -> true | nil, err
+--                                                      (reads the header)
+--   csv.parse_delimiter(text) -> CHAR | nil, err        (--delimiter: , ; | tab)
+--
+-- The dialect: RFC 4180 with a header row (required: unique, non-empty names). Fields are split at
+-- the delimiter (comma by default; "auto" takes the one of , ; tab | that the header holds outside
+-- quotes when exactly one does, else comma, with a warning); a field may be quoted with "..." and
+-- then hold delimiters, line breaks and "" for a quote. Lines end in LF or CRLF; a carriage return
+-- left inside an unquoted field (CR-only line endings, a stray CR) rejects the row, naming its
+-- line and column. A UTF-8 byte order mark before the header is skipped.
 --
 -- A quoted field may span lines, so one unbalanced quote could swallow the rest of the input as
 -- a single field. It is bounded: a record whose quoted field is still open after max_lines lines
@@ -22,18 +31,32 @@ local byte, find, sub = string.byte, string.find, string.sub
 local utf8_len = utf8.len
 local concat = table.concat
 
--- Split one CSV record (possibly several physical lines joined by "\n"). Returns the fields array
--- or nil, "unterminated" when a quoted field is still open at the end.
-local function csv_fields(text)
+-- A carriage return left inside an unquoted field: the lines reader takes LF and CRLF as line
+-- ends, so such a CR comes from a file whose lines end in CR alone (a classic Mac export) or from
+-- a stray CR in a value. Either way the row would not be the one the user sees: it is rejected.
+local function stray_cr(n)
+  return nil, "a carriage return inside an unquoted field (lines ending in CR alone, or a stray CR " ..
+    "in a value): save the file with LF or CRLF line endings, or quote the field", n
+end
+
+-- Split one CSV record (possibly several physical lines joined by "\n") at `delim` (one byte,
+-- default ","). Returns the fields array, or nil, why [, field number of a stray CR] (why
+-- "unterminated" when a quoted field is still open at the end).
+local function csv_fields(text, delim)
+  delim = delim or ","
+  local dbyte = byte(delim)
   local fields, n = {}, 0
   if not find(text, '"', 1, true) then
     local pos = 1
     while true do
-      local c = find(text, ",", pos, true)
+      local c = find(text, delim, pos, true)
       n = n + 1
       if not c then fields[n] = sub(text, pos); break end
       fields[n] = sub(text, pos, c - 1)
       pos = c + 1
+    end
+    if find(text, "\r", 1, true) then
+      for i = 1, n do if find(fields[i], "\r", 1, true) then return stray_cr(i) end end
     end
     return fields
   end
@@ -56,17 +79,19 @@ local function csv_fields(text)
       end
       fields[n] = concat(parts)
       if pos > len then break end
-      if byte(text, pos) ~= 44 then
+      if byte(text, pos) ~= dbyte then
+        if byte(text, pos) == 13 and pos == len then return stray_cr(n) end
         return nil, string.format("unexpected character after a quoted field (field %d)", n)
       end
       pos = pos + 1
       if pos > len then n = n + 1; fields[n] = ""; break end
     else
-      local c = find(text, ",", pos, true)
+      local c = find(text, delim, pos, true)
       local field = c and sub(text, pos, c - 1) or sub(text, pos)
       if find(field, '"', 1, true) then
         return nil, string.format("a quote inside an unquoted field (field %d)", n)
       end
+      if find(field, "\r", 1, true) then return stray_cr(n) end
       fields[n] = field
       if not c then break end
       pos = c + 1
@@ -110,6 +135,13 @@ local function push_back(self, held, from)
   self.pushed, self.pushed_i = rest, 1
 end
 
+-- ", column 2 'email'" (the column's name once the header is read)
+local function column_name(self, col)
+  if not col then return "" end
+  local name = self.header and self.header[col]
+  return name and string.format(", column %d '%s'", col, name) or string.format(", column %d", col)
+end
+
 -- Read one CSV record. -> fields, text, lineno | nil (EOF) | false, reason, text, lineno
 -- | nil, read error
 local function csv_read(self, max_record)
@@ -124,10 +156,11 @@ local function csv_read(self, max_record)
       return nil, lineno
     end
   until line ~= ""
-  local fields, err = csv_fields(line)
+  local delim = self.csv_delim
+  local fields, err, col = csv_fields(line, delim)
   if fields then return fields, line, lineno end
   if err ~= "unterminated" or count_quotes(line) % 2 == 0 then
-    return false, "malformed CSV at line " .. lineno .. ": " .. err, line, lineno
+    return false, "malformed CSV at line " .. lineno .. column_name(self, col) .. ": " .. err, line, lineno
   end
   -- a quoted field goes on past this line: gather lines until the quotes balance, within bounds
   local held, size = { { line, lineno } }, #line
@@ -153,7 +186,7 @@ local function csv_read(self, max_record)
     local parts = {}
     for i, h in ipairs(held) do parts[i] = h[1] end
     local text = concat(parts, "\n")
-    fields = csv_fields(text)
+    fields = csv_fields(text, delim)
     if fields and (not self.ncols or #fields == self.ncols) then return fields, text, lineno end
     why = "a quoted field opened here does not close into a row"
   end
@@ -215,7 +248,7 @@ end
 
 local function csv_record_json(self, text)
   if text == nil then return "null" end
-  local fields = csv_fields(text)
+  local fields = csv_fields(text, self.csv_delim)
   if fields and #fields == self.ncols and utf8_len(text) then
     local rec = {}
     for i = 1, self.ncols do rec[self.header[i]] = fields[i] end
@@ -231,11 +264,84 @@ local function csv_skip(self)
   return true
 end
 
+-- The delimiters --delimiter takes, and the ones looked for in a header: the byte and its name
+M.DELIMITERS = { [","] = "comma", [";"] = "semicolon", ["\t"] = "tab", ["|"] = "pipe" }
+local CANDIDATES = { ",", ";", "\t", "|" }
+
+-- csv.parse_delimiter(text) -> the delimiter byte | nil, err: "," ";" "|", tab as "\t" or "tab"
+-- (the names comma, semicolon, pipe too)
+function M.parse_delimiter(text)
+  if text == nil then return nil, "--delimiter needs a value" end
+  local t = tostring(text)
+  if t == "\\t" or t:lower() == "tab" then return "\t" end
+  for char, name in pairs(M.DELIMITERS) do
+    if t == char or t:lower() == name then return char end
+  end
+  return nil, "--delimiter takes , ; | or tab (written \\t or tab), got '" .. t .. "'"
+end
+
+local function show(char) return char == "\t" and "tab" or ("'" .. char .. "'") end
+
+-- The candidate delimiters that appear outside quotes in a header line, in CANDIDATES order.
+local function header_delimiters(line)
+  local seen, quoted = {}, false
+  for i = 1, #line do
+    local c = sub(line, i, i)
+    if c == '"' then quoted = not quoted
+    elseif not quoted and M.DELIMITERS[c] then seen[c] = true end
+  end
+  local out = {}
+  for _, c in ipairs(CANDIDATES) do if seen[c] then out[#out + 1] = c end end
+  return out
+end
+M.header_delimiters = header_delimiters
+
+-- Detect the delimiter from the header line: the one candidate that appears in it outside
+-- quotes; comma otherwise, with a warning (stderr) when that guess may be wrong. The lines looked
+-- at are handed out again.
+local function detect(self)
+  local held = {}
+  local line
+  while #held < 3 do -- the header, after blank lines and a line holding only a BOM
+    local l, lineno = next_line(self)
+    if l == nil then break end
+    held[#held + 1] = { l, lineno }
+    l = l:gsub("^\239\187\191", "")
+    if l ~= "" then line = l; break end
+  end
+  push_back(self, held, 1)
+  if not line then return "," end
+  local found = header_delimiters(line)
+  local log = require "aep.log"
+  local name = self.path == "-" and "stdin" or tostring(self.path)
+  if #found == 1 then
+    -- said by the command (stdout holds a --json document): reader.delimiter_note
+    if found[1] ~= "," then
+      self.delimiter_note = "reading CSV separated by " .. show(found[1]) .. " (found in the header; --delimiter sets it)"
+    end
+    return found[1]
+  end
+  if #found == 0 then
+    log.warn("%s: the CSV header has a single column (no comma, semicolon, tab or | in it): " ..
+      "if another character separates the fields, give --delimiter CHAR", name)
+  else
+    local shown = {}
+    for i, c in ipairs(found) do shown[i] = show(c) end
+    log.warn("%s: the CSV header holds %s outside quotes: reading it as comma-separated; " ..
+      "give --delimiter CHAR to choose", name, table.concat(shown, " and "))
+  end
+  return ","
+end
+
 -- csv.attach(reader, opts) -> true | nil, err: make `reader` (aep.stream.readers) read CSV
+-- opts: max_field, max_lines, delimiter (one byte, or "auto": detected from the header; default ",")
 function M.attach(self, opts)
   self.csv_max_field = opts.max_field or M.MAX_FIELD
   self.csv_max_lines = opts.max_lines or M.MAX_LINES
   self.next, self.skip, self.record_json = csv_next, csv_skip, csv_record_json
+  local delim = opts.delimiter or ","
+  if delim == "auto" then delim = detect(self) end
+  self.csv_delim = delim
   return csv_header(self)
 end
 

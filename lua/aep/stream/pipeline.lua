@@ -125,7 +125,8 @@ function M.run(o)
   local also = o.on_accept
   if ledger.accepted_path then
     sender.on_accept = function(b, i, xid)
-      b.span:accepted_line(b.pos[i], xid, b.dup)
+      -- a replayed record keeps the position it had in its first input
+      b.span:accepted_line(b.origins and b.origins[i] or b.pos[i], xid, b.dup)
       if also then also(b, i, xid) end
     end
   else

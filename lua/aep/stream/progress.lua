@@ -23,14 +23,19 @@ function M.new(o)
 end
 
 -- progress:update(state [, force]); state = {read=, accepted=, rejected=, failed=, skipped=,
--- bytes=, total_bytes=, settled= (records of this run with their outcome)}
+-- bytes= (of the records read, not of the read buffer), total_bytes=, settled= (records of this
+-- run with their outcome)}
 function Progress:update(st, force)
   if not force and self.now() < self.next_at then return end -- the common case, without a call to due
   local elapsed = self:due(force)
   if not elapsed then return end
-  local rate = elapsed > 0 and st.read / elapsed or 0
+  -- reading runs ahead of the answers by a few batches (a whole small file, with
+  -- --sync-validation's one record a second): the rate, the share and the ETA count the records
+  -- settled. The input's size gives the share: bytes/total of it is read in `read` records, so it
+  -- holds about read * total/bytes records, of which `settled` are done.
+  local done = st.settled or st.read
+  local rate = elapsed > 0 and done / elapsed or 0
   local frac = st.total_bytes and st.total_bytes > 0 and st.bytes and math.min(1, st.bytes / st.total_bytes) or nil
-  -- reading runs ahead of the answers by a few batches: count what is settled, not what is read
   if frac and st.settled and st.read > 0 then frac = frac * math.min(1, st.settled / st.read) end
   local eta = term.eta(elapsed, frac)
   local counts = string.format("%s records  %s/s  accepted %s  rejected %s%s%s",

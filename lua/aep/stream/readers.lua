@@ -1,6 +1,7 @@
 -- aep.stream.readers: input records for `aep stream`, one at a time, never the whole file.
 --
---   local r = readers.open(path | "-", {format = "jsonl"|"json"|"csv"|"rejects" | nil})
+--   local r = readers.open(path | "-", {format = "jsonl"|"json"|"csv"|"rejects" | nil,
+--                                       delimiter = CHAR | "auto" | nil (CSV: comma)})
 --   while true do
 --     local ok, value, text, lineno = r:next()
 --     if ok == nil then break end          -- end of input (value = message if it ended on an error)
@@ -182,8 +183,12 @@ local Reader = {}
 Reader.__index = Reader
 
 -- reader:progress() -> bytes consumed, total bytes | nil (stdin)
+-- The bytes of the records handed out, not the bytes read into the buffer (256 KB ahead: a small
+-- file would count as read whole after its first record); for a gzip input, the compressed
+-- offset, the only one that compares with the file's size.
 function Reader:progress()
-  return self.src:raw_tell(), self.size
+  if self.gzip then return self.src:raw_tell(), self.size end
+  return self.src:tell(), self.size
 end
 
 -- reader:record_json(text) -> JSON text of the original record, for the reject file
@@ -317,11 +322,16 @@ end
 M.csv_fields = csv.fields
 
 -- readers.open(path, opts) -> reader | nil, err
--- opts: format, max_record, csv_max_field, csv_max_lines (aep.stream.csv)
+-- opts: format, max_record, csv_max_field, csv_max_lines, delimiter (aep.stream.csv: one byte, or
+-- "auto" to detect it from the header; default comma; CSV input only unless "auto")
 function M.open(path, opts)
   opts = opts or {}
   local format, ferr = M.detect(path, opts.format)
   if not format then return nil, ferr end
+  if opts.delimiter and opts.delimiter ~= "auto" and format ~= "csv" then
+    return nil, "--delimiter is for CSV input: " .. (path == "-" and "stdin" or path) .. " is read as " ..
+      format .. " (--format csv reads it as CSV)"
+  end
   -- a missing data/NAME is the built-in sample of that name (the README's examples, anywhere)
   local real, rerr = require("aep.file").resolve(path)
   if not real then return nil, rerr end
@@ -331,6 +341,11 @@ function M.open(path, opts)
   if path ~= "-" then
     local st = host.stat(real)
     self.size = st and st.type == "file" and st.size or nil
+    local fh = self.size and io.open(real, "rb")
+    if fh then -- gzip's magic bytes (RFC 1952): progress then follows the compressed offset
+      self.gzip = fh:read(2) == "\31\139"
+      fh:close()
+    end
   end
   if format == "jsonl" or format == "rejects" then
     self.next, self.skip = jsonl_next, jsonl_skip
@@ -339,7 +354,8 @@ function M.open(path, opts)
     self.next, self.skip = array_next, array_skip
   elseif format == "csv" then
     self.max_record, self.scrub_utf8 = opts.max_record or M.MAX_RECORD, scrub_utf8
-    local ok, herr = csv.attach(self, { max_field = opts.csv_max_field, max_lines = opts.csv_max_lines })
+    local ok, herr = csv.attach(self, { max_field = opts.csv_max_field, max_lines = opts.csv_max_lines,
+      delimiter = opts.delimiter })
     if not ok then src:close(); return nil, herr end
   end
   return self

@@ -11,6 +11,12 @@ local M = {}
 
 local count = progress.count
 
+-- "    and 6 more (see rejects.jsonl)": what the listed first few leave out, and where it is
+local function and_more(n, reject_file)
+  if reject_file then return string.format("    and %s more (see %s)", count(n), reject_file) end
+  return string.format("    and %s more (give --reject-file FILE to keep them all)", count(n))
+end
+
 -- report.summary(r) -> text (several lines)
 -- r: {input, dataset_id, counts, this_run, read, duration, requests, retries, splits, resumed,
 --     reject_file, possibly_duplicated, exit_status, stopped}
@@ -31,6 +37,8 @@ function M.summary(r)
     lines[#lines + 1] = string.format("  after acceptance: ingested %s   failed %s   unknown %s",
       count(f.ingested), count(f.failed_after_acceptance), count(f.unknown))
     for _, reason in ipairs(f.samples or {}) do lines[#lines + 1] = "    " .. reason end
+    local more = f.failed_after_acceptance - #(f.samples or {})
+    if f.samples and #f.samples > 0 and more > 0 then lines[#lines + 1] = and_more(more, r.reject_file) end
     if f.unknown > 0 then
       lines[#lines + 1] = string.format("  %s accepted records are not known to be ingested or failed: %s",
         count(f.unknown), f.state == "timeout" and ("AEP had not finished validating them after " ..
@@ -52,7 +60,12 @@ function M.summary(r)
     else
       lines[#lines + 1] = "  (give --reject-file FILE to keep the rejected records for a replay)"
     end
-    for _, reason in ipairs(r.sample_reasons or {}) do lines[#lines + 1] = "    " .. reason end
+    local samples = r.sample_reasons or {}
+    for _, reason in ipairs(samples) do lines[#lines + 1] = "    " .. reason end
+    -- the samples are the first few of this run's rejected and failed records
+    local t = r.this_run or c
+    local more = t.rejected + t.failed - #samples
+    if #samples > 0 and more > 0 then lines[#lines + 1] = and_more(more, r.reject_file) end
   end
   if r.stopped then lines[#lines + 1] = "  stopped early: " .. r.stopped end
   return table.concat(lines, "\n") .. "\n"

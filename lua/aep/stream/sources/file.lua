@@ -4,6 +4,7 @@
 -- stable between runs, so the ledger's --checkpoint can resume it: the pipeline passes over the
 -- positions the checkpoint counts as done with source:skip() without decoding them.
 local readers = require "aep.stream.readers"
+local csv = require "aep.stream.csv"
 
 local M = {}
 
@@ -13,12 +14,22 @@ M.summary = "a file (.jsonl/.ndjson, .json, .csv, optionally .gz) or stdin"
 M.flags = {
   { "input", "string", short = "i", metavar = "FILE", help = "input file (.jsonl/.ndjson, .json, .csv, optionally .gz) or - for stdin" },
   { "format", "string", metavar = "FMT", help = "jsonl | json | csv | rejects (default: from the file name)" },
+  { "delimiter", "string", metavar = "CHAR", help = "CSV field delimiter: , ; | or tab (\\t) (default: detected from the header)" },
   { "csv-max-field", "integer", metavar = "BYTES", help = "longest CSV record a quoted field may make (default 1048576)" },
   { "csv-max-lines", "integer", metavar = "N", help = "most lines a quoted CSV field may span (default 100)" },
   { "checkpoint", "string", metavar = "FILE", help = "resume file: how far the input is acknowledged (same command resumes)" },
 }
 
 M.usage = [[
+CSV input (RFC 4180): the first row is the header naming the columns (required; names unique and
+not empty); each row has as many fields. Fields are separated by --delimiter: , ; | or tab
+(written \t or tab); without it, by the one of them the header holds outside quotes, else by a
+comma (with a warning when the header holds none of them or several). A field may be quoted
+("..."), then it may hold the delimiter and line breaks, and "" is a quote. Lines end in LF or
+CRLF; a carriage return left inside an unquoted field (a file whose lines end in CR alone, or a
+stray CR) rejects the row, naming its line and column. A UTF-8 byte order mark before the header
+is skipped. Fields are strings (a mapping converts them).
+
 Input rules, the same for every format: A UTF-8 byte order mark at the start is skipped. An empty
 input is 0 records (exit 0, with a warning). Text after the closing ']' of a JSON array is an
 error naming its line. A CSV quoted field may span at most --csv-max-lines lines and
@@ -39,6 +50,11 @@ function M.check(opts, positional)
   end
   if opts.csv_max_field and opts.csv_max_field < 1 then return "--csv-max-field must be at least 1" end
   if opts.csv_max_lines and opts.csv_max_lines < 1 then return "--csv-max-lines must be at least 1" end
+  if opts.delimiter then
+    local d, err = csv.parse_delimiter(opts.delimiter)
+    if not d then return err end
+    opts.delimiter_char = d
+  end
   opts.input = input
   return nil
 end
@@ -47,10 +63,12 @@ end
 function M.open(opts)
   local input = opts.input
   local reader, err = readers.open(input, { format = opts.format,
-    csv_max_field = opts.csv_max_field, csv_max_lines = opts.csv_max_lines })
+    csv_max_field = opts.csv_max_field, csv_max_lines = opts.csv_max_lines,
+    delimiter = opts.delimiter_char or "auto" })
   if not reader then return nil, err end
   reader.input = input
   reader.title = input == "-" and "stdin" or input
+  if reader.delimiter_note then require("aep.log").info("aep stream: %s: %s", reader.title, reader.delimiter_note) end
   reader.json_text = reader.format ~= "csv"
   reader.interrupted_text = "interrupted (the checkpoint, if any, lets the same command resume)"
   reader.report = M.report

@@ -204,6 +204,16 @@ local GLOBALS = {
   { "help(f | module)", "a function's signature and description; a module's functions" },
 }
 
+-- The examples help() shows: each runs as shown against `aep run realtime-import`'s datasets,
+-- from any directory (tests/lua/repl_help_examples_spec.lua runs them in a REPL session).
+M.EXAMPLES = {
+  "aep.schemas.tenant_id(client)",
+  'm = reload "mappings/loyalty_profile.lua"',
+  'try(m, records("data/AEP_loyalty_profiles.json")[1], "DATASET_ID_PROFILE")',
+  'try("mappings/loyalty_profile.mapping-set.json", records("data/AEP_loyalty_profiles.json", 2)[2], "aep Loyalty Profiles")',
+  'aep.catalog.find_dataset_by_name(client, "aep Loyalty Events").id',
+}
+
 local function help_overview(session)
   out(bold("aep REPL") .. ": Lua 5.4 with aep's library loaded.")
   for _, g in ipairs(GLOBALS) do out(string.format("  %-34s %s", g[1], g[2])) end
@@ -212,10 +222,11 @@ local function help_overview(session)
   table.sort(names)
   out(bold("modules") .. " (aep.NAME): " .. table.concat(names, " "))
   if session.target_text then out(bold("client") .. ": " .. session.target_text) end
+  out("A dataset is its id, its name or a run-manifest variable (\"DATASET_ID_PROFILE\" once `aep run realtime-import`")
+  out("has run), as `aep stream -d` and `aep validate --dataset` take it; data/... and mappings/... are the built-in")
+  out("samples and mappings when no such file is here.")
   out("Examples:")
-  out("  aep.schemas.tenant_id(client)")
-  out("  m = reload \"mappings/loyalty_profile.lua\"")
-  out("  try(m, records(\"data/AEP_loyalty_profiles.json\")[1], DATASET_ID)")
+  for _, ex in ipairs(M.EXAMPLES) do out("  " .. ex) end
   out("Tab completes globals and fields; Ctrl-C cancels the line or a running call; Ctrl-D leaves.")
 end
 
@@ -399,7 +410,8 @@ function M.try(session, mapping, record, dataset)
   if type(record) ~= "table" then error("try: the record must be a table or JSON text (got " .. type(record) .. ")", 0) end
   dataset = dataset or session.dataset
   if dataset == nil then
-    error("try: which dataset? try(mapping, record, DATASET_ID) (it is remembered for the next try)", 0)
+    error("try: which dataset? give its id, its name or a run-manifest variable: " ..
+      "try(mapping, record, \"DATASET_ID_PROFILE\") (it is remembered for the next try)", 0)
   end
   local target = session.targets[dataset]
   if not target then
@@ -475,7 +487,8 @@ function M.setup(opts)
   -- records(path [, n]) -> the first n (default all) records of a JSON Lines, JSON or CSV file
   env.records = function(path, n) return M.records(path, n) end
   -- try(mapping, record [, dataset]) -> report: the record mapped and validated offline against
-  -- the dataset's schema (fetched once); dataset: an id, a name or a schema file (.json)
+  -- the dataset's schema (fetched once); dataset: an id, a name, a run-manifest variable
+  -- ("DATASET_ID_PROFILE") or a schema file (.json)
   env.try = function(mapping, record, dataset) return M.try(session, mapping, record, dataset) end
   local banner = {}
   if session.target_text then

@@ -3,24 +3,18 @@
 -- realtime-import`, so DATASET_ID_PROFILE and the sample datasets exist). The examples' stand-in
 -- names are given real things: the files they name are made in the directory, and the ids,
 -- paths and data dirs that only an emulator run can know are replaced by that run's (SUBST).
--- The ones that cannot run here are in SKIP, each with why.
+-- A line shown after the REPL's prompt ("> try(...)") is typed into `aep repl`; an `aep emulator`
+-- example is started, must say it is ready, and must stop cleanly on SIGTERM (with a home and a
+-- data dir of its own: the emulator the other examples use holds the default one); `aep init`
+-- examples write into a directory of their own, so no other example finds the starter project's
+-- files there. An example that cannot run here would be listed in SKIP with why: none is.
 local run = require "tests.lua.support.run"
 local files = require "tests.lua.support.files"
 local emulator = require "tests.lua.support.emulator"
+local spawn = require "tests.lua.support.spawn"
 local json = require "aep.json"
 
-local SKIP = {
-  ["aep emulator --port 0 --data-dir /tmp/aep-emu"] = "serves until stopped (emulator specs start it)",
-  ["aep emulator --tenant exchangeinternal --seed 7 --faults 'streaming:503=0.05'"] = "serves until stopped, on the default port",
-  ["aep emulator --port 0 --data-dir /tmp/aep-emu --batch-window 60 --validation-delay 5"] = "serves until stopped",
-  ["> help()"] = "a line typed in the REPL, not a command (the REPL specs run help())",
-  ['> try("mappings/loyalty_profile.lua", records("data/AEP_loyalty_profiles.json")[1], DATASET_ID)'] =
-    "a line typed in the REPL, not a command; DATASET_ID is not defined there (REPL examples are another change)",
-  ["aep run lookup --set PROFILE_ID=jdoe@example.com"] =
-    "looks up a person the samples do not hold: waits for Profile up to 15 minutes (lookup progress is another change)",
-  ["aep validate -i rejects.jsonl --dataset \"Loyalty Profiles\" --json | jq '.invalid_records'"] =
-    "the workflow names the dataset 'aep Loyalty Profiles' (documented names are another change)",
-}
+local SKIP = {}
 
 -- examples(usage) -> the lines after "Examples:", continuation lines joined, the trailing
 -- "(what it does)" remark dropped
@@ -123,9 +117,35 @@ describe("every --help example", function()
       else
         it(name .. ": " .. ex, function()
           local line = ex
+          local own = nil -- a home and working directory of the example's own
+          if name == "emulator" or name == "init" then
+            own = run.tmpdir()
+            line = line:gsub("/tmp/aep%-emu", own .. "/data")
+          end
           for _, s in ipairs(subst) do line = line:gsub(shell_quote_pattern(s[1]), (s[2]:gsub("%%", "%%%%"))) end
-          local r = run.cmd({ "timeout", "120", "bash", "-o", "pipefail", "-c", line }, { env = env, cwd = cwd })
-          assert.are.equal(0, r.status, line .. "\n" .. r.stderr .. r.stdout:sub(1, 2000))
+          local run_env, run_cwd = env, cwd
+          if own then
+            run_env = {}
+            for k, v in pairs(env) do run_env[k] = v end
+            run_env.HOME, run_env.XDG_STATE_HOME, run_env.XDG_CACHE_HOME = own, own .. "/.local/state", own .. "/.cache"
+            run_cwd = own
+          end
+          local typed = line:match("^> (.*)$")
+          if typed then
+            local r = run.cmd({ "timeout", "120", "aep", "repl" }, { env = env, cwd = cwd, stdin = typed .. "\n" })
+            assert.are.equal(0, r.status, line .. "\n" .. r.stderr)
+            assert.are.equal("", r.stderr, line)
+          elseif name == "emulator" then
+            local child = spawn.spawn({ "timeout", "120", "bash", "-c", "cd " .. run.quote(run_cwd) .. " && exec " .. line },
+              "^aep emulator: ready$", { env = run_env, stderr = own .. "/stderr.log" })
+            -- timeout runs the emulator as its child and passes SIGTERM on
+            local ok, how, code = child:stop()
+            assert.are.same({ true, "exit", 0 }, { ok, how, code }, line .. "\n" .. (files.read(own .. "/stderr.log") or ""))
+          else
+            local r = run.cmd({ "timeout", "120", "bash", "-o", "pipefail", "-c", line }, { env = run_env, cwd = run_cwd })
+            assert.are.equal(0, r.status, line .. "\n" .. r.stderr .. r.stdout:sub(1, 2000))
+          end
+          if own then os.execute("rm -rf " .. run.quote(own)) end
         end)
       end
     end

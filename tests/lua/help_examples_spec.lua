@@ -86,10 +86,16 @@ describe("every --help example", function()
     local profile_ds, events_schema
     for _, d in ipairs(ds) do if d.name == "aep Loyalty Profiles" then profile_ds = d.id end end
     for _, s in ipairs(schemas) do if s.title == "aep Loyalty Events" then events_schema = s.id end end
+    -- the mapping set raw-streaming deployed, and a copy of it as `mapping-sets get -o` writes it
+    local sets = json.decode(run.aep({ "mapping-sets", "list", "--json" }, { env = env, cwd = cwd }).stdout)
+    local set_id = assert(sets[1] and sets[1].id, "no mapping set in the org")
+    r = run.aep({ "mapping-sets", "get", set_id, "-o", "loyalty.mapping-set.json" }, { env = env, cwd = cwd })
+    assert(r.status == 0, r.stderr)
     local manifests = io.popen("ls " .. run.quote(home .. "/.local/state/aep/runs") .. "/aep-prod-*.json"):read("l")
     subst = {
       { "5f1b0c3d2e4a", profile_ds },
       { "6a1b2c3d-0000-4000-8000-000000000000", flows.flows[1].id },
+      { "79a623960d3f4969835c9e00dc90c8df", set_id },
       { "/tmp/aep-emu", home .. "/.local/state/aep/emulator" },
       { "~/.local/state/aep/runs/aep-prod-ORG.json", manifests },
     }

@@ -120,7 +120,7 @@ function M.run(args)
     local mapping_set = require "aep.stream.mapping_set"
     if not client and not mapping_set.looks_like_file(opts.mapping_set) then
       local ok, c = pcall(function()
-        local cfg = require("aep.config").load({ flags = opts })
+        local cfg = require("aep.config").load_default({ flags = opts })
         cfg:check()
         return require("aep.platform").new(cfg)
       end)

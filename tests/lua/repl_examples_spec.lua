@@ -141,10 +141,21 @@ describe("the REPL's examples, typed into aep repl outside the repository", func
       'try("mappings/loyalty_profile.lua", r)',
       'try("mappings/loyalty_profile.lua", r, DATASET_ID_PROFILE)',
       'try("mappings/loyalty_profile.lua", r, "Loyalty Profiles")',
+      'client:batches{dataset = "Loyalty Profiles"}',
     })
     local which = "try: which dataset? give its id, its name or a run-manifest variable: " ..
       "try(mapping, record, \"DATASET_ID_PROFILE\") (it is remembered for the next try)\n"
-    assert.are.equal(which .. which ..
-      "dataset 'Loyalty Profiles' not found (give its id or its name); close matches: aep Loyalty Profiles\n", r.stderr)
+    local not_found = "dataset 'Loyalty Profiles' not found (give its id or its name); close matches: aep Loyalty Profiles\n"
+    assert.are.equal(which .. which .. not_found .. not_found, r.stderr)
+  end)
+
+  it("the client's methods name a dataset as try does", function()
+    -- every sample record is valid: none of the profile dataset's failed records matches
+    local r = repl({ '#client:failed_for("DATASET_ID_PROFILE", function() return true end)',
+                     '#client:failed_for("aep Loyalty Profiles", function() return true end)' })
+    assert.are.equal("", r.stderr)
+    local t = transcript(r.stdout)
+    assert.are.same({ "0" }, t[1].output)
+    assert.are.same({ "0" }, t[2].output)
   end)
 end)

@@ -149,6 +149,19 @@ describe("the REPL's examples, typed into aep repl outside the repository", func
     assert.are.equal(which .. which .. not_found .. not_found, r.stderr)
   end)
 
+  it("reload takes a dataset by any of its names", function()
+    local r = repl({
+      'm = reload "mappings/loyalty_profile.lua"',
+      'try(m, records("data/AEP_loyalty_profiles.json")[1], "DATASET_ID_PROFILE")',
+      'reload "aep Loyalty Profiles"',
+      'reload "Loyalty Profiles"',
+    })
+    assert.are.equal("reload: 'Loyalty Profiles' is neither a mapping file, a module nor a dataset (dataset " ..
+      "'Loyalty Profiles' not found (give its id or its name); close matches: aep Loyalty Profiles)\n", r.stderr)
+    local t = transcript(r.stdout)
+    assert.are.same({ '"the schema of dataset ' .. profile_ds .. ' will be fetched again on the next try"' }, t[3].output)
+  end)
+
   it("the client's methods name a dataset as try does", function()
     -- every sample record is valid: none of the profile dataset's failed records matches
     local r = repl({ '#client:failed_for("DATASET_ID_PROFILE", function() return true end)',

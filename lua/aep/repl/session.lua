@@ -222,9 +222,9 @@ local function help_overview(session)
   table.sort(names)
   out(bold("modules") .. " (aep.NAME): " .. table.concat(names, " "))
   if session.target_text then out(bold("client") .. ": " .. session.target_text) end
-  out("A dataset is its id, its name or a run-manifest variable (\"DATASET_ID_PROFILE\" once `aep run realtime-import`")
-  out("has run), as `aep stream -d` and `aep validate --dataset` take it; data/... and mappings/... are the built-in")
-  out("samples and mappings when no such file is here.")
+  out("A dataset is named as `aep stream -d` takes it: its id, its name or a run-manifest variable")
+  out("(\"DATASET_ID_PROFILE\" once `aep run realtime-import` has run). data/... and mappings/... are the")
+  out("built-in samples and mappings when no such file is in the current directory.")
   out("Examples:")
   for _, ex in ipairs(M.EXAMPLES) do out("  " .. ex) end
   out("Tab completes globals and fields; Ctrl-C cancels the line or a running call; Ctrl-D leaves.")

@@ -5,7 +5,8 @@
 -- paths and data dirs that only an emulator run can know are replaced by that run's (SUBST).
 -- A line shown after the REPL's prompt ("> try(...)") is typed into `aep repl`; an `aep emulator`
 -- example is started, must say it is ready, and must stop cleanly on SIGTERM (with a home and a
--- data dir of its own: the emulator the other examples use holds the default one); `aep init`
+-- data dir of its own: the emulator the other examples use holds the default one; on a free port
+-- when it names none); `aep init`
 -- examples write into a directory of their own, so no other example finds the starter project's
 -- files there. An example that cannot run here would be listed in SKIP with why: none is.
 local run = require "tests.lua.support.run"
@@ -142,9 +143,12 @@ describe("every --help example", function()
             assert.are.equal(0, r.status, line .. "\n" .. r.stderr)
             assert.are.equal("", r.stderr, line)
           elseif name == "emulator" then
-            local child = spawn.spawn({ "timeout", "120", "bash", "-c", "cd " .. run.quote(run_cwd) .. " && exec " .. line },
+            -- the default port (8080) may be held by the emulator a developer keeps running (as
+            -- the README has a user start one): an example naming no port listens on a free one
+            if not line:find("--port", 1, true) then line = line .. " --port 0" end
+            -- exec all the way down: the pid spawn knows is the emulator's, and SIGTERM reaches it
+            local child = spawn.spawn({ "bash", "-c", "cd " .. run.quote(run_cwd) .. " && exec " .. line },
               "^aep emulator: ready$", { env = run_env, stderr = own .. "/stderr.log" })
-            -- timeout runs the emulator as its child and passes SIGTERM on
             local ok, how, code = child:stop()
             assert.are.same({ true, "exit", 0 }, { ok, how, code }, line .. "\n" .. (files.read(own .. "/stderr.log") or ""))
           else

@@ -142,11 +142,12 @@ describe("the REPL's examples, typed into aep repl outside the repository", func
       'try("mappings/loyalty_profile.lua", r, DATASET_ID_PROFILE)',
       'try("mappings/loyalty_profile.lua", r, "Loyalty Profiles")',
       'client:batches{dataset = "Loyalty Profiles"}',
+      'client:failed_for("Loyalty Profiles", function() return true end)',
     })
     local which = "try: which dataset? give its id, its name or a run-manifest variable: " ..
       "try(mapping, record, \"DATASET_ID_PROFILE\") (it is remembered for the next try)\n"
     local not_found = "dataset 'Loyalty Profiles' not found (give its id or its name); close matches: aep Loyalty Profiles\n"
-    assert.are.equal(which .. which .. not_found .. not_found, r.stderr)
+    assert.are.equal(which .. which .. not_found .. not_found .. not_found, r.stderr)
   end)
 
   it("reload takes a dataset by any of its names", function()

@@ -1,5 +1,5 @@
 -- mappings/loyalty_event.lua: a sample loyalty event (data/AEP_loyalty_events.json) -> the XDM
--- ExperienceEvent entity of the "Loyalty Events" schema.
+-- ExperienceEvent entity of the "aep Loyalty Events" schema.
 --
 --   * the loyalty fields move from the samples' hard-coded `_exchangeinternal` to `_<tenant>`;
 --   * `_id` becomes a string, as XDM requires (the samples carry JSON integers). It stays

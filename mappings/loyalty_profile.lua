@@ -1,5 +1,5 @@
 -- mappings/loyalty_profile.lua: a sample loyalty profile (data/AEP_loyalty_profiles.json) -> the
--- XDM Individual Profile entity of the "Loyalty Profiles" schema.
+-- XDM Individual Profile entity of the "aep Loyalty Profiles" schema.
 --
 -- The samples hard-code the tenant key `_exchangeinternal` (the org the collection was written
 -- in); the loyalty fields belong under `_<tenant>` of the org we write to. Everything else

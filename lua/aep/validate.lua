@@ -82,15 +82,16 @@ function M.target(resolved, o)
   return t
 end
 
--- validate.from_dataset(client, dataset) -> target | raises (a message, or an aep.platform error)
--- dataset: an id or a name. One Catalog request and one Schema Registry request (the schema
--- resolved, with its descriptors); fall back to listing descriptors when the registry does not
--- include them.
-function M.from_dataset(c, ref)
+-- validate.from_dataset(client, dataset [, {manifest = FILE, run_name = NAME}]) -> target | raises
+-- (a message, or an aep.platform error). dataset: an id, a name or a run-manifest variable,
+-- resolved by aep.stream.target.find_dataset as `aep stream -d` resolves it. One Catalog request
+-- and one Schema Registry request (the schema resolved, with its descriptors); fall back to
+-- listing descriptors when the registry does not include them.
+function M.from_dataset(c, ref, o)
+  o = o or {}
   local platform = require "aep.platform"
   local schemas = require "aep.schemas"
-  -- an id, a name or a run-manifest variable, as `aep stream -d` takes it
-  local found, ds = pcall(require("aep.stream.target").find_dataset, c, ref, nil, c.cfg)
+  local found, ds = pcall(require("aep.stream.target").find_dataset, c, ref, o.manifest, c.cfg, o.run_name)
   if not found then
     if type(ds) == "table" and ds.code == "NOT_FOUND" and ds.message then error(ds.message, 0) end
     error(ds, 0)

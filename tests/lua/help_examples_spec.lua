@@ -3,24 +3,19 @@
 -- realtime-import`, so DATASET_ID_PROFILE and the sample datasets exist). The examples' stand-in
 -- names are given real things: the files they name are made in the directory, and the ids,
 -- paths and data dirs that only an emulator run can know are replaced by that run's (SUBST).
--- The ones that cannot run here are in SKIP, each with why.
+-- A line shown after the REPL's prompt ("> try(...)") is typed into `aep repl`; an `aep emulator`
+-- example is started, must say it is ready, and must stop cleanly on SIGTERM (with a home and a
+-- data dir of its own: the emulator the other examples use holds the default one; on a free port
+-- when it names none); `aep init`
+-- examples write into a directory of their own, so no other example finds the starter project's
+-- files there. An example that cannot run here would be listed in SKIP with why: none is.
 local run = require "tests.lua.support.run"
 local files = require "tests.lua.support.files"
 local emulator = require "tests.lua.support.emulator"
+local spawn = require "tests.lua.support.spawn"
 local json = require "aep.json"
 
-local SKIP = {
-  ["aep emulator --port 0 --data-dir /tmp/aep-emu"] = "serves until stopped (emulator specs start it)",
-  ["aep emulator --tenant exchangeinternal --seed 7 --faults 'streaming:503=0.05'"] = "serves until stopped, on the default port",
-  ["aep emulator --port 0 --data-dir /tmp/aep-emu --batch-window 60 --validation-delay 5"] = "serves until stopped",
-  ["> help()"] = "a line typed in the REPL, not a command (the REPL specs run help())",
-  ['> try("mappings/loyalty_profile.lua", records("data/AEP_loyalty_profiles.json")[1], DATASET_ID)'] =
-    "a line typed in the REPL, not a command; DATASET_ID is not defined there (REPL examples are another change)",
-  ["aep run lookup --set PROFILE_ID=jdoe@example.com"] =
-    "looks up a person the samples do not hold: waits for Profile up to 15 minutes (lookup progress is another change)",
-  ["aep validate -i rejects.jsonl --dataset \"Loyalty Profiles\" --json | jq '.invalid_records'"] =
-    "the workflow names the dataset 'aep Loyalty Profiles' (documented names are another change)",
-}
+local SKIP = {}
 
 -- examples(usage) -> the lines after "Examples:", continuation lines joined, the trailing
 -- "(what it does)" remark dropped
@@ -92,10 +87,16 @@ describe("every --help example", function()
     local profile_ds, events_schema
     for _, d in ipairs(ds) do if d.name == "aep Loyalty Profiles" then profile_ds = d.id end end
     for _, s in ipairs(schemas) do if s.title == "aep Loyalty Events" then events_schema = s.id end end
+    -- the mapping set raw-streaming deployed, and a copy of it as `mapping-sets get -o` writes it
+    local sets = json.decode(run.aep({ "mapping-sets", "list", "--json" }, { env = env, cwd = cwd }).stdout)
+    local set_id = assert(sets[1] and sets[1].id, "no mapping set in the org")
+    r = run.aep({ "mapping-sets", "get", set_id, "-o", "loyalty.mapping-set.json" }, { env = env, cwd = cwd })
+    assert(r.status == 0, r.stderr)
     local manifests = io.popen("ls " .. run.quote(home .. "/.local/state/aep/runs") .. "/aep-prod-*.json"):read("l")
     subst = {
       { "5f1b0c3d2e4a", profile_ds },
       { "6a1b2c3d-0000-4000-8000-000000000000", flows.flows[1].id },
+      { "79a623960d3f4969835c9e00dc90c8df", set_id },
       { "/tmp/aep-emu", home .. "/.local/state/aep/emulator" },
       { "~/.local/state/aep/runs/aep-prod-ORG.json", manifests },
     }
@@ -123,9 +124,38 @@ describe("every --help example", function()
       else
         it(name .. ": " .. ex, function()
           local line = ex
+          local own = nil -- a home and working directory of the example's own
+          if name == "emulator" or name == "init" then
+            own = run.tmpdir()
+            line = line:gsub("/tmp/aep%-emu", own .. "/data")
+          end
           for _, s in ipairs(subst) do line = line:gsub(shell_quote_pattern(s[1]), (s[2]:gsub("%%", "%%%%"))) end
-          local r = run.cmd({ "timeout", "120", "bash", "-o", "pipefail", "-c", line }, { env = env, cwd = cwd })
-          assert.are.equal(0, r.status, line .. "\n" .. r.stderr .. r.stdout:sub(1, 2000))
+          local run_env, run_cwd = env, cwd
+          if own then
+            run_env = {}
+            for k, v in pairs(env) do run_env[k] = v end
+            run_env.HOME, run_env.XDG_STATE_HOME, run_env.XDG_CACHE_HOME = own, own .. "/.local/state", own .. "/.cache"
+            run_cwd = own
+          end
+          local typed = line:match("^> (.*)$")
+          if typed then
+            local r = run.cmd({ "timeout", "120", "aep", "repl" }, { env = env, cwd = cwd, stdin = typed .. "\n" })
+            assert.are.equal(0, r.status, line .. "\n" .. r.stderr)
+            assert.are.equal("", r.stderr, line)
+          elseif name == "emulator" then
+            -- the default port (8080) may be held by the emulator a developer keeps running (as
+            -- the README has a user start one): an example naming no port listens on a free one
+            if not line:find("--port", 1, true) then line = line .. " --port 0" end
+            -- exec all the way down: the pid spawn knows is the emulator's, and SIGTERM reaches it
+            local child = spawn.spawn({ "bash", "-c", "cd " .. run.quote(run_cwd) .. " && exec " .. line },
+              "^aep emulator: ready$", { env = run_env, stderr = own .. "/stderr.log" })
+            local ok, how, code = child:stop()
+            assert.are.same({ true, "exit", 0 }, { ok, how, code }, line .. "\n" .. (files.read(own .. "/stderr.log") or ""))
+          else
+            local r = run.cmd({ "timeout", "120", "bash", "-o", "pipefail", "-c", line }, { env = run_env, cwd = run_cwd })
+            assert.are.equal(0, r.status, line .. "\n" .. r.stderr .. r.stdout:sub(1, 2000))
+          end
+          if own then os.execute("rm -rf " .. run.quote(own)) end
         end)
       end
     end

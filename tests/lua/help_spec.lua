@@ -5,8 +5,8 @@ local run = require "tests.lua.support.run"
 local cli = require "aep.cli"
 
 -- Commands this project ships; others may appear (each is checked the same way).
-local EXPECTED = { "config", "datasets", "emulator", "flows", "help", "init", "repl", "run", "schemas", "status", "stream",
-  "validate", "version" }
+local EXPECTED = { "config", "datasets", "emulator", "flows", "help", "init", "mapping-sets", "repl", "run", "schemas",
+  "status", "stream", "validate", "version" }
 
 local function commands()
   local r = run.aep({ "help" })
@@ -26,11 +26,15 @@ end
 describe("aep help", function()
   it("lists every command with a summary, the common flags and the exit codes", function()
     local names, text = commands()
+    -- the summaries line up two spaces after the longest name
+    local width = 0
+    for _, n in ipairs(names) do width = math.max(width, #n) end
     for _, want in ipairs(EXPECTED) do
-      assert.truthy(text:find("\n  " .. want .. string.rep(" ", 11 - #want) .. "%S"), "no summary for " .. want)
+      assert.truthy(text:find("\n  " .. want:gsub("%p", "%%%0") .. string.rep(" ", width + 2 - #want) .. "%S"), "no summary for " .. want)
     end
     assert.truthy(#names >= #EXPECTED)
-    assert.truthy(text:find("\n  validate   map and validate a file offline against a dataset's schema (nothing is sent)\n", 1, true))
+    assert.truthy(text:find("\n  validate" .. string.rep(" ", width - 6) ..
+      "map and validate a file offline against a dataset's schema (nothing is sent)\n", 1, true))
     assert.truthy(text:find([[
 Common flags (the same meaning in every command that takes them):
   -v, --verbose                HTTP trace and tracebacks (secrets redacted)

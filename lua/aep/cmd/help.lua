@@ -85,10 +85,13 @@ local function run(args, commands)
   end
   io.stdout:write("usage: aep COMMAND [flags]   |   aep [options] [script [args]]\n\n")
   io.stdout:write("aep streams customer data into Adobe Experience Platform. Commands:\n")
-  for _, n in ipairs(commands.commands()) do
+  -- the summaries line up after the longest name, two spaces apart
+  local names, width = commands.commands(), 0
+  for _, n in ipairs(names) do width = math.max(width, #n) end
+  for _, n in ipairs(names) do
     local ok, cmd = pcall(commands.load, n)
     local summary = ok and cmd and cmd.summary or ""
-    io.stdout:write(string.format("  %-10s %s\n", n, summary))
+    io.stdout:write(string.format("  %-" .. width .. "s  %s\n", n, summary))
   end
   io.stdout:write("\nRun 'aep help COMMAND' or 'aep COMMAND --help' for a command's flags and examples.\n")
   io.stdout:write("Without a command, aep runs a Lua script like the lua interpreter (aep --help for its options);\n")

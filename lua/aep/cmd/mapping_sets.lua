@@ -12,7 +12,7 @@ local SPEC = {
   { "version", "integer", metavar = "N", help = "get: that version instead of the latest" },
   { "id", "string", metavar = "ID", help = "deploy: update this mapping set (a new version) instead of creating one" },
   { "schema", "string", metavar = "ID", help = "deploy: the target schema ($id) instead of the file's xdmSchema" },
-  { "dataset", "string", short = "d", metavar = "ID", help = "deploy: target this dataset's schema (id or name)" },
+  { "dataset", "string", short = "d", metavar = "ID", help = "deploy: target this dataset's schema (id, name, or a run manifest variable such as DATASET_ID_PROFILE)" },
   { "tenant", "string", metavar = "NAME", help = "deploy: move the file's _TENANT destinations under this tenant (default: the org's)" },
   { "name", "string", metavar = "TEXT", help = "list: only sets of this name" },
   cli.common.env, cli.common.json, cli.common.quiet, cli.common.verbose,
@@ -53,8 +53,9 @@ local function fail(message)
   return cli.EXIT.ERROR
 end
 
+-- the configuration every command finds (flags, --env, AEP_*, else the default local emulator)
 local function client_for(opts)
-  local cfg = require("aep.config").load({ flags = opts })
+  local cfg = require("aep.config").load_default({ flags = opts })
   cfg:check()
   return require("aep.platform").new(cfg), cfg
 end
@@ -122,7 +123,12 @@ local function deploy(opts, path)
   local c = client_for(opts)
   local schema_id = opts.schema
   if opts.dataset then
-    local ds = require("aep.stream.target").find_dataset(c, opts.dataset)
+    -- an id, a name or a run-manifest variable, as `aep stream -d` takes it
+    local found, ds = pcall(require("aep.stream.target").find_dataset, c, opts.dataset, nil, c.cfg)
+    if not found then
+      if type(ds) == "table" and ds.code == "NOT_FOUND" and ds.message then return fail(ds.message) end
+      error(ds, 0)
+    end
     schema_id = ds.schemaRef and ds.schemaRef.id
     if not schema_id then return fail("dataset " .. tostring(ds.id) .. " has no schemaRef") end
   end

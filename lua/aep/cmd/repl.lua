@@ -26,7 +26,7 @@ Examples:
   aep repl --env my-org.postman_environment.json
   aep repl --env /tmp/aep-emu          (an emulator's data directory)
   > help()
-  > try("mappings/loyalty_profile.lua", records("data/AEP_loyalty_profiles.json")[1], DATASET_ID)
+  > try("mappings/loyalty_profile.lua", records("data/AEP_loyalty_profiles.json")[1], "DATASET_ID_PROFILE")
 ]]
 
 local function run(args)

@@ -76,7 +76,7 @@ Examples:
   aep run realtime-import                       (against a local emulator aep starts)
   aep run realtime-import --env my-org.postman_environment.json --run-name demo1
   aep run schemas datasets --env /tmp/aep-emu   (an emulator already running on that data dir)
-  aep run lookup --set PROFILE_ID=jdoe@example.com
+  aep run lookup --set PROFILE_ID=tscrowby0@chicagotribune.com   (a person of the sample data)
   aep run teardown --run-name demo1
   aep run --list
 ]]

@@ -9,7 +9,9 @@ local M = {}
 local SPEC = {
   { "mapping", "string", short = "m", metavar = "FILE", help = "Lua file returning function(record, ctx) -> XDM entity | nil (skip); without it records are checked as they are" },
   { "input", "string", short = "i", metavar = "FILE", help = "input file (.jsonl/.ndjson, .json, .csv, optionally .gz) or - for stdin" },
-  { "dataset", "string", short = "d", metavar = "ID", help = "validate against this dataset's schema (id or name; fetched once, needs a configuration)" },
+  { "dataset", "string", short = "d", metavar = "ID", help = "validate against this dataset's schema: id, name, or a run manifest variable (DATASET_ID_PROFILE); fetched once, needs a configuration" },
+  { "manifest", "string", metavar = "FILE", help = "run manifest to resolve --dataset variables from (default: aep run's)" },
+  { "run-name", "string", metavar = "NAME", help = "run name of that manifest (as aep run --run-name; default aep)" },
   { "schema", "string", metavar = "FILE", help = "validate against a schema file instead (see below; no configuration needed)" },
   { "format", "string", metavar = "FMT", help = "jsonl | json | csv (default: from the file name)" },
   { "delimiter", "string", metavar = "CHAR", help = "CSV field delimiter: , ; | or tab (default: detected from the header, as aep stream)" },
@@ -34,7 +36,9 @@ record, 10 KB experience event). Nothing is sent: checking a mapping this way co
 valid (or skipped by the mapping), 2 some invalid, 1 could not run, 64 usage error.
 
 --dataset fetches the dataset's schema (resolved, with its identity descriptors) once, using the
-configuration (--env FILE, AEP_* variables). --schema FILE needs no configuration; the file holds
+configuration (--env FILE, AEP_* variables); it names the dataset as `aep stream -d` does: its id,
+its name ("aep Loyalty Profiles"), or a variable of the run manifest `aep run` keeps
+(DATASET_ID_PROFILE). A name not found lists the close matches. --schema FILE needs no configuration; the file holds
 either one schema, resolved as the Schema Registry returns it with
 Accept: application/vnd.adobe.xed-full+json (or ...xed-full-desc+json, whose descriptors give
 the primary identity), or a JSON array of documents: the tenant schema, its field groups (as
@@ -54,7 +58,7 @@ Examples:
   aep validate --env env.json --mapping mappings/loyalty_profile.lua \
       --input data/AEP_loyalty_profiles.json --dataset 5f1b0c3d2e4a
   aep validate -m mappings/loyalty_event.lua -i events.jsonl.gz --schema loyalty-events.json
-  aep validate -i rejects.jsonl --dataset "Loyalty Profiles" --json | jq '.invalid_records'
+  aep validate -i rejects.jsonl --dataset "aep Loyalty Profiles" --json | jq '.invalid_records'
   aep validate --mapping-set mappings/loyalty_profile.mapping-set.json \
       -i data/AEP_loyalty_profiles.json --dataset DATASET_ID_PROFILE
 ]]
@@ -109,7 +113,7 @@ function M.run(args)
       local cfg = require("aep.config").load_default({ flags = opts })
       cfg:check()
       client = require("aep.platform").new(cfg)
-      return offline.from_dataset(client, opts.dataset)
+      return offline.from_dataset(client, opts.dataset, { manifest = opts.manifest, run_name = opts.run_name })
     end)
     if not ok then
       reader:close()
@@ -124,7 +128,7 @@ function M.run(args)
     local mapping_set = require "aep.stream.mapping_set"
     if not client and not mapping_set.looks_like_file(opts.mapping_set) then
       local ok, c = pcall(function()
-        local cfg = require("aep.config").load({ flags = opts })
+        local cfg = require("aep.config").load_default({ flags = opts })
         cfg:check()
         return require("aep.platform").new(cfg)
       end)

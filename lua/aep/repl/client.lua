@@ -4,6 +4,18 @@
 -- (Data Access error diagnostics), and the follow-through's question "did these records fail?".
 local M = {}
 
+-- The dataset's id: an id, a name or a run-manifest variable, as `aep stream -d` takes it (a
+-- name not found raises the close matches).
+local function dataset_id(c, ref)
+  if ref == nil then return nil end
+  local ok, ds = pcall(require("aep.stream.target").find_dataset, c, ref, nil, c.cfg)
+  if not ok then
+    if type(ds) == "table" and ds.code == "NOT_FOUND" and ds.message then error(ds.message, 0) end
+    error(ds, 0)
+  end
+  return ds.id
+end
+
 -- client:runs(flow_id [, {since_ms = epoch ms}]) -> the dataflow's runs, newest first, each with
 -- metrics (recordSummary, statusSummary with errors) and activities (Flow Service /runs)
 function M.runs(c, flow_id, o)
@@ -17,8 +29,15 @@ end
 
 -- client:batches{dataset = ID, status = "failed", created_after = ms, limit = 100} -> batches
 -- Catalog batches, newest first, each with .id, status, recordCount, failedRecordCount, errors;
--- also created_before = ms; status takes a comma list ("success,failed")
+-- also created_before = ms; status takes a comma list ("success,failed"); dataset: an id, a name
+-- or a run-manifest variable ("DATASET_ID_PROFILE")
 function M.batches(c, o)
+  if type(o) == "table" and o.dataset ~= nil then
+    local copy = {}
+    for k, v in pairs(o) do copy[k] = v end
+    copy.dataset = dataset_id(c, o.dataset)
+    o = copy
+  end
   return require("aep.catalog").list_batches(c, o)
 end
 
@@ -28,11 +47,12 @@ function M.failed_records(c, batch_id, o)
   return require("aep.diagnostics").failed_records(c, batch_id, o)
 end
 
--- client:failed_for(dataset_id, pred [, {since_ms = epoch ms (default a day ago)}]) -> the failed
+-- client:failed_for(dataset, pred [, {since_ms = epoch ms (default a day ago)}]) -> the failed
 -- records of the dataset's batches whose record satisfies pred(record): {{batch, record, errors,
--- reason}} (e.g. pred = function(r) return r.personalEmail.address == "x@example.com" end)
-function M.failed_for(c, dataset_id, pred, o)
-  return require("aep.stream.follow").failed_matching(c, dataset_id, pred, o)
+-- reason}} (e.g. pred = function(r) return r.personalEmail.address == "x@example.com" end);
+-- dataset: an id, a name or a run-manifest variable
+function M.failed_for(c, dataset, pred, o)
+  return require("aep.stream.follow").failed_matching(c, dataset_id(c, dataset), pred, o)
 end
 
 M.NAMES = { "runs", "run", "batches", "failed_records", "failed_for" }

@@ -199,9 +199,19 @@ local GLOBALS = {
   { "cfg", "the configuration: cfg:describe(), cfg:get \"SANDBOX_NAME\"" },
   { "json", "aep.json: json.decode(s), json.encode(v), json.encode_pretty(v)" },
   { "try(mapping, record [, dataset])", "map one record, validate it offline against the dataset's schema (mapping: a Lua mapping or a mapping set .json)" },
-  { "reload(path | module)", "load a mapping file (or a module) again; reload(DATASET) refetches its schema" },
+  { "reload(path | module | dataset)", "load a mapping file (or a module) again; reload(DATASET) refetches its schema" },
   { "records(path [, n])", "the records of a file: JSON Lines, JSON array, CSV (optionally .gz)" },
   { "help(f | module)", "a function's signature and description; a module's functions" },
+}
+
+-- The examples help() shows: each runs as shown against `aep run realtime-import`'s datasets,
+-- from any directory (tests/lua/repl_help_examples_spec.lua runs them in a REPL session).
+M.EXAMPLES = {
+  "aep.schemas.tenant_id(client)",
+  'm = reload "mappings/loyalty_profile.lua"',
+  'try(m, records("data/AEP_loyalty_profiles.json")[1], "DATASET_ID_PROFILE")',
+  'try("mappings/loyalty_profile.mapping-set.json", records("data/AEP_loyalty_profiles.json", 2)[2], "aep Loyalty Profiles")',
+  'aep.catalog.find_dataset_by_name(client, "aep Loyalty Events").id',
 }
 
 local function help_overview(session)
@@ -212,10 +222,11 @@ local function help_overview(session)
   table.sort(names)
   out(bold("modules") .. " (aep.NAME): " .. table.concat(names, " "))
   if session.target_text then out(bold("client") .. ": " .. session.target_text) end
+  out("A dataset is named as `aep stream -d` takes it: its id, its name or a run-manifest variable")
+  out("(\"DATASET_ID_PROFILE\" once `aep run realtime-import` has run). data/... and mappings/... are the")
+  out("built-in samples and mappings when no such file is in the current directory.")
   out("Examples:")
-  out("  aep.schemas.tenant_id(client)")
-  out("  m = reload \"mappings/loyalty_profile.lua\"")
-  out("  try(m, records(\"data/AEP_loyalty_profiles.json\")[1], DATASET_ID)")
+  for _, ex in ipairs(M.EXAMPLES) do out("  " .. ex) end
   out("Tab completes globals and fields; Ctrl-C cancels the line or a running call; Ctrl-D leaves.")
 end
 
@@ -328,23 +339,45 @@ local function is_path(s)
   return type(s) == "string" and (s:match("%.lua$") or s:find("/", 1, true)) ~= nil
 end
 
+-- Forget the schemas try fetched for a dataset, under whichever name try was given it.
+local function forget_dataset(session, dataset_id)
+  for ref, t in pairs(session.targets) do
+    if t.dataset_id == dataset_id then session.targets[ref] = nil end
+  end
+  return "the schema of dataset " .. tostring(dataset_id) .. " will be fetched again on the next try"
+end
+
 -- reload(path | module | dataset) -> mapping | module: a mapping file or a module loaded again;
--- for a dataset try has used, its schema is fetched again on the next try
+-- for a dataset (an id, a name or a run-manifest variable), its schema is fetched again on the
+-- next try
 function M.reload(session, what)
   if type(what) == "table" and getmetatable(what) == Mapping then what = what.path end
-  if type(what) ~= "string" then error("reload: give a mapping file (\"mappings/x.lua\") or a module name", 0) end
-  if session.targets[what] then
-    -- a dataset try has seen: its schema is fetched again on the next try
+  if type(what) ~= "string" then error("reload: give a mapping file (\"mappings/x.lua\"), a module name or a dataset", 0) end
+  local seen = session.targets[what]
+  if seen and seen.dataset_id then return forget_dataset(session, seen.dataset_id) end
+  if seen then
     session.targets[what] = nil
-    return "the schema of " .. what .. " will be fetched again"
+    return "the schema of " .. what .. " will be read again on the next try"
   end
   if is_path(what) then
     local m = load_mapping(what)
     session.mappings[what] = m
     return m
   end
+  local previous = package.loaded[what]
   package.loaded[what] = nil
-  local mod = require(what)
+  local ok, mod = pcall(require, what)
+  if not ok then
+    package.loaded[what] = previous
+    if not not_found(mod, what) then error(mod, 0) end
+    -- not a module: a dataset by any of its names, when there is a Platform to ask
+    local has_client, c = pcall(session.client)
+    local found, ds = false, nil
+    if has_client then found, ds = pcall(require("aep.stream.target").find_dataset, c, what, nil, session.cfg) end
+    if found then return forget_dataset(session, ds.id) end
+    local why = type(ds) == "table" and ds.message or (ds and tostring(ds)) or "no Platform configured to look up a dataset"
+    error("reload: '" .. what .. "' is neither a mapping file, a module nor a dataset (" .. why .. ")", 0)
+  end
   local child = what:match("^aep%.([%w_]+)$")
   if child then rawset(session.aep, child, mod) end
   return mod
@@ -399,7 +432,8 @@ function M.try(session, mapping, record, dataset)
   if type(record) ~= "table" then error("try: the record must be a table or JSON text (got " .. type(record) .. ")", 0) end
   dataset = dataset or session.dataset
   if dataset == nil then
-    error("try: which dataset? try(mapping, record, DATASET_ID) (it is remembered for the next try)", 0)
+    error("try: which dataset? give its id, its name or a run-manifest variable: " ..
+      "try(mapping, record, \"DATASET_ID_PROFILE\") (it is remembered for the next try)", 0)
   end
   local target = session.targets[dataset]
   if not target then
@@ -475,7 +509,8 @@ function M.setup(opts)
   -- records(path [, n]) -> the first n (default all) records of a JSON Lines, JSON or CSV file
   env.records = function(path, n) return M.records(path, n) end
   -- try(mapping, record [, dataset]) -> report: the record mapped and validated offline against
-  -- the dataset's schema (fetched once); dataset: an id, a name or a schema file (.json)
+  -- the dataset's schema (fetched once); dataset: an id, a name, a run-manifest variable
+  -- ("DATASET_ID_PROFILE") or a schema file (.json)
   env.try = function(mapping, record, dataset) return M.try(session, mapping, record, dataset) end
   local banner = {}
   if session.target_text then

@@ -27,12 +27,18 @@ function M.looks_like_file(ref)
   return false
 end
 
--- mapping_set.read(path) -> set | nil, err
+-- mapping_set.read(path) -> set | nil, err: a file, else the built-in mapping set of that name
+-- (mappings/loyalty_profile.mapping-set.json outside the repository, as the README names it)
 function M.read(path)
+  local text
   local f, oerr = io.open(path, "rb")
-  if not f then return nil, "cannot read mapping set " .. path .. ": " .. tostring(oerr) end
-  local text = f:read("a")
-  f:close()
+  if f then
+    text = f:read("a")
+    f:close()
+  else
+    text = require("aep.file").builtin(path)
+    if not text then return nil, "cannot read mapping set " .. path .. ": " .. tostring(oerr) end
+  end
   local set, err = json.decode(text)
   if set == nil then return nil, "mapping set " .. path .. " is not JSON: " .. tostring(err) end
   if type(set) ~= "table" or type(set.mappings) ~= "table" then

@@ -122,6 +122,8 @@ function M.prepare(opts, input)
   })
   if not ok_t then
     if cli.is_interrupt(target) then return nil, cli.EXIT.INTERRUPTED end
+    -- a dataset not found reads as `aep validate` and the REPL's try say it (target.find_dataset)
+    if type(target) == "table" and target.code == "NOT_FOUND" and target.kind == "aep" then return nil, M.fail(target.message) end
     return nil, M.fail(tostring(target))
   end
   s.target = target

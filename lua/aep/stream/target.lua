@@ -39,15 +39,45 @@ local function default_manifest(cfg, run_name)
 end
 M.default_manifest = default_manifest
 
+-- A reference that reads as a run-manifest variable (DATASET_ID_PROFILE) rather than an id or a name.
+local function is_variable(ref)
+  return ref:match("^[A-Z][A-Z0-9_]+$") ~= nil
+end
+
+-- What the run manifest says about a variable it could not resolve: the fix to name in the error.
+local function manifest_note(m, merr, path, var)
+  if not m then return merr end
+  if not m.existed then
+    return "no run manifest " .. path .. " holds " .. var .. " (`aep run realtime-import` writes it; for " ..
+      "another run name give --run-name NAME or set AEP_RUN_NAME)"
+  end
+  local vars = {}
+  for _, r in ipairs(m:resources()) do
+    if r.kind == "dataset" and r.var then vars[#vars + 1] = r.var end
+  end
+  table.sort(vars)
+  return "the run manifest " .. path .. " has no " .. var ..
+    (#vars > 0 and (" (its datasets: " .. table.concat(vars, ", ") .. ")") or " (it records no dataset)")
+end
+
 -- Find the dataset: an id, a name, or a manifest variable.
 local function find_dataset(c, ref, manifest_path, cfg, run_name)
   local catalog = require "aep.catalog"
-  if not manifest_path and ref:match("^[A-Z][A-Z0-9_]+$") then manifest_path = default_manifest(cfg, run_name) end
+  if type(ref) ~= "string" or ref == "" then
+    local message = "which dataset? give its id, its name or a run-manifest variable (DATASET_ID_PROFILE)"
+    error(require("aep.platform").error({ kind = "aep", code = "NOT_FOUND", status = 404, message = message,
+      title = message }), 0)
+  end
+  if not manifest_path and is_variable(ref) then manifest_path = default_manifest(cfg, run_name) end
+  local asked, note = ref, nil
   if manifest_path then
-    local manifest = require "aep.run.manifest"
-    local m = manifest.load(manifest_path)
+    local m, merr = require("aep.run.manifest").load(manifest_path)
     local v = m and m.existed and m:get(ref)
-    if type(v) == "string" and v ~= "" then ref = v end
+    if type(v) == "string" and v ~= "" then
+      ref = v
+    elseif is_variable(ref) then
+      note = manifest_note(m, merr, manifest_path, ref)
+    end
   end
   local d = catalog.get_dataset(c, ref)
   if d then return d end
@@ -57,8 +87,11 @@ local function find_dataset(c, ref, manifest_path, cfg, run_name)
   local names = {}
   for _, x in ipairs(catalog.list_datasets(c, { properties = "name" })) do names[#names + 1] = x.name end
   local close = require("aep.inspect").close_matches(ref, names)
-  local message = "dataset '" .. ref .. "' not found (give its id or its name)" ..
-    (#close > 0 and ("; close matches: " .. table.concat(close, ", ")) or "")
+  local message = "dataset '" .. ref .. "'" ..
+    (asked ~= ref and (" (" .. asked .. " of the run manifest " .. manifest_path .. ")") or "") ..
+    " not found (give its id or its name)" ..
+    (#close > 0 and ("; close matches: " .. table.concat(close, ", ")) or "") ..
+    (note and ("; " .. note) or "")
   error(require("aep.platform").error({ kind = "aep", code = "NOT_FOUND", status = 404, message = message,
     title = message }), 0)
 end

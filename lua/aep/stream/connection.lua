@@ -181,7 +181,7 @@ function M.for_dataset(c, dataset, o)
     got.inlet, got.flow_id, got.created = create(c, m, dataset, o)
     got.flow_name = M.NAME_PREFIX .. dataset.id
     got.how = "created"
-    got.line = string.format("stream: created %s for dataset %s (and its source and target connections); recorded in the run manifest %s: `aep run teardown%s` deletes them",
+    got.line = string.format("stream: created %s for dataset %s (with its source and target connections), recorded in the run manifest %s: `aep run teardown%s` deletes them",
       #got.created > 0 and table.concat(got.created, " and ") or ("dataflow " .. got.flow_id), dataset.id, tostring(m.path),
       o.manifest_flag and (" --manifest " .. tostring(m.path)) or (o.run_name and o.run_name ~= "aep" and (" --run-name " .. o.run_name) or ""))
   end

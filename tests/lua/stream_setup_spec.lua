@@ -181,6 +181,26 @@ describe("aep stream -d DATASET the workflow streams into", function()
   end)
 end)
 
+describe("aep stream -d DATASET written by a raw-data dataflow only", function()
+  it("does not send XDM through the dataflow's mapping set: it creates its own, and teardown removes both", function()
+    local m = dir .. "/raw.json"
+    local base = { "--env", emu.env_file, "--manifest", m, "--run-name", "raw" }
+    local r = aep({ "run", "schemas", "datasets", "raw-streaming", "-q", table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local before = counts(listed())
+    assert.same({ connections = 1, sourceConnections = 1, targetConnections = 1, flows = 1 }, before)
+    local dataset = manifest(m).variables.DATASET_ID_PROFILE
+    r = aep({ "stream", "-d", "DATASET_ID_PROFILE", "-i", PROFILES, "-m", PROFILE_MAPPING, table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.matches("^aep: stream: created streaming connection %S+ and dataflow %S+ for dataset " .. dataset, r.stderr)
+    assert.matches("accepted 25   rejected 0   skipped 0   failed 0", r.stdout, 1, true)
+    assert.same({ connections = 2, sourceConnections = 2, targetConnections = 2, flows = 2 }, counts(listed()))
+    r = aep({ "run", "teardown", "-q", table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.same({ connections = 0, sourceConnections = 0, targetConnections = 0, flows = 0 }, counts(listed()))
+  end)
+end)
+
 describe("aep run teardown and an aep stream that recorded nothing", function()
   it("deletes the 'aep stream <dataset id>' connection and dataflow of a dataset it deletes, and nothing else", function()
     local m = dir .. "/legacy.json"

@@ -112,10 +112,12 @@ local function create(c, m, dataset, o)
     m:record(vars[kind], { kind = kind, id = id, title = name, created = true, step = "stream", dataset = dataset.id })
     if m.path then m:save() end
   end
+  -- what an earlier stream recorded and that still exists under the name it was given
   local function recorded(kind, get)
     local r = m:resource(vars[kind])
-    if r and r.created and type(r.id) == "string" then return get(r.id) end
-    return nil
+    if not (r and r.created and type(r.id) == "string") then return nil end
+    local got = get(r.id)
+    return got and got.name == name and got or nil
   end
 
   local base = recorded("connection", function(id) return flows.get_connection(c, id) end)
@@ -139,16 +141,18 @@ local function create(c, m, dataset, o)
 
   local sc = recorded("sourceConnection", function(id)
     local got = flows.get(c, "sourceConnections", id)
-    return got and got.baseConnectionId == base.id and got.id or nil
+    return got and got.baseConnectionId == base.id and got or nil
   end)
+  sc = sc and sc.id
   if not sc then
     sc = flows.create_source_connection(c, { name = name, base_connection_id = base.id })
     record("sourceConnection", sc)
   end
   local tc = recorded("targetConnection", function(id)
     local got = flows.get(c, "targetConnections", id)
-    return got and type(got.params) == "table" and got.params.dataSetId == dataset.id and got.id or nil
+    return got and type(got.params) == "table" and got.params.dataSetId == dataset.id and got or nil
   end)
+  tc = tc and tc.id
   if not tc then
     local ref = dataset.schemaRef or {}
     tc = flows.create_target_connection(c, { name = name, dataset_id = dataset.id, schema_id = ref.id })

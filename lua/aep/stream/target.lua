@@ -71,9 +71,18 @@ end
 -- `aep stream -d`, `aep validate --dataset` and `aep datasets` resolve datasets this way.
 M.find_dataset = find_dataset
 
+-- target.tenant_of(schema_id) -> the tenant a tenant schema's id names | nil (a standard schema)
+function M.tenant_of(schema_id)
+  local tenant = tostring(schema_id):match("^https?://ns%.adobe%.com/([^/]+)/")
+  if tenant == "xdm" then return nil end
+  return tenant
+end
+
 -- target.resolve(o) -> target | raises
--- o: cfg (aep.config), dataset, inlet, flow_id, schema, org, manifest, sync (sync validation),
--- log, client (a platform client, for tests)
+-- o: cfg (aep.config), dataset, inlet, flow_id, schema, org, manifest, run_name, sync (sync
+-- validation), log, client (a platform client, for tests), before_connection(client, dataset)
+-- (raises to stop before a connection or dataflow is looked for or created: a mapping set that
+-- does not fit the dataset's schema)
 function M.resolve(o)
   local cfg = o.cfg
   local t = { created = {} }
@@ -96,6 +105,7 @@ function M.resolve(o)
     end
   else
     local dataset = find_dataset(client(), o.dataset, o.manifest, cfg, o.run_name)
+    if o.before_connection then o.before_connection(client(), dataset) end
     local run_name = run_name_of(cfg, o.run_name)
     local got = require("aep.stream.connection").for_dataset(client(), dataset, {
       manifest_path = o.manifest or default_manifest(cfg, run_name), manifest_flag = o.manifest ~= nil,
@@ -111,8 +121,7 @@ function M.resolve(o)
     error(require("aep.platform").error({ kind = "aep", code = "BAD_ANSWER",
       message = "dataset " .. tostring(t.dataset_id) .. " has no schemaRef" }), 0)
   end
-  t.tenant = tostring(t.schema_id):match("^https?://ns%.adobe%.com/([^/]+)/")
-  if t.tenant == "xdm" then t.tenant = nil end
+  t.tenant = M.tenant_of(t.schema_id)
   t.encoder = streaming.envelope_encoder(info)
   t.is_local = M.is_loopback(t.inlet_url)
   if o.sync then

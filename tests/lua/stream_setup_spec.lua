@@ -74,6 +74,14 @@ setup(function()
   api = fixtures.client(emu)
 end)
 
+-- a test that fails leaves nothing behind for the next one's counts
+after_each(function()
+  local left = listed()
+  for i = #KINDS, 1, -1 do
+    for _, id in ipairs(left[KINDS[i]]) do api:request("DELETE", FLOWS .. "/" .. KINDS[i] .. "/" .. id) end
+  end
+end)
+
 teardown(function()
   if emu then emu.cleanup() end
   if dir then os.execute("rm -rf " .. run.quote(dir)) end
@@ -143,6 +151,36 @@ describe("aep stream -d DATASET without a dataflow for it", function()
     r = aep({ "run", "teardown", table.unpack(base) })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("done: 0 created, 0 found, 12 deleted", r.stdout, 1, true)
+    assert.same({ connections = 0, sourceConnections = 0, targetConnections = 0, flows = 0 }, counts(listed()))
+  end)
+end)
+
+describe("aep stream -d DATASET after a stream that stopped half-way", function()
+  it("reuses the connection it made for the dataset, creates only the rest, and teardown removes it too", function()
+    local m = dir .. "/half.json"
+    local base = { "--env", emu.env_file, "--manifest", m, "--run-name", "half" }
+    local r = aep({ "run", "schemas", "datasets", "-q", table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local dataset = manifest(m).variables.DATASET_ID_PROFILE
+    -- the connection a stream created before it stopped (no dataflow yet)
+    local name = "aep stream " .. dataset
+    local s, conn = api:post(FLOWS .. "/connections", { name = name,
+      providerId = "521eee4d-8cbe-4906-bb48-fb6bd4450033", connectionSpec = { id = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb", version = "1.0" },
+      auth = { specName = "Streaming Connection", params = { sourceId = name, dataType = "xdm", name = name } } })
+    assert.equal(201, s)
+
+    r = aep({ "stream", "-d", "DATASET_ID_PROFILE", "-i", PROFILES, "-m", PROFILE_MAPPING, table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local after = listed()
+    assert.same({ connections = 1, sourceConnections = 1, targetConnections = 1, flows = 1 }, counts(after))
+    assert.same({ conn.id }, after.connections)
+    assert.equal(1, r.stderr:find("aep: stream: created dataflow " .. after.flows[1] .. " for dataset " .. dataset .. " ", 1, true))
+    local doc = manifest(m)
+    assert.equal(conn.id, doc.variables["STREAM_CONNECTION_ID_" .. dataset])
+    assert.equal(4, #stream_vars(doc))
+
+    r = aep({ "run", "teardown", "-q", table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.same({ connections = 0, sourceConnections = 0, targetConnections = 0, flows = 0 }, counts(listed()))
   end)
 end)
@@ -240,6 +278,5 @@ describe("aep run teardown and an aep stream that recorded nothing", function()
     local s, b = api:get(FLOWS .. "/flows/" .. left.flows[1])
     assert.equal(200, s)
     assert.equal("their own dataflow", b.items[1].name)
-    for i = #KINDS, 1, -1 do api:request("DELETE", FLOWS .. "/" .. KINDS[i] .. "/" .. left[KINDS[i]][1]) end
   end)
 end)

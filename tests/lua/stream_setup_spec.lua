@@ -155,6 +155,30 @@ describe("aep stream -d DATASET without a dataflow for it", function()
   end)
 end)
 
+describe("two aep streams into one dataset at once", function()
+  it("create one dataflow between them: the other uses it, and the manifest records it once", function()
+    local m = dir .. "/both.json"
+    local base = { "--env", emu.env_file, "--manifest", m, "--run-name", "both" }
+    local r = aep({ "run", "schemas", "datasets", "-q", table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    local dataset = manifest(m).variables.DATASET_ID_PROFILE
+    local words = { "XDG_STATE_HOME=" .. run.quote(dir .. "/state"), run.quote(run.bin), "stream", "-d", "DATASET_ID_PROFILE",
+                    "-i", PROFILES, "-m", PROFILE_MAPPING, "-q" }
+    for _, a in ipairs(base) do words[#words + 1] = run.quote(a) end
+    local one = table.concat(words, " ")
+    r = run.cmd({ "sh", "-c", "env " .. one .. " 2>" .. run.quote(dir .. "/a.err") .. " & env " .. one .. " 2>" ..
+                  run.quote(dir .. "/b.err") .. " & wait %1; a=$?; wait %2; b=$?; echo $a $b" })
+    assert.equal("0 0\n", r.stdout:match("%d+ %d+\n$"))
+    assert.same({ connections = 1, sourceConnections = 1, targetConnections = 1, flows = 1 }, counts(listed()))
+    assert.equal(4, #stream_vars(manifest(m)))
+    local _, total = fixtures.stored_ids(api, dataset)
+    assert.equal(50, total)
+    r = aep({ "run", "teardown", "-q", table.unpack(base) })
+    assert.equal(0, r.status, r.stdout .. r.stderr)
+    assert.same({ connections = 0, sourceConnections = 0, targetConnections = 0, flows = 0 }, counts(listed()))
+  end)
+end)
+
 describe("aep stream -d DATASET after a stream that stopped half-way", function()
   it("reuses the connection it made for the dataset, creates only the rest, and teardown removes it too", function()
     local m = dir .. "/half.json"

@@ -123,6 +123,13 @@ function M.info(fmt, ...)
   state.out(M.redact(format(fmt, ...)) .. "\n")
 end
 
+-- log.note(fmt, ...): "aep: ..." on stderr, a side note kept off stdout (which carries results,
+-- or JSON); suppressed by --quiet
+function M.note(fmt, ...)
+  if state.quiet then return end
+  state.err("aep: " .. M.redact(format(fmt, ...)) .. "\n")
+end
+
 -- log.warn(fmt, ...): "aep: warning: ..." on stderr
 function M.warn(fmt, ...)
   state.err("aep: warning: " .. M.redact(format(fmt, ...)) .. "\n")

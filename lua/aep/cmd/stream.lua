@@ -48,7 +48,7 @@ local COMMON = {
   { "flow-id", "string", metavar = "ID", help = "dataflow id for the envelope (with --inlet)" },
   { "authenticated", "boolean", help = "the --inlet needs a bearer token (authenticationRequired connection)" },
   { "schema", "string", metavar = "ID", help = "schema id for the envelope (with --inlet: no Platform call at all)" },
-  { "manifest", "string", metavar = "FILE", help = "run manifest to resolve --dataset variables from (default: aep run's)" },
+  { "manifest", "string", metavar = "FILE", help = "run manifest: --dataset variables, and what stream creates, for teardown (default: aep run's)" },
   { "run-name", "string", metavar = "NAME", help = "run name of that manifest (as aep run --run-name; default aep)" },
   { "tenant", "string", metavar = "NAME", help = "tenant id for the mapping's ctx.tenant (default: from the schema id)" },
   { "max-request-bytes", "integer", default = setup.MAX_REQUEST_BYTES, metavar = "N", help = "request body limit" },
@@ -91,6 +91,12 @@ each accepted record as ingested, failed after acceptance (with AEP's code and m
 the reject file for a replay) or unknown when the wait ran out (with the `aep status` command that
 finishes the check). Exit status: 0 all accepted or skipped (and none failed after acceptance), 2
 some rejected, failed or failed after acceptance, 1 could not run.
+
+The records go through the HTTP API dataflow that already writes the dataset: the run manifest's
+(the one `aep run realtime-import` made), else one Flow Service lists. Only when there is none is
+one created, named "aep stream <dataset id>", and recorded in the run manifest (--manifest, or the
+one aep run keeps for --run-name) so that `aep run teardown` deletes it. One line on stderr says
+which dataflow is used, or what was created.
 
 Flags:
 ]] .. cli.flags_help(COMMON) .. [[

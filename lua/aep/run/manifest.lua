@@ -9,7 +9,9 @@
 --                     "created": true, "step": "schemas"}, ... ],   -- in creation order
 --     "updated": "2025-01-01T00:00:00Z" }
 -- `created` is true when this workflow created the resource (then teardown deletes it), false
--- when it found one it did not make (teardown leaves it alone).
+-- when it found one it did not make (teardown leaves it alone). `aep stream` records here the
+-- connection, source and target connections and dataflow it creates for a dataset that had none
+-- (vars STREAM_*_ID_<dataset id>, "step": "stream", "dataset": the dataset id; aep.stream.connection).
 local crypto = require "aep.crypto"
 local file = require "aep.file"
 local host = require "aep.host"

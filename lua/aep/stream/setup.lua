@@ -114,11 +114,23 @@ function M.prepare(opts, input)
   elseif opts.raw or opts.upsert then
     resolve = function(ro) return require("aep.stream.raw").resolve(opts, ro) end
   end
+  local function compile_set(client, schema_id, tenant)
+    -- compiled against the dataset's schema once it is known (aep.stream.mapping_set)
+    local m, merr = require("aep.stream.mapping_set").for_target(opts.mapping_set, {
+      client = client, schema_id = schema_id, tenant = opts.tenant or tenant, log = log, set = set_file })
+    if not m then error(merr, 0) end
+    s.map = m
+  end
   local ok_t, target = pcall(resolve, {
     cfg = cfg, datastream = opts.datastream, edge_url = opts.edge_url, helpers = require("aep.stream.target"),
     dataset = opts.dataset, inlet = opts.inlet, flow_id = opts.flow_id, schema = opts.schema,
     authenticated = opts.authenticated,
     org = opts.org, manifest = opts.manifest, run_name = opts.run_name, sync = opts.sync_validation, log = log,
+    -- a mapping set that does not fit the dataset stops the run before a dataflow is created for it
+    before_connection = opts.mapping_set and function(client, dataset)
+      local schema_id = type(dataset.schemaRef) == "table" and dataset.schemaRef.id
+      if schema_id then compile_set(client, schema_id, require("aep.stream.target").tenant_of(schema_id)) end
+    end or nil,
   })
   if not ok_t then
     if cli.is_interrupt(target) then return nil, cli.EXIT.INTERRUPTED end
@@ -127,12 +139,9 @@ function M.prepare(opts, input)
     return nil, M.fail(tostring(target))
   end
   s.target = target
-  if opts.mapping_set then
-    -- compiled against the dataset's schema once the target is known (aep.stream.mapping_set)
-    local m, merr = require("aep.stream.mapping_set").for_target(opts.mapping_set, {
-      client = target.client, schema_id = target.schema_id, tenant = opts.tenant or target.tenant, log = log, set = set_file })
-    if not m then return nil, M.fail(merr) end
-    s.map = m
+  if opts.mapping_set and not s.map then
+    local ok_m, merr = pcall(compile_set, target.client, target.schema_id, target.tenant)
+    if not ok_m then return nil, M.fail(tostring(merr)) end
   end
   -- aep.platform warns about --insecure when it makes a client; a stream given --inlet and
   -- --schema makes none, and must say it all the same (SECURITY.md)

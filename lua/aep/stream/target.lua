@@ -1,6 +1,6 @@
 -- aep.stream.target: where `aep stream` sends — the dataset, its streaming inlet and dataflow, the
 -- envelope encoder — found (or created) with the client library: aep.config, aep.platform,
--- aep.catalog, aep.flows, aep.streaming_ingestion, aep.run.manifest.
+-- aep.catalog, aep.stream.connection, aep.streaming_ingestion, aep.run.manifest.
 --
 --   local t = target.resolve(opts)
 --   t.dataset_id, t.schema_id, t.flow_id, t.inlet_url, t.url (batch or sync endpoint),
@@ -8,15 +8,13 @@
 --   t.created (what was created this time, for the log)
 --
 -- With only --dataset (an id, a dataset name, or a variable of the run manifest such as
--- DATASET_ID_PROFILE), the streaming connection and dataflow are the ones named
--- "aep stream <dataset id>", created on first use and found afterwards. --inlet URL (with
--- --flow-id) uses an existing inlet; with --schema too, no Platform call is made at all (a sink,
--- a bench).
+-- DATASET_ID_PROFILE), the streaming connection and dataflow are the ones that already write the
+-- dataset (the run manifest's, e.g. the workflow's, then Flow Service's), created and recorded in
+-- the run manifest only when there are none (aep.stream.connection). --inlet URL (with --flow-id)
+-- uses an existing inlet; with --schema too, no Platform call is made at all (a sink, a bench).
 local streaming = require "aep.streaming_ingestion"
 
 local M = {}
-
-M.NAME_PREFIX = "aep stream "
 
 -- target.is_loopback(url) -> true when the URL's host is this machine (the emulator, a test sink)
 function M.is_loopback(url)
@@ -31,11 +29,16 @@ local function client_for(cfg)
   return require("aep.platform").new(cfg)
 end
 
+-- The run name `aep run` would use with this configuration (--run-name, AEP_RUN_NAME, the --env
+-- file's UNIQUE_ID, else "aep").
+local function run_name_of(cfg, run_name)
+  return run_name or os.getenv("AEP_RUN_NAME") or (cfg and cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
+end
+
 -- The run manifest `aep run` keeps for this target (its default path), for --dataset VARIABLE.
 local function default_manifest(cfg, run_name)
   if not cfg then return nil end
-  run_name = run_name or os.getenv("AEP_RUN_NAME") or (cfg.extra and cfg.extra.UNIQUE_ID) or "aep"
-  return require("aep.run.manifest").default_path(run_name, cfg)
+  return require("aep.run.manifest").default_path(run_name_of(cfg, run_name), cfg)
 end
 M.default_manifest = default_manifest
 
@@ -101,51 +104,18 @@ end
 -- `aep stream -d`, `aep validate --dataset` and `aep datasets` resolve datasets this way.
 M.find_dataset = find_dataset
 
-local function first(list)
-  return type(list) == "table" and list[1] or nil
-end
-
--- Find or create the streaming connection + dataflow named after the dataset.
-local function connection_for(c, dataset, log)
-  local flows = require "aep.flows"
-  local name = M.NAME_PREFIX .. dataset.id
-  local created = {}
-  local flow = flows.find_by_name(c, "flows", name)
-  local base, flow_id
-  if flow then
-    flow_id = flow.id
-    local sc = first(flow.sourceConnectionIds) and flows.get(c, "sourceConnections", first(flow.sourceConnectionIds))
-    if sc and sc.baseConnectionId then base = flows.get_connection(c, sc.baseConnectionId) end
-  end
-  if not base then
-    base = flows.find_by_name(c, "connections", name)
-    if not base then
-      local id = flows.create_streaming_connection(c, { name = name, description = "created by aep stream for dataset " .. dataset.id })
-      created[#created + 1] = "streaming connection " .. id
-      base = flows.get_connection(c, id) or { id = id }
-    elseif not base.auth then
-      base = flows.get_connection(c, base.id) or base
-    end
-  end
-  if not flow_id then
-    local ref = dataset.schemaRef or {}
-    local sc = flows.create_source_connection(c, { name = name, base_connection_id = base.id })
-    local tc = flows.create_target_connection(c, { name = name, dataset_id = dataset.id, schema_id = ref.id })
-    flow_id = flows.create_flow(c, { name = name, source_id = sc, target_id = tc })
-    created[#created + 1] = "dataflow " .. flow_id
-  end
-  local inlet = flows.inlet_of(base)
-  if not inlet then
-    error(require("aep.platform").error({ kind = "aep", code = "BAD_ANSWER",
-      message = "streaming connection " .. tostring(base.id) .. " has no inlet URL" }), 0)
-  end
-  if log and #created > 0 then log.info("aep stream: created %s for dataset %s", table.concat(created, " and "), dataset.id) end
-  return inlet, flow_id, created
+-- target.tenant_of(schema_id) -> the tenant a tenant schema's id names | nil (a standard schema)
+function M.tenant_of(schema_id)
+  local tenant = tostring(schema_id):match("^https?://ns%.adobe%.com/([^/]+)/")
+  if tenant == "xdm" then return nil end
+  return tenant
 end
 
 -- target.resolve(o) -> target | raises
--- o: cfg (aep.config), dataset, inlet, flow_id, schema, org, manifest, sync (sync validation),
--- log, client (a platform client, for tests)
+-- o: cfg (aep.config), dataset, inlet, flow_id, schema, org, manifest, run_name, sync (sync
+-- validation), log, client (a platform client, for tests), before_connection(client, dataset)
+-- (raises to stop before a connection or dataflow is looked for or created: a mapping set that
+-- does not fit the dataset's schema)
 function M.resolve(o)
   local cfg = o.cfg
   local t = { created = {} }
@@ -168,8 +138,13 @@ function M.resolve(o)
     end
   else
     local dataset = find_dataset(client(), o.dataset, o.manifest, cfg, o.run_name)
-    local inlet, flow_id, created = connection_for(client(), dataset, o.log)
-    t.inlet_url, t.flow_id, t.created = inlet.inlet_url, o.flow_id or flow_id, created
+    if o.before_connection then o.before_connection(client(), dataset) end
+    local run_name = run_name_of(cfg, o.run_name)
+    local got = require("aep.stream.connection").for_dataset(client(), dataset, {
+      manifest_path = o.manifest or default_manifest(cfg, run_name), manifest_flag = o.manifest ~= nil,
+      run_name = run_name, target = cfg and cfg:target(), log = o.log })
+    local inlet = got.inlet
+    t.inlet_url, t.flow_id, t.created = inlet.inlet_url, o.flow_id or got.flow_id, got.created
     t.authenticated = inlet.authenticated
     info = streaming.dataset_info(client(), dataset, { flow_id = t.flow_id, ims_org = o.org })
   end
@@ -179,8 +154,7 @@ function M.resolve(o)
     error(require("aep.platform").error({ kind = "aep", code = "BAD_ANSWER",
       message = "dataset " .. tostring(t.dataset_id) .. " has no schemaRef" }), 0)
   end
-  t.tenant = tostring(t.schema_id):match("^https?://ns%.adobe%.com/([^/]+)/")
-  if t.tenant == "xdm" then t.tenant = nil end
+  t.tenant = M.tenant_of(t.schema_id)
   t.encoder = streaming.envelope_encoder(info)
   t.is_local = M.is_loopback(t.inlet_url)
   if o.sync then

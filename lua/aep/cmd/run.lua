@@ -118,6 +118,8 @@ local function report_error(err, names, opts)
     if opts.run_name then cmd = cmd .. " --run-name " .. opts.run_name end
     if opts.manifest then cmd = cmd .. " --manifest " .. opts.manifest end
     if opts.env then cmd = cmd .. " --env " .. opts.env end
+    if opts.person then cmd = cmd .. " --person " .. opts.person end
+    if opts.identity then cmd = cmd .. " --identity " .. opts.identity end
     log.error("to resume, run `%s` again: what was done is found, not redone", cmd)
   else
     log.error("%s", tostring(err))

@@ -68,6 +68,14 @@ and teardown deletes exactly that. Every step finds what an earlier run created 
 prefixed with --run-name) before creating anything: running again is safe, and is how a failed
 run resumes.
 
+Output: one line per step on stdout, then a summary counting those lines by status
+("done: 16 created, 1 found, 2 updated"). -q prints only errors and the final result (the
+summary, and the profile a lookup shows); --json prints one JSON document at the end instead
+(steps, what was created/found, counts, exit status, a lookup's profile and events) and nothing
+else on stdout. lookup finds a person by --person EMAIL or --identity NS:VALUE (any identity
+namespace); while the profile is not visible yet it says on stderr what it waits for, up to
+--wait, and stops early when the person's records failed validation after acceptance.
+
 Exit status: 0 done; 2 done, but records were rejected or profiles did not match; 1 failed;
 64 usage error.
 

@@ -11,8 +11,7 @@ local json = require "aep.json"
 local M = {}
 
 local spec = {
-  cli.common.verbose, cli.common.quiet, cli.common.env,
-  { "json", "boolean", help = "print one JSON document at the end on stdout (steps done, what was created/found, counts, exit status, lookup's profile and events) and nothing else there" },
+  cli.common.verbose, cli.common.quiet, cli.common.env, cli.common.json,
   { "run-name", "string", metavar = "NAME", help = "prefix of every title, as the collection's UNIQUE_ID (default: UNIQUE_ID of the --env file, AEP_RUN_NAME, or \"aep\")" },
   { "manifest", "string", metavar = "FILE", help = "run manifest (default: $XDG_STATE_HOME/aep/runs/<run>-<sandbox>-<org>.json)" },
   { "emulator", "boolean", help = "start a local emulator and run against it (--no-emulator: never start one; default: start one only when nothing is configured)" },

@@ -76,8 +76,8 @@ end
 local by_email = ns:lower() == "email"
 
 local policy = profile.default_merge_policy(c)
-local policy_text = policy and string.format("merge policy %s, %s", tostring(policy.name or "default"), tostring(policy.id))
-  or "the sandbox's default merge policy"
+-- by name (the id is in --json's output), so the progress line fits a terminal's width
+local policy_text = policy and ("merge policy " .. tostring(policy.name or policy.id)) or "the sandbox's default merge policy"
 
 local started = c.now()
 local function remaining()

@@ -162,7 +162,14 @@ local function failed_records_of(id)
   return ok and found or {}
 end
 
+-- Reading the failed records costs a request per batch and failed file: at the first check, then
+-- at most every 10 s of the wait.
+local FAILED_CHECK_EVERY = 10
+local failed_checked = {}
 local function failed_early(id)
+  local last = failed_checked[id]
+  if last and c.now() - last < FAILED_CHECK_EVERY then return nil end
+  failed_checked[id] = c.now()
   local failed = failed_records_of(id)
   if #failed == 0 then return nil end
   return platform.error({ kind = "workflow", code = "FAILED_AFTER_ACCEPTANCE", message = string.format(

@@ -188,6 +188,39 @@ describe("aep run lookup", function()
   end)
 end)
 
+describe("aep run lookup of a person whose record AEP fails while the lookup waits", function()
+  it("stops with AEP's reason instead of waiting out --wait", function()
+    -- AEP validates streamed records after its answer: here 4 s after it, so the lookup starts
+    -- before the failure is known and learns it while waiting
+    local slow = emulator.start({ "--validation-delay", "4" })
+    local ok, err = pcall(function()
+      local function slow_run(args)
+        local argv = { "run", "--env", slow.env_file, "--manifest", tmp .. "/slow.json", "--wait", "120" }
+        for _, a in ipairs(args) do argv[#argv + 1] = a end
+        return run.aep(argv, { env = { NO_COLOR = "1", AEP_ENV = "" } })
+      end
+      local r = slow_run({ "auth", "schemas", "datasets", "streaming", "-q" })
+      assert(r.status == 0, r.stderr)
+      local m = json.decode(files.read(tmp .. "/slow.json"))
+      local input = files.write(tmp .. "/bronze.jsonl", json.encode({
+        _exchangeinternal = { loyaltyID = "bronze@example.com", loyaltyLevel = "Bronze", totalLoyaltyPoints = 1 },
+        person = { name = { firstName = "B", lastName = "Z" } }, personalEmail = { address = "bronze@example.com" },
+      }) .. "\n")
+      r = run.aep({ "stream", "--env", slow.env_file, "--dataset", m.variables.DATASET_ID_PROFILE,
+        "--inlet", m.variables.INLET_URL, "--flow-id", m.variables.FLOW_ID_PROFILE,
+        "--input", input, "--mapping", "mappings/loyalty_profile.lua", "--wait", "0" })
+      assert(r.status == 0, r.stderr)
+      r = slow_run({ "lookup", "--person", "bronze@example.com" })
+      assert.are.equal(1, r.status, r.stderr)
+      assert.truthy(r.stderr:find("aep: step 'lookup: profile of bronze@example.com' failed:\n  FAILED_AFTER_ACCEPTANCE: " ..
+        "the profile record of bronze@example.com was accepted but failed AEP's validation (batch ", 1, true), r.stderr)
+      assert.truthy(r.stderr:find("): INGEST-1201-400 Bronze is not a valid enum value; it never reaches Profile", 1, true), r.stderr)
+    end)
+    slow.cleanup()
+    if not ok then error(err, 0) end
+  end)
+end)
+
 describe("the progress of a wait", function()
   -- a fake clock: now() as set by the test
   local function clock()

@@ -29,7 +29,8 @@ end
 local function arr(t) return json.array(t or {}) end
 
 local function line_doc(l)
-  return { script = l.script, status = l.status ~= "" and l.status or nil, label = l.label,
+  local label = tostring(l.label or ""):gsub("^%s+", "") -- the indent is for the terminal
+  return { script = l.script, status = l.status ~= "" and l.status or nil, label = label ~= "" and label or nil,
            name = l.name ~= "" and l.name or nil, id = l.id ~= nil and tostring(l.id) or nil }
 end
 

@@ -94,7 +94,6 @@ local function import(kind)
   local earlier_id, earlier = earlier_success(KIND, dataset_id, signature)
   if earlier_id then
     wf:line("found", "batch", file_name .. " (imported: success)", earlier_id)
-    wf.counts.found = wf.counts.found + 1
     return earlier
   end
 
@@ -140,7 +139,6 @@ local function import(kind)
   m:set("BATCH_ID_" .. KIND, batch_id)
   m:set("BATCH_INPUT_" .. KIND, nil)
   wf:save()
-  wf.counts.created = wf.counts.created + 1
   wf:line("created", "batch", string.format("%s (%d %s)", file_name, #rows.lines, src.plural), batch_id)
   wf:step("batch-import: upload " .. file_name, function()
     batches.upload(c, batch_id, dataset_id, file_name, body)

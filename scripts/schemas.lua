@@ -113,7 +113,7 @@ local function enable_profile(schema_id, title)
   wf:step("schemas: enable Profile on '" .. title .. "'", function()
     local before = schemas.get(c, "schemas", schema_id)
     if schemas.is_profile_enabled(before) then
-      wf:line("found", "Profile-enabled", title)
+      wf:line("ok", "Profile-enabled", title .. " (already)")
     else
       schemas.enable_profile(c, schema_id)
       wf:line("updated", "Profile-enabled", title)

@@ -63,7 +63,6 @@ for _, r in ipairs(todo) do
       wf:line("kept", label, tostring(r.title) .. " (the API offers no way to delete it)", r.id)
     else
       wf:line("deleted", label, tostring(r.title), r.id)
-      wf.counts.deleted = wf.counts.deleted + 1
     end
     m:forget(r.var)
   end

@@ -104,13 +104,30 @@ end
 -- profile.wait(c, fn [, opts]) -> the first non-nil, non-false value fn() returns.
 -- Polls with a growing interval (opts.interval, default 1 s, up to opts.max_interval, 30 s) for at
 -- most opts.timeout seconds (default 900: AEP's p95 latency to Profile); then raises TIMEOUT.
+-- opts.on_wait(waited, timeout): called at least once a second while waiting (poll.wait).
 function M.wait(c, fn, opts)
   opts = opts or {}
   return poll.wait(c, fn, {
     timeout = opts.timeout or 900, interval = opts.interval, max_interval = opts.max_interval or 30,
-    what = opts.what or "profile data",
+    what = opts.what or "profile data", on_wait = opts.on_wait,
     timeout_message = function(s) return string.format("%s not visible after %d s", opts.what or "profile data", s) end,
   })
+end
+
+-- profile.default_merge_policy(c) -> {id =, name =} of the sandbox's default merge policy for
+-- profiles (the one a lookup without mergePolicyId merges by) | nil when it cannot be read
+-- (help/profile/api/merge-policies.md: GET /config/mergePolicies?default=true&schema.name=...)
+function M.default_merge_policy(c)
+  local ok, resp = pcall(c.get, c, "/data/core/ups/config/mergePolicies", {
+    query = { { "schema.name", M.PROFILE_SCHEMA }, { "default", "true" } },
+    allow = { [403] = true, [404] = true },
+  })
+  if not ok and require("aep.errors").is_interrupt(resp) then error(resp, 0) end
+  if not ok or resp.status ~= 200 or type(resp.json) ~= "table" then return nil end
+  for _, p in ipairs(type(resp.json.children) == "table" and resp.json.children or {}) do
+    if type(p) == "table" and p.default ~= false and p.id then return { id = p.id, name = p.name } end
+  end
+  return nil
 end
 
 return M

@@ -5,11 +5,13 @@ local config = require "aep.config"
 local platform = require "aep.platform"
 local workflow = require "aep.run.workflow"
 local manifest_mod = require "aep.run.manifest"
+local run_report = require "aep.run.report"
+local json = require "aep.json"
 
 local M = {}
 
 local spec = {
-  cli.common.verbose, cli.common.quiet, cli.common.env,
+  cli.common.verbose, cli.common.quiet, cli.common.env, cli.common.json,
   { "run-name", "string", metavar = "NAME", help = "prefix of every title, as the collection's UNIQUE_ID (default: UNIQUE_ID of the --env file, AEP_RUN_NAME, or \"aep\")" },
   { "manifest", "string", metavar = "FILE", help = "run manifest (default: $XDG_STATE_HOME/aep/runs/<run>-<sandbox>-<org>.json)" },
   { "emulator", "boolean", help = "start a local emulator and run against it (--no-emulator: never start one; default: start one only when nothing is configured)" },
@@ -18,7 +20,8 @@ local spec = {
   { "batch-import", "boolean", help = "realtime-import: batch-import the samples too (default; --no-batch-import skips it)" },
   { "reimport", "boolean", help = "batch-import: import again even if this run's batch already succeeded" },
   { "verify", "boolean", help = "lookup: check every person of the source data (realtime-import: on; --no-verify to skip)" },
-  { "person", "string", metavar = "EMAIL", help = "lookup: whose profile to show (default: PROFILE_ID, else the first sample person with events)" },
+  { "person", "string", metavar = "EMAIL", help = "lookup: whose profile to show, by email (default: PROFILE_ID, else the first sample person with events)" },
+  { "identity", "string", metavar = "NS:VALUE", help = "lookup: whose profile to show, by any identity: the namespace code as Profile's entityIdNS takes it, a colon, the value (ECID:123..., Email:a@b.com)" },
   { "profiles", "string", metavar = "FILE", help = "profile records (default data/AEP_loyalty_profiles.json)" },
   { "events", "string", metavar = "FILE", help = "event records (default data/AEP_loyalty_events.json)" },
   { "profile-mapping", "string", metavar = "FILE", help = "profile mapping (default mappings/loyalty_profile.lua)" },
@@ -65,6 +68,14 @@ and teardown deletes exactly that. Every step finds what an earlier run created 
 prefixed with --run-name) before creating anything: running again is safe, and is how a failed
 run resumes.
 
+Output: one line per step on stdout, then a summary counting those lines by status
+("done: 16 created, 1 found, 2 updated"). -q prints only errors and the final result (the
+summary, and the profile a lookup shows); --json prints one JSON document at the end instead
+(steps, what was created/found, counts, exit status, a lookup's profile and events) and nothing
+else on stdout. lookup finds a person by --person EMAIL or --identity NS:VALUE (any identity
+namespace); while the profile is not visible yet it says on stderr what it waits for, up to
+--wait, and stops early when the person's records failed validation after acceptance.
+
 Exit status: 0 done; 2 done, but records were rejected or profiles did not match; 1 failed;
 64 usage error.
 
@@ -77,6 +88,8 @@ Examples:
   aep run realtime-import --env my-org.postman_environment.json --run-name demo1
   aep run schemas datasets --env /tmp/aep-emu   (an emulator already running on that data dir)
   aep run lookup --set PROFILE_ID=tscrowby0@chicagotribune.com   (a person of the sample data)
+  aep run lookup --person aodowling1@examiner.com --json
+  aep run lookup --identity Email:aodowling1@examiner.com -q
   aep run teardown --run-name demo1
   aep run --list
 ]]
@@ -113,6 +126,8 @@ local function report_error(err, names, opts)
     if opts.run_name then cmd = cmd .. " --run-name " .. opts.run_name end
     if opts.manifest then cmd = cmd .. " --manifest " .. opts.manifest end
     if opts.env then cmd = cmd .. " --env " .. opts.env end
+    if opts.person then cmd = cmd .. " --person " .. opts.person end
+    if opts.identity then cmd = cmd .. " --identity " .. opts.identity end
     log.error("to resume, run `%s` again: what was done is found, not redone", cmd)
   else
     log.error("%s", tostring(err))
@@ -123,20 +138,24 @@ end
 function M.run(args)
   local opts, names = cli.parse(args, spec)
   if opts.verbose then log.set_verbose(true) end
-  if opts.quiet then log.set_quiet(true) end
+  if opts.quiet or opts.json then log.set_quiet(true) end -- --json: stdout holds the document only
   if opts.list then
     for _, n in ipairs(workflow.list_scripts()) do log.print("%s", n) end
     return cli.EXIT.OK
   end
   if #names == 0 then cli.usage_error("which workflow? e.g. `aep run realtime-import` (--list shows them)") end
   if opts.emulator and opts.env then cli.usage_error("--emulator and --env exclude each other") end
+  if opts.person and opts.identity then cli.usage_error("--person and --identity exclude each other (--person a@b.com is --identity Email:a@b.com)") end
+  if opts.identity and not opts.identity:match("^[^:]+:.+$") then
+    cli.usage_error("--identity needs NS:VALUE, the identity namespace code and the value (e.g. ECID:12345, Email:a@b.com), got '" .. opts.identity .. "'")
+  end
   for _, name in ipairs(names) do
     local text, err = workflow.script_source(name)
     if not text then cli.usage_error(err) end
   end
   local vars = parse_sets(opts.set)
 
-  local emu
+  local emu, wf, run_info = nil, nil, {}
   local ok, result = xpcall(function()
     local cfg = config.load({ flags = opts })
     local start_emulator = opts.emulator == true or (opts.emulator == nil and not cfg:has_credentials())
@@ -174,16 +193,12 @@ function M.run(args)
     end
     m.doc.target = target
     m.doc.run_name = run_name
-    local wf = workflow.new({ cfg = cfg, client = client, run_name = run_name, manifest = m, options = opts, vars = vars })
+    run_info = { run_name = run_name, manifest = mpath, target = target }
+    wf = workflow.new({ cfg = cfg, client = client, run_name = run_name, manifest = m, options = opts, vars = vars })
     log.info("run '%s' on %s, sandbox %s (manifest %s)", run_name, tostring(target.gateway), tostring(target.sandbox), mpath)
     for _, name in ipairs(names) do wf:run_script(name) end
-    local c = wf.counts
-    local summary = string.format("done: %d created, %d found", c.created, c.found)
-    if c.deleted > 0 then summary = summary .. string.format(", %d deleted", c.deleted) end
-    if wf.exit_code ~= 0 then
-      summary = summary .. "; incomplete: " .. table.concat(wf.incomplete_reasons or {}, "; ")
-    end
-    log.info("%s", summary)
+    -- the final result: shown under --quiet too (log.print); --json prints the document instead
+    if not opts.json then log.print("%s", run_report.summary(wf)) end
     return wf.exit_code
   end, function(e)
     if log.is_verbose() and type(e) == "string" and not cli.is_interrupt(e) then return debug.traceback(e, 2) end
@@ -193,13 +208,18 @@ function M.run(args)
     emu:stop()
     log.info("%-9s %-18s %s", "ok", "emulator", "stopped")
   end
+  local status = ok and result or cli.EXIT.ERROR
   if not ok then
     if cli.is_interrupt(result) then error(result, 0) end
     if type(result) == "table" and result.usage_error then error(result, 0) end
     report_error(result, names, opts)
-    return cli.EXIT.ERROR
   end
-  return result
+  if opts.json then
+    local doc = run_report.json_doc({ wf = wf, names = names, run_name = run_info.run_name, manifest = run_info.manifest,
+      target = run_info.target, exit_status = status, error = (not ok) and result or nil })
+    log.print("%s", json.encode_pretty(doc))
+  end
+  return status
 end
 
 return M

@@ -9,7 +9,10 @@
 --   wf:ensure{var=, kind=, label=, title=, find=fn, create=fn}
 --                                  -> id, status ("found" | "created"): find-or-create, one line
 --   wf:step(label, fn)             -> fn's results; errors carry the step's name
---   wf:line(status, label, name, id) prints one aligned line
+--   wf:line(status, label, name, id) prints one aligned line; the run's summary counts these
+--                                  lines by status (created, found, updated, deleted, kept)
+--   wf:result(fn)                  lines printed inside fn are the result: shown under --quiet too
+--   wf:waiting(what, bound)        -> on_wait(waited) for aep.poll: progress of a long wait
 --   wf:need(var, script)           -> a manifest value, or an error telling which script makes it
 --   wf:read_data(path) / wf:read_records(path) / wf:load_mapping(path)
 --   wf.client (aep.platform), wf.cfg (aep.config), wf.manifest (aep.run.manifest), wf.options
@@ -68,8 +71,10 @@ function M.new(o)
   self.options = o.options or {}
   self.root = o.root or "."
   self.vars = o.vars or {}
-  self.counts = { created = 0, found = 0, deleted = 0 }
+  self.counts = { created = 0, found = 0, updated = 0, deleted = 0, kept = 0 }
+  self.lines = {}
   self.scripts_run = {}
+  self.steps = {} -- {script =, status = "done" | "failed"}, in the order the scripts ended
   self.current = nil
   self.exit_code = 0
   return self
@@ -88,11 +93,43 @@ function WF:var(name, default)
   return v
 end
 
--- wf:line(status, label, name, id): one aligned line of what a step did
+-- wf:line(status, label, name, id): one aligned line of what a step did. The summary's counts
+-- come from here, one per line printed with a counted status, so they always equal the lines
+-- (scripts never count by hand; a helper's resource printed by a script is counted too).
 function WF:line(status, label, name, id)
+  if self.counts[status] then self.counts[status] = self.counts[status] + 1 end
+  self.lines[#self.lines + 1] = { script = self.script, status = status, label = label, name = name, id = id }
   local s = string.format("%-9s %-18s %s", status, label, name or "")
   if id then s = s .. "  " .. tostring(id) end
-  log.info("%s", s)
+  if self.printing_result and not self.options.json then log.print("%s", s) else log.info("%s", s) end
+end
+
+-- wf:result(fn): the lines fn prints with wf:line are the run's result (a looked-up profile):
+-- shown under --quiet too, which keeps only errors and the final result
+function WF:result(fn)
+  local prev = self.printing_result
+  self.printing_result = true
+  local ok, err = pcall(fn)
+  self.printing_result = prev
+  if not ok then error(err, 0) end
+end
+
+-- wf:waiting(what, bound [, o]) -> on_wait(waited), for aep.poll / aep.profile.wait: a progress
+-- line on stderr saying what is awaited and for how long, "waiting for WHAT, 12 s of 900 s":
+-- redrawn in place on a terminal, a plain line at most every 10 s otherwise, nothing with
+-- --quiet. Call on_wait.finish() when the wait ends (clears the terminal line). o: term.line's
+-- options (tty, out, now, interval), for tests.
+function WF:waiting(what, bound, o)
+  o = o or {}
+  local term = require "aep.term"
+  local line = term.line({ quiet = self.options.quiet, tty = o.tty, out = o.out, now = o.now,
+                           interval = o.interval, delay = 0 })
+  local progress = setmetatable({}, { __call = function(_, waited)
+    if not line:due() then return end
+    line:draw(string.format("waiting for %s, %d s of %d s", what, math.floor(waited or 0), math.floor(bound)))
+  end })
+  function progress.finish() line:finish() end
+  return progress
 end
 
 -- wf:heading(text): a script's first line
@@ -203,7 +240,6 @@ function WF:ensure(spec)
         step = self.script })
       self:save()
     end
-    self.counts[status] = self.counts[status] + 1
     self:line(status, label, spec.title, id)
     return id, status, extra
   end)
@@ -358,10 +394,12 @@ function WF:run_script(name)
   if not chunk then error(platform.error({ kind = "workflow", code = "BAD_SCRIPT", message = err }), 0) end
   local prev = self.script
   self.script = name:match("([^/]+)%.lua$") or name
-  local res = table.pack(self:step(self.script, chunk, self))
+  local res = table.pack(pcall(self.step, self, self.script, chunk, self))
+  self.steps[#self.steps + 1] = { script = self.script, status = res[1] and "done" or "failed" }
   self.script = prev
-  self.scripts_run[name] = res[1] or true
-  return table.unpack(res, 1, res.n)
+  if not res[1] then error(res[2], 0) end
+  self.scripts_run[name] = res[2] or true
+  return table.unpack(res, 2, res.n)
 end
 
 -- wf:incomplete(why): mark the run incomplete (exit status 2) without stopping it

@@ -296,7 +296,7 @@ describe("aep run teardown and an aep stream that recorded nothing", function()
     r = aep({ "run", "teardown", table.unpack(base) })
     assert.equal(0, r.status, r.stdout .. r.stderr)
     assert.matches("deleted   dataflow           aep stream " .. vars.DATASET_ID_PROFILE .. " (made by aep stream)", r.stdout, 1, true)
-    assert.matches("done: 0 created, 0 found, 12 deleted", r.stdout, 1, true)
+    assert.matches("done: 0 created, 0 found, 16 deleted", r.stdout, 1, true) -- 12 of the workflow, 4 of the stream
     local left = listed()
     assert.same({ connections = 1, sourceConnections = 1, targetConnections = 1, flows = 1 }, counts(left))
     local s, b = api:get(FLOWS .. "/flows/" .. left.flows[1])

@@ -233,14 +233,19 @@ local function validate_slice(app, limit, t)
   local wms = window_ms(app)
   local done, bytes, over = 0, 0, false
   store.transaction(function()
-    local infos, windows = {}, {}
+    local infos, windows, ctxs = {}, {}, {}
     while #rows > 0 do
       local last
       for _, r in ipairs(rows) do
         local seq, sandbox, ds, flow, inlet, xaction, received, text, dp = table.unpack(r, 1, 9)
         local ikey = sandbox .. "\0" .. ds
         local info = infos[ikey]
-        local ctx = { app = app, store = store, org = app.org, config = app.config, sandbox = sandbox }
+        -- one context per sandbox and slice (read, never written, by what it is passed to)
+        local ctx = ctxs[sandbox]
+        if not ctx then
+          ctx = { app = app, store = store, org = app.org, config = app.config, sandbox = sandbox }
+          ctxs[sandbox] = ctx
+        end
         if info == nil then
           local why
           info, why = ingest.dataset(ctx, sandbox, ds)

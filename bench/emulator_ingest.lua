@@ -316,7 +316,7 @@ local ok, err = pcall(function()
       fmt_int(N), sample_bytes, BATCH, fmt_int(#last_list[1].body), IN_FLIGHT))
     w("- Each record: envelope checked and the message committed to SQLite (WAL, synchronous=NORMAL, one " ..
       "transaction per request) before the 207 goes out; then, between requests in time-bounded slices, its " ..
-      "xdmEntity validated against the Profile schema (aep.xdm) and stored with its identity (docs/emulator.md)")
+      "xdmEntity validated against the Profile schema (aep.xdm) and stored with its identity (docs/EMULATOR-INTERNALS.md, \"The asynchronous streaming pipeline\")")
     w("- answered: from the first request to the last 207; validated: from the first request until the dataset " ..
       "holds every record of the run (polled every 20 ms); health: `bench/health_probe.lua`, another process, " ..
       "asks `GET /emulator/health` every 10 ms from the first request until the run is validated")

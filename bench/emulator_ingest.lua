@@ -15,12 +15,16 @@
 --   2. generates N records shaped like data/AEP_loyalty_profiles.json (~350 bytes of xdmEntity,
 --      distinct emails) and encodes them, before any timing, into bodies of --batch messages;
 --   3. posts the bodies to /collection/batch/INLET with an aep.http pool (--in-flight requests
---      at a time), checks that every answer is a 207 with one xactionId per message, and prints
---      records/s (the median of --runs runs, each on new records), and records per CPU-second
---      of the emulator process (/proc/PID/stat: the "one core" figure, robust to a busy machine
---      since the emulator serves from one thread). Each record is decoded, checked
---      (envelope), validated against the schema (aep.xdm), stored with its identity links and
---      committed to SQLite (one transaction per request) before its 207 goes out;
+--      at a time), checks that every answer is a 207 with one xactionId per message, then polls
+--      the dataset until it holds every record of the run, and prints records/s answered and
+--      records/s validated and stored (the durable, validated figure; medians of --runs runs,
+--      each on new records), and records per CPU-second of the emulator process (/proc/PID/stat:
+--      the "one core" figure, robust to a busy machine since the emulator serves from one
+--      thread). Each record is decoded, checked (envelope) and committed to SQLite (one
+--      transaction per request) before its 207 goes out, then validated against the schema
+--      (aep.xdm) and stored with its identity between requests (async_validation.lua);
+--      meanwhile bench/health_probe.lua, another process, times GET /emulator/health every 10 ms
+--      (the worst latency is reported: issue 19 wants it within 100 ms);
 --   4. baseline, same run: the same bodies posted to bench/sink.lua (reads each body, answers a
 --      canned 207), to show how much of the time is the emulator's own work.
 -- Finally it checks the dataset holds every record (/emulator/datasets/ID/records).
@@ -46,7 +50,9 @@ local IN_FLIGHT = math.tointeger(tonumber(opt("in-flight", "4")))
 local RUNS = math.tointeger(tonumber(opt("runs", "3")))
 local RESULTS = opt("results", nil)
 local AEP = os.getenv("AEP") or host.executable()
-local TARGET, AIM = 20000, 35000 -- issue 3 ("Speed"), and the margin aimed for (task emuperf)
+-- issue 3 ("Speed": 20,000 on one core), the durable validated ingest aimed for, and the worst
+-- /emulator/health latency allowed during it
+local TARGET, AIM, HEALTH_MAX = 20000, 50000, 0.1
 
 local function q(s)
   s = tostring(s)
@@ -137,6 +143,38 @@ local function post_all(url, list, check)
   return dt, accepted
 end
 
+-- Wait until the dataset holds `want` successful records (validated and stored); -> seconds since t0
+local function wait_validated(api, dataset_id, want, t0)
+  for _ = 1, 12000 do -- at most 12,000 polls (~4 min)
+    if fixtures.records(api, dataset_id, "?limit=1&status=success").count >= want then
+      return host.monotonic() - t0
+    end
+    host.sleep(0.02)
+  end
+  error("the dataset did not reach " .. want .. " records")
+end
+
+-- /emulator/health timed from another process during a run (bench/health_probe.lua)
+local function start_probe(url)
+  local stop_file = os.tmpname()
+  os.remove(stop_file)
+  local fh = assert(io.popen(q(AEP) .. " " .. q(ROOT .. "/bench/health_probe.lua") .. " " .. q(url) .. " " ..
+    q(stop_file), "r"))
+  return { fh = fh, stop_file = stop_file }
+end
+
+local function stop_probe(probe)
+  local f = assert(io.open(probe.stop_file, "wb"))
+  f:close()
+  local line = probe.fh:read("a")
+  probe.fh:close()
+  os.remove(probe.stop_file)
+  local n, worst, med, failed = line:match("probes (%d+) worst (%S+) median (%S+) failed (%d+)")
+  assert(n, "health probe: " .. line)
+  assert(tonumber(failed) == 0, "health probe: " .. failed .. " probes failed")
+  return { probes = tonumber(n), worst = tonumber(worst), median = tonumber(med) }
+end
+
 -- CPU seconds (user + system) the process has used so far, from /proc/PID/stat
 local function cpu_seconds(pid)
   local f = io.open("/proc/" .. pid .. "/stat", "rb")
@@ -215,22 +253,33 @@ local ok, err = pcall(function()
   local rates, cpu_rates, total, sample_bytes = {}, {}, 0, #entity_json(ids.tenant, 1)
   local run_lines = {}
   local last_list
+  local vrates, worst_health = {}, 0
   for run = 1, RUNS do
     local list = bodies(ids, (run - 1) * N + 1, N)
     collectgarbage()
+    local load1 = capture("cut -d' ' -f1 /proc/loadavg")
+    local probe = start_probe(emu.url)
     local c0 = cpu_seconds(emu.pid)
+    local t0 = host.monotonic()
     local dt, n = post_all(url, list, true)
+    local vdt = wait_validated(api, ids.profile_dataset, total + n, t0)
     local cpu = cpu_seconds(emu.pid) - c0
+    local health = stop_probe(probe)
+    worst_health = math.max(worst_health, health.worst)
     total = total + n
     rates[#rates + 1] = n / dt
+    vrates[#vrates + 1] = n / vdt
     cpu_rates[#cpu_rates + 1] = n / cpu
-    io.stdout:write(string.format("  run %d: %d records in %.2f s = %.0f records/s; emulator CPU %.2f s = %.0f records " ..
-      "per CPU-second\n", run, n, dt, n / dt, cpu, n / cpu))
-    run_lines[#run_lines + 1] = string.format("| %d | %s | %.2f s | **%s** | %.2f s | **%s** |", run, fmt_int(n), dt,
-      fmt_int(n / dt), cpu, fmt_int(n / cpu))
+    io.stdout:write(string.format("  run %d: %d records answered in %.2f s = %.0f records/s, validated and stored in " ..
+      "%.2f s = %.0f records/s; emulator CPU %.2f s = %.0f records per CPU-second; /emulator/health: %d probes, " ..
+      "worst %.0f ms, median %.1f ms\n", run, n, dt, n / dt, vdt, n / vdt, cpu, n / cpu, health.probes,
+      health.worst * 1000, health.median * 1000))
+    run_lines[#run_lines + 1] = string.format("| %d | %s | %s | %.2f s | %s | %.2f s | **%s** | %.2f s | %s | %d | " ..
+      "**%.0f ms** |", run, load1, fmt_int(n), dt, fmt_int(n / dt), vdt, fmt_int(n / vdt), cpu, fmt_int(n / cpu),
+      health.probes, health.worst * 1000)
     last_list = list
   end
-  local rate, cpu_rate = median(rates), median(cpu_rates)
+  local rate, vrate, cpu_rate = median(rates), median(vrates), median(cpu_rates)
   local recs = fixtures.records(api, ids.profile_dataset, "?limit=1&status=success")
   assert(recs.count == total, string.format("dataset holds %d records, expected %d", recs.count, total))
 
@@ -238,8 +287,9 @@ local ok, err = pcall(function()
   local sdt, sn = post_all(sink.url .. "/collection/batch/sink", last_list, false)
   stop(sink)
   local sink_rate = sn / sdt
-  io.stdout:write(string.format("emulator: %.0f records/s wall, %.0f records per emulator CPU-second (medians of " ..
-    "%d runs; entity %d bytes; all %d stored)\n", rate, cpu_rate, RUNS, sample_bytes, total))
+  io.stdout:write(string.format("emulator: %.0f records/s answered, %.0f records/s validated and stored, %.0f records " ..
+    "per emulator CPU-second (medians of %d runs; entity %d bytes; all %d stored); worst /emulator/health %.0f ms\n",
+    rate, vrate, cpu_rate, RUNS, sample_bytes, total, worst_health * 1000))
   io.stdout:write(string.format("baseline, trivial sink (bench/sink.lua), same bodies: %.0f records/s; " ..
     "emulator / sink = %.2f\n", sink_rate, rate / sink_rate))
   if RESULTS then
@@ -251,7 +301,8 @@ local ok, err = pcall(function()
     w(string.format("Written by `bench/emulator_ingest.lua` (step 2 of `./dev bench`) on %s UTC; every figure " ..
       "comes from that one run.", os.date("!%Y-%m-%d %H:%M")))
     w("Issue 3 (\"Speed\"): batches of 500 sample-sized records, validated and stored, at 20,000 records/s or " ..
-      "more on one core.")
+      "more on one core; issue 19: durable, validated ingest at 50,000 records/s or more on this machine, and " ..
+      "`/emulator/health` answering within 100 ms meanwhile.")
     w()
     w("- Machine: " .. machine.cpu .. ", " .. machine.cores .. " cores (nproc); " .. machine.os .. ", " .. machine.kernel)
     local v = host.versions()
@@ -260,28 +311,38 @@ local ok, err = pcall(function()
     if cache then cache:close() end
     w("- aep " .. tostring(v.aep) .. " (" .. AEP .. (build_type and (", CMake build type " .. build_type) or "") ..
       "), " .. tostring(v.lua) .. ", SQLite " .. tostring(require("aep.sqlite").version))
-    w("- Load average at the start: " .. machine.load .. "; at the end: " .. load_end)
+    w("- Load average at the start: " .. machine.load .. "; at the end: " .. load_end .. " (the machine is " ..
+      "shared: above 2, other work competes for its 2 cores, and every figure below, CPU-seconds too, suffers)")
     w(string.format("- Records: %s per run, shaped like data/AEP_loyalty_profiles.json (xdmEntity %d bytes, " ..
       "distinct emails), in batches of %d messages (%s bytes per request body), %d requests in flight",
       fmt_int(N), sample_bytes, BATCH, fmt_int(#last_list[1].body), IN_FLIGHT))
-    w("- Each record: envelope checked, xdmEntity validated against the Profile schema (aep.xdm), stored " ..
-      "with its identity and committed to SQLite (WAL, one transaction per request) before the 207 goes out")
+    w("- Each record: envelope checked and the message committed to SQLite (WAL, synchronous=NORMAL, one " ..
+      "transaction per request) before the 207 goes out; then, between requests in time-bounded slices, its " ..
+      "xdmEntity validated against the Profile schema (aep.xdm) and stored with its identity (docs/EMULATOR-INTERNALS.md, \"The asynchronous streaming pipeline\")")
+    w("- answered: from the first request to the last 207; validated: from the first request until the dataset " ..
+      "holds every record of the run (polled every 20 ms); health: `bench/health_probe.lua`, another process, " ..
+      "asks `GET /emulator/health` every 10 ms from the first request until the run is validated")
     w()
-    w("| run | records | wall clock | records/s | emulator CPU (user+sys) | records per emulator CPU-second |")
-    w("|---:|---:|---:|---:|---:|---:|")
+    w("| run | load (1 min) at its start | records | answered in | answered/s | validated in | validated records/s | emulator CPU (user+sys) | " ..
+      "records per emulator CPU-second | health probes | worst health latency |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for _, line in ipairs(run_lines) do w(line) end
     w()
-    w(string.format("- **%s records/s** wall clock, **%s records per emulator CPU-second** (medians of %d runs; " ..
-      "the emulator serves from one thread, so CPU-seconds are one core's; all %s records stored and counted)",
-      fmt_int(rate), fmt_int(cpu_rate), RUNS, fmt_int(total)))
+    w(string.format("- **%s records/s durable, validated and stored** (wall clock; answered: %s records/s), " ..
+      "**%s records per emulator CPU-second** (medians of %d runs; the emulator serves from one thread, so " ..
+      "CPU-seconds are one core's; all %s records stored and counted); worst `/emulator/health` latency in any " ..
+      "run: **%.0f ms**", fmt_int(vrate), fmt_int(rate), fmt_int(cpu_rate), RUNS, fmt_int(total), worst_health * 1000))
     w(string.format("- Baseline, same run: the last run's bodies posted to the trivial sink (`bench/sink.lua`: " ..
       "reads each body, answers a canned 207): %s records/s; emulator / sink = **%.3f** (the sink's figure is " ..
       "the client's ceiling)", fmt_int(sink_rate), rate / sink_rate))
     local function verdict(okv, text) w("- " .. (okv and "met: " or "MISSED: ") .. text) end
-    verdict(rate >= TARGET and cpu_rate >= TARGET, string.format(">= %s records/s on one core (issue 3): %s wall, " ..
-      "%s per CPU-second (%.1fx)", fmt_int(TARGET), fmt_int(rate), fmt_int(cpu_rate), math.min(rate, cpu_rate) / TARGET))
-    verdict(rate >= AIM and cpu_rate >= AIM, string.format(">= %s records/s, the margin aimed for: %s wall, %s per " ..
-      "CPU-second", fmt_int(AIM), fmt_int(rate), fmt_int(cpu_rate)))
+    verdict(vrate >= TARGET and cpu_rate >= TARGET, string.format(">= %s records/s on one core (issue 3): %s " ..
+      "validated, %s per CPU-second (%.1fx)", fmt_int(TARGET), fmt_int(vrate), fmt_int(cpu_rate),
+      math.min(vrate, cpu_rate) / TARGET))
+    verdict(vrate >= AIM, string.format(">= %s durable, validated records/s (issue 19): %s (%s per emulator " ..
+      "CPU-second)", fmt_int(AIM), fmt_int(vrate), fmt_int(cpu_rate)))
+    verdict(worst_health <= HEALTH_MAX, string.format("`/emulator/health` within %.0f ms under that load " ..
+      "(issue 19): worst %.0f ms", HEALTH_MAX * 1000, worst_health * 1000))
     w()
     w("```")
     w(command)

@@ -22,12 +22,24 @@ local cjson_safe = require "cjson.safe"
 local json = require "aep.json"
 local ingest = require "aep.emulator.ingest"
 local ids = require "aep.emulator.ids"
+local host = require "aep.host"
+local lines = require "aep.lines"
 local dataprep_stream = require "aep.emulator.dataprep_stream"
 
 local M = {}
 
 M.WINDOW_S = 1      -- default window (aep emulator --batch-window)
-M.SLICE = 500       -- messages validated per idle slice: a request waits at most one slice
+-- An idle slice validates pending messages, read CHUNK at a time, up to SLICE of them, and stops
+-- after the message that ends past SLICE_SECONDS -- but never before it has validated SLICE_MIN
+-- messages or SLICE_MIN_BYTES of them, so that what one ordinary request brought (up to 500
+-- messages, as the slices of 500 before) is validated before the next request is served, however
+-- busy the machine. A request therefore waits at most about max(SLICE_SECONDS, the time to validate
+-- SLICE_MIN_BYTES), whatever the backlog and the size of its messages.
+M.SLICE = 5000
+M.CHUNK = 100
+M.SLICE_SECONDS = 0.02
+M.SLICE_MIN = 500
+M.SLICE_MIN_BYTES = 256 * 1024
 -- --validation-delay SECONDS (default 0): a message is validated no earlier than that after it
 -- was received (AEP documents minutes; tests of clients that wait use it)
 
@@ -63,8 +75,11 @@ function M.setup(store)
       "received_ms, entity, dataprep) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     slice = db:prepare("SELECT seq, sandbox, dataset_id, flow_id, inlet_id, xaction_id, received_ms, entity, dataprep " ..
       "FROM ingest_pending WHERE received_ms <= ? ORDER BY seq LIMIT ?"),
-    unpend = db:prepare("DELETE FROM ingest_pending WHERE seq = ?"),
+    -- the rows of one chunk validated so far: those between its first and last seq that the
+    -- slice's query returned (received by the cutoff); one statement per chunk, not per row
+    unpend = db:prepare("DELETE FROM ingest_pending WHERE seq BETWEEN ? AND ? AND received_ms <= ?"),
     any_pending = db:prepare("SELECT min(received_ms) FROM ingest_pending"),
+    pending_before = db:prepare("SELECT 1 FROM ingest_pending WHERE received_ms < ? LIMIT 1"),
     count_pending = db:prepare("SELECT count(*) FROM ingest_pending"),
     win_get = db:prepare("SELECT id, ok_batch, failed_batch, input, output, failed, in_bytes, out_bytes, codes, " ..
       "created, window_end FROM ingest_windows WHERE sandbox = ? AND dataset_id = ? AND flow_id = ? AND window_start = ?"),
@@ -194,98 +209,126 @@ local function save_window(w, t)
   end
 end
 
--- One slice: validate up to `limit` pending messages. -> number validated
 local function delay_ms(app)
   local d = tonumber(app and app.config and app.config.validation_delay) or 0
   return math.max(0, math.floor(d * 1000 + 0.5))
 end
 
-local function validate_slice(app, limit, t)
+local function next_rows(cutoff, n)
   local rows = {}
-  for r in S.slice:rows(t - delay_ms(app), limit) do rows[#rows + 1] = r end
+  for r in S.slice:rows(cutoff, n) do rows[#rows + 1] = r end
+  return rows
+end
+
+-- One slice: validate pending messages, read in chunks of CHUNK, until `limit` are done, none is
+-- left or the slice is over (M.SLICE_SECONDS, M.SLICE_MIN, M.SLICE_MIN_BYTES: checked after each
+-- message, so a slice of big or slow records stops early; the rest of its chunk stays pending), all
+-- in one transaction (one commit per slice, not per chunk). -> number validated
+local function validate_slice(app, limit, t)
+  local cutoff = t - delay_ms(app)
+  local rows = next_rows(cutoff, math.min(M.CHUNK, limit))
   if #rows == 0 then return 0 end
+  local deadline = host.monotonic() + M.SLICE_SECONDS
   local store = app.store
   local wms = window_ms(app)
+  local done, bytes, over = 0, 0, false
   store.transaction(function()
-    local infos, windows = {}, {}
-    for _, r in ipairs(rows) do
-      local seq, sandbox, ds, flow, inlet, xaction, received, text, dp = table.unpack(r, 1, 9)
-      local ikey = sandbox .. "\0" .. ds
-      local info = infos[ikey]
-      local ctx = { app = app, store = store, org = app.org, config = app.config, sandbox = sandbox }
-      if info == nil then
-        local why
-        info, why = ingest.dataset(ctx, sandbox, ds)
-        -- a dataset whose schema is gone since the answer: its messages fail, none is lost
-        if not info and why == "no_schema" then
-          info = { id = ds, sandbox = sandbox, validate = function()
-            return false, { { message = "Dataset [" .. ds .. "] has no schema to validate the message against" } }
-          end }
+    local infos, windows, ctxs = {}, {}, {}
+    while #rows > 0 do
+      local last
+      for _, r in ipairs(rows) do
+        local seq, sandbox, ds, flow, inlet, xaction, received, text, dp = table.unpack(r, 1, 9)
+        local ikey = sandbox .. "\0" .. ds
+        local info = infos[ikey]
+        -- one context per sandbox and slice (read, never written, by what it is passed to)
+        local ctx = ctxs[sandbox]
+        if not ctx then
+          ctx = { app = app, store = store, org = app.org, config = app.config, sandbox = sandbox }
+          ctxs[sandbox] = ctx
         end
-        info = info or false
-        infos[ikey] = info
+        if info == nil then
+          local why
+          info, why = ingest.dataset(ctx, sandbox, ds)
+          -- a dataset whose schema is gone since the answer: its messages fail, none is lost
+          if not info and why == "no_schema" then
+            info = { id = ds, sandbox = sandbox, validate = function()
+              return false, { { message = "Dataset [" .. ds .. "] has no schema to validate the message against" } }
+            end }
+          end
+          info = info or false
+          infos[ikey] = info
+        end
+        -- a dataset deleted since the answer: its data goes with it, as in AEP
+        if info then
+          local start = received - received % wms
+          local w = load_window(ctx, windows, sandbox, ds, flow, inlet, start, wms, t)
+          local entity = text and (lines.has_long_number(text) and json.decode(text)
+            or cjson_safe.decode(text))
+          local ok, violations, ops
+          local size = text and #text or 0 -- the bytes received (a raw record before its mapping)
+          if dp then entity, text, violations, ops = dataprep_stream.prepare(ctx, sandbox, dp, entity) end
+          if violations then
+            ok = false
+          elseif type(entity) == "table" then
+            -- a validator that raises must not stop every later message: this one fails
+            local pok, a, b = pcall(info.validate, entity)
+            if pok then ok, violations = a, b
+              if ops and not ok then
+                violations = dataprep_stream.partial_violations(violations)
+                ok = violations == nil
+              end
+            else ok, violations = false, { { message = "The message could not be validated: " .. tostring(a) } } end
+          else
+            entity, text, ok, violations = nil, nil, false, { MISSING_ENTITY }
+          end
+          w.input, w.in_bytes = w.input + 1, w.in_bytes + size
+          if ok and ops then
+            ok, violations = dataprep_stream.apply_upsert(ctx, info, ops, xaction, received, entity, text)
+            if ok then w.output = w.output + 1 end
+          end
+          if ok and ops then -- applied to Profile only: no data lake batch
+          elseif ok then
+            w.output, w.out_bytes = w.output + 1, w.out_bytes + size
+            ingest.insert(info, batch_for(w, true, t), xaction, received, "success", entity, text)
+          else
+            w.failed = w.failed + 1
+            local code = ingest.violation_code(violations)
+            local cat = M.category(violations)
+            w.codes.catalog = w.codes.catalog or {}
+            w.codes.catalog[code] = (w.codes.catalog[code] or 0) + 1
+            w.codes.category = w.codes.category or {}
+            w.codes.category[cat] = (w.codes.category[cat] or 0) + 1
+            ingest.insert(info, batch_for(w, false, t), xaction, received, "failed", entity, text, violations)
+          end
+        end
+        last = seq
+        done, bytes = done + 1, bytes + (text and #text or 0)
+        if host.monotonic() >= deadline and (done >= M.SLICE_MIN or bytes >= M.SLICE_MIN_BYTES) then
+          over = true
+          break
+        end
       end
-      -- a dataset deleted since the answer: its data goes with it, as in AEP
-      if info then
-        local start = received - received % wms
-        local w = load_window(ctx, windows, sandbox, ds, flow, inlet, start, wms, t)
-        local entity = text and (text:find(ingest.LONG_NUMBER) and json.decode(text)
-          or cjson_safe.decode(text))
-        local ok, violations, ops
-        local size = text and #text or 0 -- the bytes received (a raw record before its mapping)
-        if dp then entity, text, violations, ops = dataprep_stream.prepare(ctx, sandbox, dp, entity) end
-        if violations then
-          ok = false
-        elseif type(entity) == "table" then
-          -- a validator that raises must not stop every later message: this one fails
-          local pok, a, b = pcall(info.validate, entity)
-          if pok then ok, violations = a, b
-            if ops and not ok then
-              violations = dataprep_stream.partial_violations(violations)
-              ok = violations == nil
-            end
-          else ok, violations = false, { { message = "The message could not be validated: " .. tostring(a) } } end
-        else
-          entity, text, ok, violations = nil, nil, false, { MISSING_ENTITY }
-        end
-        w.input, w.in_bytes = w.input + 1, w.in_bytes + size
-        if ok and ops then
-          ok, violations = dataprep_stream.apply_upsert(ctx, info, ops, xaction, received, entity, text)
-          if ok then w.output = w.output + 1 end
-        end
-        if ok and ops then -- applied to Profile only: no data lake batch
-        elseif ok then
-          w.output, w.out_bytes = w.output + 1, w.out_bytes + size
-          ingest.insert(info, batch_for(w, true, t), xaction, received, "success", entity, text)
-        else
-          w.failed = w.failed + 1
-          local code = ingest.violation_code(violations)
-          local cat = M.category(violations)
-          w.codes.catalog = w.codes.catalog or {}
-          w.codes.catalog[code] = (w.codes.catalog[code] or 0) + 1
-          w.codes.category = w.codes.category or {}
-          w.codes.category[cat] = (w.codes.category[cat] or 0) + 1
-          ingest.insert(info, batch_for(w, false, t), xaction, received, "failed", entity, text, violations)
-        end
-      end
-      S.unpend:run(seq)
+      S.unpend:run(rows[1][1], last, cutoff)
+      if over or done >= limit then break end
+      rows = next_rows(cutoff, math.min(M.CHUNK, limit - done))
     end
     for _, w in pairs(windows) do save_window(w, t) end
   end)
-  return #rows
+  return done
 end
 
 -- Close the windows that have ended and have no message left to validate.
+-- (ingest_pending has no index on received_ms, which would cost every message two more index
+-- writes: "is one of them older than the window's end?" stops at the first such row, which in
+-- seq order is nearly always the first; min(received_ms) read them all, at every idle step.)
 local function close_windows(app, t)
-  local row = S.any_pending:first()
-  local oldest = row and row[1]
   local due = {}
   for r in S.win_due:rows(t) do due[#due + 1] = r end
   if #due == 0 then return end
   app.store.transaction(function()
     for _, r in ipairs(due) do
       local id, end_ms, ok_batch, failed_batch = r[1], r[2], r[3], r[4]
-      if not oldest or oldest >= end_ms then
+      if not S.pending_before:first(end_ms) then
         for _, b in ipairs { { ok_batch, "success" }, { failed_batch, "failed" } } do
           if b[1] then
             local batch = ingest.get_batch(b[1])

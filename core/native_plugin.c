@@ -25,8 +25,9 @@ static pthread_mutex_t plugin_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *plugin_handles[MAX_PLUGINS];
 
 /* Write the embedded object to a memfd and dlopen it; NULL with the reason in err. The memfd
- * stays open (close-on-exec) so that debuggers and sanitizer symbolizers can read the object
- * through the name dlopen recorded (/proc/self/fd/N). */
+ * stays open (close-on-exec) so that debuggers, valgrind and sanitizer symbolizers (other
+ * processes: hence /proc/PID, not /proc/self) can read the object through the name dlopen
+ * recorded, /proc/PID/fd/N. */
 static void *open_plugin(const aep_native_module *m, char *err, size_t errlen) {
   int fd = memfd_create(m->name, MFD_CLOEXEC);
   if (fd < 0) {
@@ -45,7 +46,7 @@ static void *open_plugin(const aep_native_module *m, char *err, size_t errlen) {
     p += n;
   }
   char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  snprintf(path, sizeof path, "/proc/%ld/fd/%d", (long)getpid(), fd);
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *why = dlerror();

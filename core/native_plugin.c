@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ static void *plugin_handles[MAX_PLUGINS];
  * stays open (close-on-exec) so that debuggers, valgrind and sanitizer symbolizers (other
  * processes: hence /proc/PID, not /proc/self) can read the object through the name dlopen
  * recorded, /proc/PID/fd/N. */
-static void *open_plugin(const aep_native_module *m, char *err, size_t errlen) {
+static void *open_embedded_plugin(const aep_native_module *m, char *err, size_t errlen) {
   int fd = memfd_create(m->name, MFD_CLOEXEC);
   if (fd < 0) {
     snprintf(err, errlen, "%s cannot be loaded: memfd_create: %s", m->name, strerror(errno));
@@ -55,6 +56,23 @@ static void *open_plugin(const aep_native_module *m, char *err, size_t errlen) {
              m->name, why ? why : "dlopen failed", m->packages, m->packages);
     close(fd);
     return NULL;
+  }
+  return h;
+}
+
+/* AEP_PLUGIN_DIR (the build's plugins/ folder) makes aep load the plugins from files there
+ * instead: for valgrind, which cannot read debug information from a memfd. */
+static void *open_plugin(const aep_native_module *m, char *err, size_t errlen) {
+  const char *dir = getenv("AEP_PLUGIN_DIR");
+  if (!dir || !*dir) return open_embedded_plugin(m, err, errlen);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s.so", dir, m->name);
+  char *dot = strrchr(path, '/') ? strchr(strrchr(path, '/'), '.') : NULL;
+  if (dot) *dot = '_'; /* aep.sqlite -> aep_sqlite.so */
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *why = dlerror();
+    snprintf(err, errlen, "%s cannot be loaded from AEP_PLUGIN_DIR: %s", m->name, why ? why : "dlopen failed");
   }
   return h;
 }

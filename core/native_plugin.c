@@ -51,9 +51,14 @@ static void *open_embedded_plugin(const aep_native_module *m, char *err, size_t 
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *why = dlerror();
-    snprintf(err, errlen,
-             "%s cannot be loaded: %s (it needs the Debian package(s) %s: apt-get install %s)",
-             m->name, why ? why : "dlopen failed", m->packages, m->packages);
+    if (!why) why = "dlopen failed";
+    if (strncmp(why, path, strlen(path)) == 0) /* the object itself, not one of its libraries */
+      snprintf(err, errlen, "%s cannot be loaded: %s (aep loads it through /proc: is /proc mounted?)",
+               m->name, why);
+    else
+      snprintf(err, errlen,
+               "%s cannot be loaded: %s (it needs the Debian package(s) %s: apt-get install %s)",
+               m->name, why, m->packages, m->packages);
     close(fd);
     return NULL;
   }

@@ -2,7 +2,8 @@
 -- (the host alone: no plugin is loaded), `aep version` (loads libcurl and OpenSSL to name their
 -- versions) and `aep stream --help` (the command's Lua modules). Target: `aep -e ''` within 2x of
 -- `lua5.4 -e ''` (median wall time).
---   aep bench/startup.lua [--runs K] [--warmup W] [--results FILE] [--out DIR]
+--   aep bench/startup.lua [--runs K] [--warmup W] [--results FILE] [--out DIR] [--compare BIN LABEL]
+-- --compare adds `BIN -e ''` as a row named LABEL (e.g. a build of an earlier commit).
 -- `./dev bench` (bench/run.sh, step 5) runs it with --results bench/RESULTS.md: the section
 -- between the "startup" markers is replaced (or appended).
 local host = require "aep.host"
@@ -20,6 +21,10 @@ local RESULTS = opt("results", nil)
 local RUNS = tonumber(opt("runs", "300"))
 local WARMUP = tonumber(opt("warmup", "20"))
 local HYPERFINE = os.getenv("HYPERFINE") or "hyperfine"
+local COMPARE, COMPARE_LABEL
+for i = 1, #arg do
+  if arg[i] == "--compare" then COMPARE, COMPARE_LABEL = arg[i + 1], arg[i + 2] end
+end
 
 local function q(s)
   s = tostring(s)
@@ -49,6 +54,7 @@ local CASES = {
   { "aep version", q(AEP) .. " version" },
   { "aep stream --help", q(AEP) .. " stream --help" },
 }
+if COMPARE then CASES[#CASES + 1] = { "aep -e '' (" .. COMPARE_LABEL .. ")", q(COMPARE) .. " -e ''" } end
 
 host.mkdir(OUT)
 local export = OUT .. "/startup.json"
@@ -88,7 +94,7 @@ L[#L + 1] = string.format("`aep -e ''` / `lua5.4 -e ''`: **%.2fx** median wall t
   "2x: %s).", ratio, cpu_ratio, ratio <= 2 and "met" or "NOT met")
 L[#L + 1] = ""
 L[#L + 1] = "The modules that link librdkafka, libmicrohttpd, SQLite, PCRE2, readline, libcurl, OpenSSL " ..
-  "and zlib are plugins loaded on first require (docs/ARCHITECTURE.md, \"Native modules\"): `aep -e ''` " ..
+  "and zlib are plugins loaded on first require (docs/ARCHITECTURE.md, \"Plugins\"): `aep -e ''` " ..
   "maps liblua, libc and libm only, as `lua5.4` does."
 L[#L + 1] = ""
 L[#L + 1] = "Command: `" .. cmd .. "`"

@@ -5,10 +5,12 @@
 # Step 2, the emulator's ingest rate: bench/emulator_ingest.lua replaces the "Emulator ingest"
 # section of bench/RESULTS.md (after step 1, which rewrites the file).
 # Step 3, the Data Prep engine: bench/dataprep.lua replaces the "Data Prep" section.
+# Step 5, start-up beside lua5.4 (hyperfine): bench/startup.lua replaces the "Start-up" section.
 #   bash bench/run.sh [bench/stream.lua flags...]   e.g. --n 100000 --memory-n 10000,1000000
 # Environment: AEP (the aep binary, default build/aep), BENCH_SKIP_NPM=1 (no npm install),
 # EMULATOR_BENCH_FLAGS (step 2's flags, default "--n 100000 --runs 5"), BENCH_SKIP_EMULATOR=1,
-# DATAPREP_BENCH_FLAGS (step 3's flags, default "--n 200000 --runs 3"), BENCH_SKIP_DATAPREP=1.
+# DATAPREP_BENCH_FLAGS (step 3's flags, default "--n 200000 --runs 3"), BENCH_SKIP_DATAPREP=1,
+# STARTUP_BENCH_FLAGS (step 5's flags, default "--runs 300 --warmup 20"), BENCH_SKIP_STARTUP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEP=${AEP:-build/aep}
@@ -43,4 +45,10 @@ fi
 if [ "${BENCH_SKIP_FOLLOW:-0}" != 1 ]; then
   # shellcheck disable=SC2086 # the flags are words
   "$AEP" bench/follow.lua ${FOLLOW_BENCH_FLAGS:---n 50000 --runs 3} --results bench/RESULTS.md
+fi
+
+# --- step 5: start-up beside lua5.4 -e '' (bench/startup.lua, hyperfine) -------------------------------
+if [ "${BENCH_SKIP_STARTUP:-0}" != 1 ]; then
+  # shellcheck disable=SC2086 # the flags are words
+  "$AEP" bench/startup.lua ${STARTUP_BENCH_FLAGS:---runs 300 --warmup 20} --results bench/RESULTS.md
 fi

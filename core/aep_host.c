@@ -11,8 +11,6 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
-#include <openssl/opensslv.h>
 #include "aep.h"
 #include "embed.h"
 
@@ -25,17 +23,22 @@ static int host_executable(lua_State *L) {
   return 1;
 }
 
-/* host.versions() -> {aep=, lua=, curl=, openssl=} */
+/* host.versions() -> {aep=, lua=, curl=, openssl=}; libcurl's and OpenSSL's are what the
+ * plugins aep.http and aep.crypto run on (loading them; their error when they cannot load). */
 static int host_versions(lua_State *L) {
-  curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+  char err[1024];
+  const char *curl = aep_curl_version(err, sizeof err);
+  if (!curl) return luaL_error(L, "%s", err);
+  const char *openssl = aep_openssl_version(err, sizeof err);
+  if (!openssl) return luaL_error(L, "%s", err);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, AEP_VERSION);
   lua_setfield(L, -2, "aep");
   lua_pushstring(L, LUA_RELEASE);
   lua_setfield(L, -2, "lua");
-  lua_pushstring(L, cv->version);
+  lua_pushstring(L, curl);
   lua_setfield(L, -2, "curl");
-  lua_pushstring(L, OPENSSL_VERSION_TEXT);
+  lua_pushstring(L, openssl);
   lua_setfield(L, -2, "openssl");
   return 1;
 }

@@ -7,6 +7,7 @@
  * from their Lua tables into a C `spec` first (all raising happens then), so starting a transfer
  * needs no Lua at all. */
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "http_xfer.h"
@@ -334,8 +335,18 @@ static const luaL_Reg pool_methods[] = {
 
 static const luaL_Reg http_funcs[] = {{"request", http_request}, {"pool", http_pool}, {NULL, NULL}};
 
+/* libcurl's global state (and OpenSSL's through it), set up once per process by the first state
+ * that requires aep.http, not at start-up: commands without HTTP never pay for it. Never cleaned
+ * up: other threads' states may still use it until the process exits. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_OK;
+static void curl_init(void) { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
 int luaopen_aep_http(lua_State *L) {
   client_t *c;
+  pthread_once(&curl_once, curl_init);
+  if (curl_init_result != CURLE_OK)
+    return luaL_error(L, "http: cannot initialise libcurl: %s", curl_easy_strerror(curl_init_result));
   aep_new_type(L, POOL_MT, pool_methods, pool_close, pool_tostring);
   aep_new_type(L, CLIENT_MT, NULL, client_gc, NULL);
 

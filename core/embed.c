@@ -46,7 +46,12 @@ static int embedded_searcher(lua_State *L) {
 void aep_embed_install(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   for (const aep_native_module *m = aep_native_modules; m->name; m++) {
-    lua_pushcfunction(L, m->open);
+    if (m->open) {
+      lua_pushcfunction(L, m->open);
+    } else {
+      lua_pushlightuserdata(L, (void *)m);
+      lua_pushcclosure(L, aep_plugin_loader, 1);
+    }
     lua_setfield(L, -2, m->name);
   }
   lua_pop(L, 1);

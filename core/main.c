@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <curl/curl.h>
-#include <openssl/crypto.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -93,10 +91,14 @@ static int docall(lua_State *L, int narg, int nres) {
   return status;
 }
 
+/* libcurl's and OpenSSL's versions come from the plugins that link them (core/native_plugin.c). */
 static void print_version(void) {
-  curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
-  printf("aep %s\n%s\nlibcurl %s\n%s\n", AEP_VERSION, LUA_RELEASE, cv->version,
-         OpenSSL_version(OPENSSL_VERSION));
+  char err[1024];
+  printf("aep %s\n%s\n", AEP_VERSION, LUA_RELEASE);
+  const char *curl = aep_curl_version(err, sizeof err);
+  printf("libcurl %s\n", curl ? curl : err);
+  const char *openssl = aep_openssl_version(err, sizeof err);
+  printf("%s\n", openssl ? openssl : err);
   fflush(stdout);
 }
 
@@ -379,10 +381,6 @@ int main(int argc, char **argv) {
   const char *dbg = getenv("AEP_DEBUG");
   if (dbg && dbg[0] && strcmp(dbg, "0") != 0) show_traceback = 1;
 
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-    l_message(progname, "cannot initialise libcurl");
-    return 1;
-  }
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     l_message(progname, "cannot create state: not enough memory");
@@ -396,7 +394,6 @@ int main(int argc, char **argv) {
   int status = lua_pcall(L, 1, 1, 0);
   report(L, status);
   lua_close(L);
-  curl_global_cleanup();
   if (exit_code_for_interrupt) return 130;
   return status == LUA_OK ? ma.exit_status : 1;
 }

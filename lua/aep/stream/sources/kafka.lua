@@ -10,11 +10,9 @@
 -- are taken, the batches in flight are answered, what is settled is committed, the group is left
 -- cleanly. Ctrl-C stops at once: what is settled is committed, what was in flight is read again
 -- later (and flagged as a replay then).
-local kafka = require "aep.kafka"
 local host = require "aep.host"
 local log = require "aep.log"
 local readers = require "aep.stream.readers"
-local kafka_group = require "aep.stream.sources.kafka_group"
 
 local M = {}
 
@@ -100,6 +98,8 @@ local function where(m) return string.format("kafka:%s/%d@%d", m.topic, m.partit
 
 -- open(opts) -> source | nil, message (joins the group)
 function M.open(opts)
+  -- required here, not at load: `aep stream` from a file never maps librdkafka
+  local kafka_group = require "aep.stream.sources.kafka_group"
   local group, err, code = kafka_group.new{
     brokers = opts.brokers, topics = opts.topic, group = opts.group, config = opts.kafka_properties,
     dead_letter_topic = opts.dead_letter_topic,

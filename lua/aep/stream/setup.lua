@@ -127,8 +127,10 @@ function M.prepare(opts, input)
   s.target = target
   if opts.mapping_set then
     -- compiled against the dataset's schema once the target is known (aep.stream.mapping_set)
+    s.map_set = {} -- the set, schema and name worker threads load (aep.stream.workers)
     local m, merr = require("aep.stream.mapping_set").for_target(opts.mapping_set, {
-      client = target.client, schema_id = target.schema_id, tenant = opts.tenant or target.tenant, log = log, set = set_file })
+      client = target.client, schema_id = target.schema_id, tenant = opts.tenant or target.tenant, log = log, set = set_file,
+      keep = s.map_set })
     if not m then return nil, M.fail(merr) end
     s.map = m
   end

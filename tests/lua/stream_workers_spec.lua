@@ -252,6 +252,24 @@ describe("aep stream --workers with a Lua mapping", function()
     assert.same(o1.checkpoint, one.checkpoint)
   end)
 
+  it("rejects a record whose mapping runs past --mapping-timeout in a worker, and only that one", function()
+    local mapping = write("loops.lua", [[
+      return function(r, ctx)
+        if r.id == "u7@example.com" then while true do end end
+        return { _exchangeinternal = { loyaltyID = r.id } }
+      end]])
+    local lines = {}
+    for i = 1, 20 do lines[i] = '{"id":"u' .. i .. '@example.com"}' end
+    local input = write("loops.jsonl", table.concat(lines, "\n") .. "\n")
+    local args = base_args()
+    for _, a in ipairs({ "--mapping", mapping, "--mapping-timeout", "50" }) do args[#args + 1] = a end
+    local r, out = stream("timeout-w2", 2, input, args)
+    assert.equal(2, r.status, r.stderr)
+    assert.same({ 20, 19, 1, 0, 0, 2 }, counts(out.report))
+    local rej = files.json_lines(dir .. "/timeout-w2/rejects.jsonl")
+    assert.same({ 7, "mapping exceeded 50 ms" }, { rej[1].position, rej[1].reason })
+  end)
+
   it("resumes after kill -9 with workers: every record reaches the sink once, or is reported", function()
     local n = 3000
     local lines = {}

@@ -380,3 +380,36 @@ describe("aep stream --workers with a Data Prep mapping set", function()
     end
   end)
 end)
+
+describe("aep.workers (the thread pool)", function()
+  it("hands chunks to worker states and gives results back in submission order", function()
+    local native = require "aep.workers"
+    files.write(dir .. "/echo_worker.lua", [[
+      local M = {}
+      function M.init(config)
+        if config == "fail" then error("init refused", 0) end
+        return function(chunk)
+          if chunk == "raise" then error("chunk refused", 0) end
+          local n = tonumber(chunk)
+          if n then local x = 0 for i = 1, n do x = x + i end end -- uneven work: finishing out of order
+          return config .. ":" .. chunk
+        end
+      end
+      return M]])
+    local path = dir .. "/?.lua;" .. package.path
+    local pool = assert(native.start({ n = 3, module = "echo_worker", config = "w", path = path }))
+    local seqs = {}
+    for i = 1, 30 do seqs[i] = pool:submit(tostring((31 - i) * 1000)) end
+    for i = 1, 30 do assert.equal("w:" .. (31 - i) * 1000, pool:take(seqs[i])) end
+    assert.same({ nil, "chunk refused", "WORKER" }, { pool:take(pool:submit("raise")) })
+    assert.equal("w:x", pool:take(pool:submit("x"))) -- a failed chunk leaves the pool working
+    pool:close()
+    pool:close()
+    local ok, err = pcall(pool.submit, pool, "x")
+    assert.is_false(ok)
+    assert.matches("the worker pool is closed", err, 1, true)
+    assert.same({ nil, "a worker could not start: init refused", "WORKER_INIT" },
+      { native.start({ n = 2, module = "echo_worker", config = "fail", path = path }) })
+    assert.is_true(native.cores() >= 1)
+  end)
+end)

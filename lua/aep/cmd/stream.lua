@@ -109,11 +109,12 @@ locally by the engine of docs/dataprep.md): it is validated against the dataset'
 anything is sent, and a record whose mapping fails is rejected with Data Prep's error. A set
 written for another tenant (its xdmSchema) has its _TENANT destinations moved to the dataset's.
 --workers N maps on N threads (default: one per online core), each with its own Lua state and
-its own copy of the mapping (the file's top-level code runs once in each); records are read, batched, sent and accounted in input order on the
-main thread, so every output is the same as with --workers 1. A mapping that keeps state across
-records (counters, a cache it relies on, dedup) sees only the records its worker got: run it with
---workers 1. Only --from file inputs of JSON Lines, JSON arrays and CSV use workers; a replayed
-reject file and --from kafka map in the main thread.
+its own copy of the mapping (the file's top-level code runs once in each); records are read,
+batched, sent and accounted in input order on the main thread, so every output is the same as
+with --workers 1. A mapping that keeps state across records (counters, a cache it relies on,
+dedup) sees only the records its worker got: run it with --workers 1. Only --from file inputs of
+JSON Lines, JSON arrays and CSV use workers; a replayed reject file and --from kafka map in the
+main thread.
 
 --raw sends the records as they are, one per request, to an HTTP API dataflow that carries a
 mapping set (x-adobe-flow-id: --flow-id, or the one such dataflow writing --dataset): AEP maps

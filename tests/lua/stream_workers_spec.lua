@@ -192,7 +192,7 @@ describe("aep stream --workers with a Lua mapping", function()
     assert.equal("the record is not a JSON object", by_pos[89].reason)
     assert.matches("^invalid UTF%-8 at byte ", by_pos[83].reason)
     -- the entity a worker encoded: ctx per record, [] kept, every digit of a long number
-    assert.truthy(one.sink:find('"at":1,', 1, true))
+    assert.truthy(one.sink:find('"at":1[,}]')) -- wherever the key order puts it
     assert.truthy(one.sink:find('"big":12345678901234567', 1, true))
     assert.truthy(one.sink:find('"tags":[]', 1, true))
   end)

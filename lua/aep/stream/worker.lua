@@ -99,7 +99,10 @@ function M.init(config)
         elseif res == nil then
           out[n] = pack("<Bs4", SKIP, "")
         else
-          out[n] = pack("<Bs4", ENTITY, res)
+          -- "<Bs4" as its head and the text: the entity is copied once, by concat
+          out[n] = pack("<BI4", ENTITY, #res)
+          n = n + 1
+          out[n] = res
         end
       end
     end

@@ -167,8 +167,10 @@ function Feed:read_chunk()
         kind[i], v[i], text[i], line[i] = READ_REJECT, a, t, l
       else
         kind[i], text[i], line[i] = WORK, t, l
-        np = np + 1
-        parts[np] = pack("<i8i8Bs4", pos, l or 0, flags or 0, a)
+        -- string.pack's "<i8i8Bs4" written as its head and the text: the text is copied once, by concat
+        parts[np + 1] = pack("<i8i8BI4", pos, l or 0, flags or 0, #a)
+        parts[np + 2] = a
+        np = np + 2
         bytes = bytes + #a
       end
     end

@@ -6,7 +6,9 @@
 --   2. aep stream into the local emulator (aep emulator: XDM validation + SQLite) — records/s;
 --   3. Newman running the collection's streaming request (R15) with the records as iteration data;
 --   4. one curl process per record;
---   5. peak memory (/usr/bin/time -v, maximum RSS) of aep stream at each --memory-n size.
+--   5. peak memory (/usr/bin/time -v, maximum RSS) of aep stream at each --memory-n size;
+--   6. --workers 1 against the default (one worker per core) with the sample mapping and with a
+--      CPU-heavy one (bench/heavy_mapping.lua), on --workers-n records.
 -- Writes the figures, the machine and the commands to bench/RESULTS.md (or --results).
 local host = require "aep.host"
 local json = require "aep.json"
@@ -30,7 +32,9 @@ local BASE_N = tonumber(opt("baseline-n", "1000"))
 local RUNS = tonumber(opt("runs", "3"))
 local NEWMAN = opt("newman", ROOT .. "/bench/node_modules/.bin/newman")
 local WITH_EMULATOR = opt("emulator", true) ~= false
+local WORKERS_N = tonumber(opt("workers-n", "100000"))
 local MAPPING = ROOT .. "/mappings/loyalty_profile.lua"
+local HEAVY_MAPPING = ROOT .. "/bench/heavy_mapping.lua"
 local SCHEMA = "https://ns.adobe.com/exchangeinternal/schemas/bench"
 local ORG = "BENCH0000000000000000000@AdobeOrg"
 
@@ -181,6 +185,30 @@ local ok_all, err_all = pcall(function()
   end
   results.sink_nomap_rate = median(nomap)
   results.sink_nomap_cpu = median(nomap_cpu)
+
+  -- 6. --workers: one worker against the default, with the sample and the heavy mapping
+  local wdata = gen(WORKERS_N, OUT .. "/records-" .. WORKERS_N .. ".jsonl")
+  results.workers = {}
+  for _, m in ipairs({ { "sample (mappings/loyalty_profile.lua)", MAPPING, "sample" },
+                       { "CPU-heavy (bench/heavy_mapping.lua)", HEAVY_MAPPING, "heavy" } }) do
+    local row = { name = m[1] }
+    for _, wk in ipairs({ "1", "default" }) do
+      local wargs = sink_args(wdata)
+      wargs[#wargs] = m[2]
+      if wk ~= "default" then wargs[#wargs + 1] = "--workers"; wargs[#wargs + 1] = wk end
+      local rates, rss = {}, 0
+      for i = 1, RUNS do
+        local rep, r = stream(wargs, "workers-" .. m[3] .. "-" .. wk .. "-" .. i)
+        rates[i] = rep.rates and rep.rates.records_per_s or 0
+        rss = math.max(rss, r or 0)
+        results.commands["workers-" .. m[3] .. "-" .. wk] = table.concat({ "aep stream", table.unpack(wargs) }, " ")
+      end
+      row[wk] = median(rates)
+      row["rss_" .. wk] = rss
+      log("%s mapping, --workers %s: %s records/s (median of %d), peak RSS %d KiB", m[3], wk, fmt_int(row[wk]), RUNS, rss)
+    end
+    results.workers[#results.workers + 1] = row
+  end
 
   -- 5. memory ---------------------------------------------------------------------------------------
   for _, n in ipairs(MEM_NS) do
@@ -363,7 +391,19 @@ if results.emulator_rate then
   w(string.format("- aep stream into the emulator / into the sink: %.2f", results.emulator_rate / (results.sink_rate or 1)))
 end
 w()
-w("## Peak memory (maximum RSS, /usr/bin/time -v)")
+w("## Parallel mapping (--workers)")
+w()
+w(string.format("%s records into the trivial sink, median of %d runs each; the default is one worker per online core (%s here).",
+  fmt_int(WORKERS_N), RUNS, machine.cores))
+w()
+w("| mapping | --workers 1 records/s | default records/s | speed-up | peak RSS (default) |")
+w("|---|---:|---:|---:|---:|")
+for _, row in ipairs(results.workers or {}) do
+  w(string.format("| %s | %s | %s | **%.2fx** | %.1f MiB |", row.name, fmt_int(row["1"] or 0), fmt_int(row.default or 0),
+    (row.default or 0) / math.max(row["1"] or 1, 1), (row.rss_default or 0) / 1024))
+end
+w()
+w("## Peak memory (maximum RSS, /usr/bin/time -v, default workers)")
 w()
 w("| records | peak RSS | records/s |")
 w("|---:|---:|---:|")
@@ -387,6 +427,11 @@ if results.newman_rate then
   verdict(r >= 50, string.format(">= 50x Newman: %.0fx", r))
 else
   w("- not measured: >= 50x Newman (Newman not installed)")
+end
+local heavy = results.workers and results.workers[2]
+if heavy and heavy["1"] and heavy["1"] > 0 then
+  local r = (heavy.default or 0) / heavy["1"]
+  verdict(r >= 1.8, string.format(">= 1.8x with the CPU-heavy mapping, default workers against --workers 1 (%s cores): %.2fx", machine.cores, r))
 end
 if mem_last and mem_last.rss_kib then
   verdict(mem_last.rss_kib < 64 * 1000, string.format("peak memory < 64 MB at %s records: %.1f MiB", fmt_int(mem_last.n), mem_last.rss_kib / 1024))

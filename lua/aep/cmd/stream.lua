@@ -29,6 +29,7 @@ local COMMON = {
   { "upsert", "string", metavar = "OP", help = "send Data Prep upserts to Profile: create, merge or delete (operations.data)" },
   { "identity-dataset", "string", metavar = "ID", help = "with --upsert: also create the record's identities through this dataset (operations.identity create)" },
   { "mapping-timeout", "integer", metavar = "MS", help = "time budget of one mapping call; a record that takes longer is rejected (default 1000, 0 = none)" },
+  { "workers", "integer", metavar = "N", help = "threads that decode, map and encode records, each with its own Lua state and copy of the mapping (default: the number of online cores; 1 = all in the main thread; --from file only)" },
   { "reject-file", "string", metavar = "FILE", help = "write rejected and failed records here (JSON Lines; replayable as --input)" },
   { "report", "string", metavar = "FILE", help = "write a report: JSON, or JUnit XML when FILE ends in .xml" },
   { "accepted-file", "string", metavar = "FILE", help = "write 'position<TAB>xactionId[<TAB>possibly-duplicated]' per accepted record" },
@@ -113,6 +114,14 @@ given back as --input to replay it.
 locally by the engine of docs/dataprep.md): it is validated against the dataset's schema before
 anything is sent, and a record whose mapping fails is rejected with Data Prep's error. A set
 written for another tenant (its xdmSchema) has its _TENANT destinations moved to the dataset's.
+--workers N maps on N threads (default: one per online core), each with its own Lua state and
+its own copy of the mapping (the file's top-level code runs once in each); records are read,
+batched, sent and accounted in input order on the main thread, so every output is the same as
+with --workers 1. A mapping that keeps state across records (counters, a cache it relies on,
+dedup) sees only the records its worker got: run it with --workers 1. Only --from file inputs of
+JSON Lines, JSON arrays and CSV use workers; a replayed reject file and --from kafka map in the
+main thread.
+
 --raw sends the records as they are, one per request, to an HTTP API dataflow that carries a
 mapping set (x-adobe-flow-id: --flow-id, or the one such dataflow writing --dataset): AEP maps
 them, and `aep status --errors` shows the records its mapping failed. --upsert OP sends Data
@@ -172,6 +181,21 @@ local function follow_through(s, source, tracker, opts)
   }
 end
 
+-- The worker threads of --workers (aep.stream.workers) -> feed | false (map in-process) | nil, err
+local function start_workers(s, src, source, ctx)
+  local opts = s.opts
+  local workers = require "aep.stream.workers"
+  local n = opts.workers or workers.default_count()
+  if n <= 1 or not s.map or src.name ~= "file" then return false end
+  local set = s.map_set or {}
+  local feed, why = workers.start(source, {
+    n = n, ledger = s.ledger, mapping = opts.mapping, timeout_ms = opts.mapping_timeout,
+    set = set.set, schema = set.resolved, set_name = set.name, ctx = ctx,
+  })
+  if feed == false then log.debug("aep stream: mapping in the main thread: %s", why) end
+  return feed, why
+end
+
 function M.run(args)
   local opts, positional = cli.parse(args, SPEC)
   if opts.verbose then log.set_verbose(true) end
@@ -197,6 +221,7 @@ function M.run(args)
     cli.usage_error("--wait takes a duration such as 90s, 15m or 1h, got '" .. tostring(opts.wait) .. "'")
   end
   if opts.mapping_timeout and opts.mapping_timeout < 0 then cli.usage_error("--mapping-timeout must be 0 or more") end
+  if opts.workers and opts.workers < 1 then cli.usage_error("--workers must be 1 or more") end
 
   local source, serr = src.open(opts)
   if not source then return setup.fail(serr) end
@@ -230,13 +255,23 @@ function M.run(args)
   local follower = opts.follow and not opts.sync_validation and target.client and
     require("aep.stream.follow").tracker() or nil
   s.since_ms = math.floor(host.now() * 1000)
-  local result = require("aep.stream.pipeline").run({
+  local feed, ferr = start_workers(s, src, source, ctx)
+  if feed == nil then
+    ledger:close()
+    source:close()
+    s.pool:close()
+    return setup.fail(ferr)
+  end
+  local ok_run, result = pcall(require("aep.stream.pipeline").run, {
+    feed = feed or nil,
     on_accept = follower and follower.on_accept,
     source = source, map = s.map, encoder = target.encoder, ledger = ledger, sender = s.sender,
     progress = progress, input = source.input, ctx = ctx,
     max_bytes = opts.max_request_bytes, max_count = s.batch_size,
     max_outstanding = s.concurrency + 1, mapping_path = opts.mapping, term_requested = term_requested,
   })
+  if feed then feed:close() end
+  if not ok_run then error(result, 0) end
   local t_end = host.monotonic()
   progress:finish()
   local finished = not result.interrupted and not result.fatal and not result.read_error

@@ -153,7 +153,8 @@ end
 
 -- mapping_set.for_target(ref, o) -> map | nil, err
 -- o: client, resolved (the target schema) or schema_id (fetched with client), tenant (the
--- target's: a set written for another tenant is retargeted), log, set (ref already read)
+-- target's: a set written for another tenant is retargeted), log, set (ref already read), keep (a
+-- table that gets the set as mapped, the resolved schema and the name: what worker threads load)
 function M.for_target(ref, o)
   local set, name = o.set, ref
   if not set then set, name = M.load(ref, o.client) end
@@ -170,6 +171,7 @@ function M.for_target(ref, o)
     if o.log then o.log.info("aep: %s is written for tenant %s: its _%s destinations go under _%s", name, from, from, o.tenant) end
   end
   set = M.retarget(set, o.tenant, o.schema_id or resolved["$id"])
+  if o.keep then o.keep.set, o.keep.resolved, o.keep.name = set, resolved, name end
   return M.map_function(set, resolved, name)
 end
 

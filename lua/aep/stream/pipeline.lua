@@ -61,7 +61,9 @@ local function never() return false end
 -- last_position}
 -- o.source: the source (lua/aep/stream/sources/; an aep.stream.readers reader is one);
 -- o.term_requested: a function telling that SIGTERM arrived (the loop stops as for Ctrl-C);
--- o.mapping_path: named when a mapping's os.exit stops the run; o.now: the clock (tests).
+-- o.mapping_path: named when a mapping's os.exit stops the run; o.now: the clock (tests);
+-- o.feed: records mapped ahead on worker threads (aep.stream.workers): the loop takes each
+-- position's outcome from it, in input order, instead of reading and mapping here.
 function M.run(o)
   local source, ledger, sender, enc = o.source, o.ledger, o.sender, o.encoder
   local map = o.map
@@ -73,6 +75,9 @@ function M.run(o)
   local ctx = o.ctx or {}
   local now = o.now or host.monotonic
   local snext, sskip = source.next, source.skip
+  local feed = o.feed
+  local from = source -- what snext and sskip are called on
+  if feed then snext, sskip, from = feed.next, feed.skip, feed end
   local where = source.where
   local settle, commit, stopping, on_reject = source.settle, source.commit, source.stopping, source.on_reject
   -- without a mapping the record goes as the text it was read as (a CSV row: its fields encoded)
@@ -143,6 +148,15 @@ function M.run(o)
     tell_source(pos, reason, "rejected")
   end
 
+  -- the mapping wanted the process gone: stop the run, loudly, with this record's fate known
+  local function exit_stop(span, pos, lineno, origin, text, code)
+    local at = lineno and ("line " .. tostring(lineno)) or (where and where(source, pos)) or "?"
+    result.exit_stop = string.format("the mapping %s called os.exit(%s) at record %d (%s): a mapping "
+      .. "cannot end the run (raise an error to reject a record); stopped at record %d",
+      tostring(o.mapping_path or "?"), code, pos, at, pos)
+    local_reject(span, pos, lineno, origin, text, "mapping called os.exit(" .. code .. ")", nil)
+  end
+
   -- positions reach the source as their spans finish; what is settled is committed now and then,
   -- once the reject entries that account for it are on disk
   if settle then ledger.on_done = function(first, last) settle(source, first, last) end end
@@ -208,10 +222,11 @@ function M.run(o)
       local npos = pos + 1
       local st_dup = false
       if resumed then
-        local st = ledger:status(npos)
+        local st
+        if feed then st = feed:status(npos) else st = ledger:status(npos) end
         if st == "done" then
           if span then close_span(pos) end
-          if not sskip(source) then break end
+          if not sskip(from) then break end
           pos = npos
           result.resumed_records = result.resumed_records + 1
           goto continue
@@ -219,7 +234,7 @@ function M.run(o)
         st_dup = st == "redo"
       end
       do
-        local okr, v, text, lineno, dup = snext(source, wait, want)
+        local okr, v, text, lineno, dup, exit_code = snext(from, wait, want)
         if okr == nil then
           if text == "AGAIN" then
             -- nothing now: send what is open, take in answers (waiting a little when nothing came
@@ -253,7 +268,11 @@ function M.run(o)
         local origin = source.origin
         if okr then
           local etext
-          if map then
+          if feed then
+            -- mapped on a worker: the entity's text, or nil when the mapping skipped the record
+            etext = v
+            if v == nil then span:skip() end
+          elseif map then
             ctx.position, ctx.line, ctx.origin = pos, lineno, origin
             local marked = source.marked
             if marked then source.marked = false end
@@ -261,12 +280,7 @@ function M.run(o)
             if not okm then
               if is_interrupt(res) then error(res, 0) end
               if mapping.is_exit(res) then
-                -- the mapping wanted the process gone: stop the run, loudly, with this record's fate known
-                local at = lineno and ("line " .. tostring(lineno)) or (where and where(source, pos)) or "?"
-                result.exit_stop = string.format("the mapping %s called os.exit(%s) at record %d (%s): a mapping "
-                  .. "cannot end the run (raise an error to reject a record); stopped at record %d",
-                  tostring(o.mapping_path or "?"), tostring(res.code), pos, at, pos)
-                local_reject(span, pos, lineno, origin, text, "mapping called os.exit(" .. tostring(res.code) .. ")", nil)
+                exit_stop(span, pos, lineno, origin, text, tostring(res.code))
                 break
               end
               local_reject(span, pos, lineno, origin, text, mapping.reason(res), nil)
@@ -300,6 +314,9 @@ function M.run(o)
               if n >= max_count then close_span(pos) end
             end
           end
+        elseif exit_code then
+          exit_stop(span, pos, lineno, origin, text, exit_code)
+          break
         else
           local_reject(span, pos, lineno, origin, text, v, nil)
         end

@@ -116,8 +116,10 @@ function M.prepare(opts, input)
   end
   local function compile_set(client, schema_id, tenant)
     -- compiled against the dataset's schema once it is known (aep.stream.mapping_set)
+    s.map_set = {} -- the set, schema and name worker threads load (aep.stream.workers)
     local m, merr = require("aep.stream.mapping_set").for_target(opts.mapping_set, {
-      client = client, schema_id = schema_id, tenant = opts.tenant or tenant, log = log, set = set_file })
+      client = client, schema_id = schema_id, tenant = opts.tenant or tenant, log = log, set = set_file,
+      keep = s.map_set })
     if not m then error(merr, 0) end
     s.map = m
   end

@@ -102,7 +102,9 @@ function M.run(o)
   local function progress_state()
     local c, t = ledger.counts, ledger.this_run
     local bytes, total
-    if source.progress then bytes, total = source:progress() end
+    -- with workers the reader runs ahead: the feed tells the bytes of the records handed out
+    local of = feed or source
+    if of.progress then bytes, total = of:progress() end
     return { read = result.read, accepted = c.accepted, rejected = c.rejected, failed = c.failed,
              skipped = c.skipped, bytes = bytes, total_bytes = total,
              settled = t.accepted + t.rejected + t.failed + t.skipped }

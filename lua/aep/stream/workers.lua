@@ -139,9 +139,10 @@ Feed.__index = Feed
 -- Read one chunk ahead and hand its records to the workers.
 function Feed:read_chunk()
   local reader, raw, ledger = self.reader, self.raw, self.ledger
-  local c = { n = 0, kind = {}, v = {}, text = {}, line = {}, st = {} }
+  local c = { n = 0, kind = {}, v = {}, text = {}, line = {}, st = {}, at = {} }
   local parts, np, bytes = {}, 0, 0
-  local kind, v, text, line, st = c.kind, c.v, c.text, c.line, c.st
+  local kind, v, text, line, st, at = c.kind, c.v, c.text, c.line, c.st, c.at
+  local where_now = reader.progress
   while c.n < M.CHUNK_RECORDS and bytes < M.CHUNK_BYTES do
     local pos = self.rpos + 1
     self.rpos = pos
@@ -174,6 +175,7 @@ function Feed:read_chunk()
         bytes = bytes + #a
       end
     end
+    if where_now then at[i] = where_now(reader) end
   end
   if np > 0 then c.seq = self.pool:submit(table.concat(parts)) end
   local q = self.queue
@@ -186,13 +188,13 @@ function Feed:advance()
   while not self.eof and #q < self.max_chunks do self:read_chunk() end
   local c = table.remove(q, 1)
   if not c then
-    c = { n = 1, kind = { END }, v = {}, text = {}, line = {}, st = {} }
+    c = { n = 1, kind = { END }, v = {}, text = {}, line = {}, st = {}, at = {} }
   elseif c.seq then
     local res, err, code = self.pool:take(c.seq)
     if not res then
       if code == "INTERRUPTED" then error("interrupted", 0) end
       -- nothing of this chunk is settled: the run stops as on a read error (checkpoint kept)
-      c = { n = 1, kind = { END }, v = { "a mapping worker failed: " .. tostring(err) }, text = {}, line = {}, st = {} }
+      c = { n = 1, kind = { END }, v = { "a mapping worker failed: " .. tostring(err) }, text = {}, line = {}, st = {}, at = {} }
     else
       local at, kind, v = 1, c.kind, c.v
       for i = 1, c.n do
@@ -212,11 +214,20 @@ function Feed:status()
   return c.st[self.ci]
 end
 
+-- feed:progress() -> bytes of the input up to the last record handed out, input size (the
+-- reader itself is chunks ahead: its own position would count records not settled yet)
+function Feed:progress()
+  if not self.reader.progress then return nil end
+  local _, total = self.reader:progress()
+  return self.handed_bytes or 0, total
+end
+
 function Feed:skip()
   local c = self.cur
   if not c or self.ci > c.n then c = self:advance() end
   local i = self.ci
   self.ci = i + 1
+  self.handed_bytes = c.at[i] or self.handed_bytes
   return c.kind[i] == RESUMED or nil
 end
 
@@ -227,6 +238,7 @@ function Feed:next()
   local k, v = c.kind[i], c.v[i]
   if k == END then return nil, v end
   self.ci = i + 1
+  self.handed_bytes = c.at[i] or self.handed_bytes
   local text, line = c.text[i], c.line[i]
   c.text[i] = nil
   if k == ENTITY then return true, v, text, line end

@@ -174,51 +174,60 @@ describe("aep stream --from kafka", function()
     local values = {}
     for i = 1, n do values[i] = record(i, "two") end
     produce("loyalty2", values)
-    -- B (the survivor) waits idle long enough to see A's death (4 s session timeout) and the
+    -- The survivor waits idle long enough to see the other's death (4 s session timeout) and the
     -- rebalance that follows (3 s on the mock). Under the sanitizer build with the rest of the suite
     -- running beside it, the takeover was seen to come later than 15 s and once later than 30 s,
-    -- so B waits up to 90 s idle before it gives up.
+    -- so it waits up to 90 s idle before it gives up.
     local extra = { "--batch-size", "10", "--concurrency", "2", "--idle-exit", "90", "--progress-interval", "0.2" }
-    local rb = dir .. "/b.json"
-    local a = spawn.spawn(stream_argv("loyalty2", "g-two", extra), nil, { stderr = dir .. "/a.err" })
-    local argv_b = stream_argv("loyalty2", "g-two", extra)
-    argv_b[#argv_b + 1] = "--report"
-    argv_b[#argv_b + 1] = rb
-    local b = spawn.spawn(argv_b, nil, { stderr = dir .. "/b.err" })
+    -- either consumer may be the one the group serves first (they start together, and the first
+    -- to find the dataflow runs ahead): the one that has read enough is killed, the other survives
+    local function start(name)
+      local argv = stream_argv("loyalty2", "g-two", extra)
+      argv[#argv + 1] = "--report"
+      argv[#argv + 1] = dir .. "/" .. name .. ".json"
+      return spawn.spawn(argv, nil, { stderr = dir .. "/" .. name .. ".err" })
+    end
+    local procs = { a = start("a"), b = start("b") }
     -- how many records a consumer has read, from its latest progress line
-    local function read_so_far(path)
+    local function read_so_far(name)
       local last = 0
-      for l in (read(path) or ""):gmatch("[^\n]+") do
+      for l in (read(dir .. "/" .. name .. ".err") or ""):gmatch("[^\n]+") do
         local m = l:match("^aep stream: ([%d,]+) records")
         if m then last = tonumber((m:gsub(",", ""))) end
       end
       return last
     end
-    -- kill A mid-run, once both consumers have partitions and A has sent a few batches (or once
-    -- A is well on its way, should the group have given B nothing yet)
-    local killed = false
+    -- kill one mid-run, once both consumers have partitions and it has sent a few batches (or once
+    -- it is well on its way, should the group have given the other nothing yet)
+    local victim, survivor
     for _ = 1, MAX_POLLS do
-      local ar = read_so_far(dir .. "/a.err")
-      if (ar >= 40 and read_so_far(dir .. "/b.err") >= 1) or ar >= 120 then
-        a:kill("KILL")
-        killed = true
+      local ar, br = read_so_far("a"), read_so_far("b")
+      if (ar >= 40 and br >= 1) or ar >= 120 then
+        victim, survivor = "a", "b"
+      elseif br >= 120 then
+        victim, survivor = "b", "a"
+      end
+      if victim then
+        procs[victim]:kill("KILL")
         break
       end
       require("aep.host").sleep(0.1)
     end
-    assert.is_true(killed, "A: " .. (read(dir .. "/a.err") or ""):sub(-1500) .. "\nB: " .. (read(dir .. "/b.err") or ""):sub(-1500))
-    local _, a_how, a_code = a:wait()
-    assert.same({ "signal", 9 }, { a_how, a_code })
-    local ok, how, code = b:wait()
-    assert.same({ true, "exit", 0 }, { ok, how, code }, read(dir .. "/b.err"))
+    assert.is_truthy(victim, "A: " .. (read(dir .. "/a.err") or ""):sub(-1500) .. "\nB: " .. (read(dir .. "/b.err") or ""):sub(-1500))
+    local _, k_how, k_code = procs[victim]:wait()
+    assert.same({ "signal", 9 }, { k_how, k_code })
+    local ok, how, code = procs[survivor]:wait()
+    assert.same({ true, "exit", 0 }, { ok, how, code }, read(dir .. "/" .. survivor .. ".err"))
     set_faults("")
+    local rb = dir .. "/" .. survivor .. ".json"
     local doc = assert(json.decode(read(rb)))
     local counts, total = stored_ids(ids.profile_dataset)
     for i = 1, n do
-      assert.is_true((counts["u" .. i .. "-two@example.com"] or 0) >= 1, "record " .. i .. " is missing " .. read(rb) .. read(dir .. "/b.err"))
+      assert.is_true((counts["u" .. i .. "-two@example.com"] or 0) >= 1, "record " .. i .. " is missing " .. read(rb) .. read(dir .. "/" .. survivor .. ".err"))
     end
-    -- B accepted everything A had not committed; the dataset's surplus is exactly what B flagged
-    assert.is_true(doc.possibly_duplicated > 0, "A had records in flight when it was killed")
+    -- the survivor accepted everything the victim had not committed; the dataset's surplus is
+    -- exactly what the survivor flagged
+    assert.is_true(doc.possibly_duplicated > 0, "the killed consumer had records in flight")
     assert.equal(total - n, doc.possibly_duplicated)
     assert.equal(doc.kafka.replayed, doc.possibly_duplicated)
     assert.same(all_true(4), committed_to_end("loyalty2", "g-two", 4))

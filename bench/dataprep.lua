@@ -237,20 +237,5 @@ if RESULTS then
     "```",
     "",
   }, "\n")
-  local BEGIN, END = "<!-- dataprep: begin (bench/dataprep.lua) -->", "<!-- dataprep: end -->"
-  local old = ""
-  local f = io.open(RESULTS, "rb")
-  if f then old = f:read("a"); f:close() end
-  local section = BEGIN .. "\n" .. text .. END .. "\n"
-  local a = old:find(BEGIN, 1, true)
-  local z = a and old:find(END, a, true)
-  local new
-  if a and z then
-    new = old:sub(1, a - 1) .. section .. old:sub(z + #END):gsub("^\n", "")
-  else
-    new = old .. ((old == "" or old:sub(-2) == "\n\n") and "" or (old:sub(-1) == "\n" and "\n" or "\n\n")) .. section
-  end
-  f = assert(io.open(RESULTS, "wb"))
-  f:write(new)
-  f:close()
+  dofile(ROOT .. "/bench/results_section.lua")(RESULTS, "dataprep", "bench/dataprep.lua", text)
 end

@@ -210,23 +210,8 @@ local function fmt_int(n)
 end
 
 -- The "Emulator ingest" section of RESULTS.md, replaced in place (or appended).
-local BEGIN, END = "<!-- emulator-ingest: begin (bench/emulator_ingest.lua) -->", "<!-- emulator-ingest: end -->"
 local function write_section(path, text)
-  local old = ""
-  local f = io.open(path, "rb")
-  if f then old = f:read("a"); f:close() end
-  local section = BEGIN .. "\n" .. text .. END .. "\n"
-  local a = old:find(BEGIN, 1, true)
-  local b = a and old:find(END, a, true)
-  local new
-  if a and b then
-    new = old:sub(1, a - 1) .. section .. old:sub(b + #END):gsub("^\n", "")
-  else
-    new = old .. ((old == "" or old:sub(-2) == "\n\n") and "" or (old:sub(-1) == "\n" and "\n" or "\n\n")) .. section
-  end
-  f = assert(io.open(path, "wb"))
-  f:write(new)
-  f:close()
+  dofile(ROOT .. "/bench/results_section.lua")(path, "emulator-ingest", "bench/emulator_ingest.lua", text)
 end
 
 local machine = {

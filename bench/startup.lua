@@ -103,21 +103,6 @@ local text = table.concat(L, "\n")
 if not RESULTS then io.stdout:write(text) end
 
 if RESULTS then
-  local BEGIN, END = "<!-- startup: begin (bench/startup.lua) -->", "<!-- startup: end -->"
-  local old = ""
-  local fh = io.open(RESULTS, "rb")
-  if fh then old = fh:read("a"); fh:close() end
-  local section = BEGIN .. "\n" .. text .. END .. "\n"
-  local a = old:find(BEGIN, 1, true)
-  local z = a and old:find(END, a, true)
-  local new
-  if a and z then
-    new = old:sub(1, a - 1) .. section .. old:sub(z + #END):gsub("^\n", "")
-  else
-    new = old .. ((old == "" or old:sub(-2) == "\n\n") and "" or (old:sub(-1) == "\n" and "\n" or "\n\n")) .. section
-  end
-  fh = assert(io.open(RESULTS, "wb"))
-  fh:write(new)
-  fh:close()
+  dofile(ROOT .. "/bench/results_section.lua")(RESULTS, "startup", "bench/startup.lua", text)
   io.stderr:write("bench: wrote the Start-up section of ", RESULTS, "\n")
 end

@@ -34,7 +34,7 @@ local http = require "aep.http"
 local json = require "aep.json"
 
 local ROOT = (arg[0]:match("^(.*)/bench/[^/]*$")) or "."
-package.path = ROOT .. "/tests/lua/?.lua;" .. package.path
+package.path = ROOT .. "/?.lua;" .. ROOT .. "/tests/lua/?.lua;" .. package.path
 local fixtures = require "support.fixtures"
 
 local function opt(name, default)

@@ -3,31 +3,20 @@
 -- when one does not resolve, from a directory outside the repository against a local emulator
 -- on its default data dir after `aep run realtime-import`.
 local run = require "tests.lua.support.run"
-local emulator = require "tests.lua.support.emulator"
+local newcomer = require "tests.lua.support.newcomer"
 local json = require "aep.json"
 
 describe("a dataset named to validate, stream and try", function()
-  local home, cwd, env, emu, profile_ds, manifest
+  local user, home, cwd, env, profile_ds, manifest
   setup(function()
-    home, cwd = run.tmpdir(), run.tmpdir()
-    local bin = home .. "/bin"
-    assert(os.execute("mkdir -p " .. run.quote(bin) .. " " .. run.quote(home .. "/.local/state/aep/emulator") ..
-      " && ln -s " .. run.quote(run.bin) .. " " .. run.quote(bin .. "/aep")))
-    env = { HOME = home, XDG_STATE_HOME = home .. "/.local/state", XDG_CACHE_HOME = home .. "/.cache",
-            AEP_ENV = "", NO_COLOR = "1", PATH = bin .. ":/usr/bin:/bin" }
-    emu = emulator.start({ "--profile-lag", "0", "--tenant", "exchangeinternal" },
-      { data_dir = home .. "/.local/state/aep/emulator" })
-    local r = run.aep({ "run", "realtime-import", "-q" }, { env = env, cwd = cwd })
-    assert(r.status == 0, r.stderr)
-    for _, d in ipairs(json.decode(run.aep({ "datasets", "--json" }, { env = env, cwd = cwd }).stdout)) do
-      if d.name == "aep Loyalty Profiles" then profile_ds = d.id end
-    end
+    user = newcomer.start()
+    home, cwd, env = user.home, user.cwd, user.env
+    profile_ds = newcomer.profile_dataset(user)
     manifest = io.popen("ls " .. run.quote(home .. "/.local/state/aep/runs") .. "/aep-prod-*.json"):read("l")
-    assert(profile_ds and manifest)
+    assert(manifest)
   end)
   teardown(function()
-    if emu then emu.stop() end
-    os.execute("rm -rf " .. run.quote(home) .. " " .. run.quote(cwd))
+    if user then user.stop() end
   end)
 
   local INPUT, MAPPING = "data/AEP_loyalty_profiles.json", "mappings/loyalty_profile.lua"

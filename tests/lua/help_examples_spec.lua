@@ -11,7 +11,7 @@
 -- files there. An example that cannot run here would be listed in SKIP with why: none is.
 local run = require "tests.lua.support.run"
 local files = require "tests.lua.support.files"
-local emulator = require "tests.lua.support.emulator"
+local newcomer = require "tests.lua.support.newcomer"
 local spawn = require "tests.lua.support.spawn"
 local json = require "aep.json"
 
@@ -45,21 +45,14 @@ end
 local function shell_quote_pattern(s) return (s:gsub("%p", "%%%0")) end
 
 describe("every --help example", function()
-  local home, cwd, env, emu, subst = nil, nil, nil, nil, {}
+  local user, home, cwd, env, emu, subst = nil, nil, nil, nil, nil, {}
   setup(function()
-    home, cwd = run.tmpdir(), run.tmpdir()
-    local bin = home .. "/bin"
-    assert(os.execute("mkdir -p " .. run.quote(bin) .. " " .. run.quote(home .. "/.local/state/aep/emulator") ..
-      " && ln -s " .. run.quote(run.bin) .. " " .. run.quote(bin .. "/aep")))
-    env = { HOME = home, XDG_STATE_HOME = home .. "/.local/state", XDG_CACHE_HOME = home .. "/.cache",
-            AEP_ENV = "", NO_COLOR = "1", PATH = bin .. ":/usr/bin:/bin", MANPAGER = "cat", PAGER = "cat" }
-    -- the tenant of the sample files, so records.jsonl (the samples as they are) validates
-    emu = emulator.start({ "--profile-lag", "0", "--tenant", "exchangeinternal" },
-      { data_dir = home .. "/.local/state/aep/emulator" })
-    local r = run.aep({ "run", "realtime-import", "-q" }, { env = env, cwd = cwd })
-    assert(r.status == 0, r.stderr)
+    -- the emulator runs with the tenant of the sample files, so records.jsonl (the samples as they
+    -- are) validates
+    user = newcomer.start { env = { MANPAGER = "cat", PAGER = "cat" } }
+    home, cwd, env, emu = user.home, user.cwd, user.env, user.emu
     -- the raw-data dataflow (with the sample mapping set) the --raw examples send through
-    r = run.aep({ "run", "raw-streaming", "-q" }, { env = env, cwd = cwd })
+    local r = run.aep({ "run", "raw-streaming", "-q" }, { env = env, cwd = cwd })
     assert(r.status == 0, r.stderr)
     -- the files the examples name
     local envtext = files.read(emu.env_file)
@@ -111,8 +104,7 @@ describe("every --help example", function()
     assert(r2.status == 0, r2.stderr)
   end)
   teardown(function()
-    if emu then emu.stop() end
-    os.execute("rm -rf " .. run.quote(home) .. " " .. run.quote(cwd))
+    if user then user.stop() end
   end)
 
   local skipped = {}

@@ -5,7 +5,7 @@
 -- DATASET_ID_PROFILE and the sample datasets exist).
 local run = require "tests.lua.support.run"
 local files = require "tests.lua.support.files"
-local emulator = require "tests.lua.support.emulator"
+local newcomer = require "tests.lua.support.newcomer"
 local json = require "aep.json"
 
 local function lines_of(text)
@@ -30,27 +30,14 @@ local function transcript(stdout)
 end
 
 describe("the REPL's examples, typed into aep repl outside the repository", function()
-  local home, cwd, env, emu, profile_ds
+  local user, cwd, env, profile_ds
   setup(function()
-    home, cwd = run.tmpdir(), run.tmpdir()
-    local bin = home .. "/bin"
-    assert(os.execute("mkdir -p " .. run.quote(bin) .. " " .. run.quote(home .. "/.local/state/aep/emulator") ..
-      " && ln -s " .. run.quote(run.bin) .. " " .. run.quote(bin .. "/aep")))
-    env = { HOME = home, XDG_STATE_HOME = home .. "/.local/state", XDG_CACHE_HOME = home .. "/.cache",
-            AEP_ENV = "", NO_COLOR = "1", PATH = bin .. ":/usr/bin:/bin" }
-    -- the tenant of the sample files, as the README's transcript shows it
-    emu = emulator.start({ "--profile-lag", "0", "--tenant", "exchangeinternal" },
-      { data_dir = home .. "/.local/state/aep/emulator" })
-    local r = run.aep({ "run", "realtime-import", "-q" }, { env = env, cwd = cwd })
-    assert(r.status == 0, r.stderr)
-    for _, d in ipairs(json.decode(run.aep({ "datasets", "--json" }, { env = env, cwd = cwd }).stdout)) do
-      if d.name == "aep Loyalty Profiles" then profile_ds = d.id end
-    end
-    assert(profile_ds, "no aep Loyalty Profiles dataset")
+    user = newcomer.start()
+    cwd, env = user.cwd, user.env
+    profile_ds = newcomer.profile_dataset(user)
   end)
   teardown(function()
-    if emu then emu.stop() end
-    os.execute("rm -rf " .. run.quote(home) .. " " .. run.quote(cwd))
+    if user then user.stop() end
   end)
 
   local function repl(typed)

@@ -167,6 +167,13 @@ describe("aep stream --from kafka", function()
 
   it("shares the partitions between two consumers; after one is killed, nothing is lost and every duplicate is reported", function()
     ids.profile_dataset = fixtures.dataset(api, "kafka spec 2 " .. os.time(), ids.profile_schema)
+    -- the dataset's dataflow first (a stream of no records creates and records it), so that both
+    -- consumers find it at once and join the group together
+    local empty = dir .. "/empty.jsonl"
+    assert(io.open(empty, "wb")):close()
+    local pre = run.aep({ "stream", "--input", empty, "--env", emu.env_file, "--dataset", ids.profile_dataset,
+                         "--mapping", MAPPING })
+    assert.equal(0, pre.status, pre.stderr)
     -- every answer takes 0.5 s (the records are stored at once): a consumer spends its time
     -- waiting with requests in flight, which is when SIGKILL hits it
     set_faults("streaming:latency=1,delay=0.5")

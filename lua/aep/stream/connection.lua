@@ -13,7 +13,6 @@
 -- as it exists (kind, id, created = true, dataset), so that `aep run teardown` deletes them,
 -- newest first: the dataflow before the connections, as AEP requires.
 local flows = require "aep.flows"
-local host = require "aep.host"
 local manifest_mod = require "aep.run.manifest"
 local platform = require "aep.platform"
 
@@ -21,7 +20,6 @@ local M = {}
 
 M.NAME_PREFIX = "aep stream "
 -- how long a stream waits for another one setting up under the same run manifest
-M.LOCK_WAIT_S = 300
 
 -- connection.vars(dataset_id) -> the run manifest variables of what stream creates for a dataset,
 -- in creation order
@@ -167,40 +165,10 @@ local function create(c, m, dataset, o)
   return inlet, flow_id, created
 end
 
--- Two streams into one dataset at once (two Kafka consumers sharing its partitions) must neither
--- both create a dataflow nor write the manifest over each other: the look-up, the creation and the
--- record run under an exclusive SQLite transaction on <manifest>.lock (the OS releases it when a
--- process dies; nothing is written in it).
-local function with_lock(path, fn)
-  if not path then return fn() end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then manifest_mod.mkdir_p(dir) end
-  local lock = path .. ".lock"
-  local db, err = require("aep.sqlite").open(lock)
-  if not db then
-    error(platform.error({ kind = "config", code = "LOCK", message = "cannot open " .. lock .. ": " .. tostring(err) }), 0)
-  end
-  db:busy_timeout(200)
-  local t0 = host.monotonic()
-  while true do
-    local ok, e = pcall(db.exec, db, "BEGIN EXCLUSIVE")
-    if ok then break end
-    local busy = tostring(e):find("locked", 1, true) or tostring(e):find("busy", 1, true)
-    if not busy then db:close(); error(e, 0) end
-    if host.monotonic() - t0 > M.LOCK_WAIT_S then
-      db:close()
-      error(platform.error({ kind = "config", code = "LOCK", message = string.format(
-        "another aep stream has been setting up its dataflow under the run manifest %s for %d s (lock %s)",
-        path, M.LOCK_WAIT_S, lock) }), 0)
-    end
-    if host.sleep(0.05) == false then db:close(); error("interrupted", 0) end
-  end
-  local res = table.pack(pcall(fn))
-  pcall(db.exec, db, "COMMIT")
-  db:close()
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
+-- Two streams into one dataset at once (two Kafka consumers sharing its partitions) must not both
+-- create a dataflow: the look-up, the creation and the record run under the manifest's lock
+-- (manifest.with_lock; m:save() inside it does not wait for it again).
+local with_lock = manifest_mod.with_lock
 
 -- connection.for_dataset(c, dataset, o) -> {inlet, flow_id, flow_name, how, created, line} | raises
 -- dataset: the Catalog dataset ({id, schemaRef}); o: manifest_path (the run manifest), run_name,

@@ -120,7 +120,7 @@ batched, sent and accounted in input order on the main thread, so every output i
 with --workers 1. A mapping that keeps state across records (counters, a cache it relies on,
 dedup) sees only the records its worker got: run it with --workers 1. Only --from file inputs of
 JSON Lines, JSON arrays and CSV use workers; a replayed reject file and --from kafka map in the
-main thread.
+main thread (for Kafka, run one consumer per core in the same --group: docs/kafka.md).
 
 --raw sends the records as they are, one per request, to an HTTP API dataflow that carries a
 mapping set (x-adobe-flow-id: --flow-id, or the one such dataflow writing --dataset): AEP maps

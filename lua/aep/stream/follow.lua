@@ -147,7 +147,13 @@ local function matcher(t, entity_of)
       for k = 1, t.n do if t.xid[k] then by_xid[t.xid[k]] = k end end
     end
     local em = type(line._emulator) == "table" and line._emulator or nil
-    if em and em.xactionId and by_xid[em.xactionId] then return by_xid[em.xactionId], "xactionId" end
+    if em and em.xactionId then
+      -- the emulator names the message: one this run did not send (another run's, in a batch
+      -- both wrote to) is not ours, not an unmatched failure
+      local k = by_xid[em.xactionId]
+      if k then return k, "xactionId" end
+      return nil, "foreign"
+    end
     local rec = require("aep.diagnostics").record_of(line)
     if type(rec) ~= "table" then return nil end
     if not by_id then index() end
@@ -220,7 +226,7 @@ function M.run(o)
             out.failed[#out.failed + 1] = { k = k, position = t.pos[k], line = t.line[k] or nil,
               origin = t.origin[k], record = t.orig[k], entity = o.entity_of(t.msg[k]),
               errors = line.errors, reason = diagnostics.describe(line), batch = b.id, matched_by = how }
-          elseif not k then
+          elseif not k and how ~= "foreign" then
             out.unmatched = out.unmatched + 1
           end
         end

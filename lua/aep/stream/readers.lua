@@ -210,21 +210,23 @@ local function replay_next(self, entry, text, lineno)
   end
   local origin = entry.origin ~= nil and entry.origin or entry.position
   self.origin = math.tointeger(origin) or origin
+  -- the line in the first input (cjson reads every number as a float: 4 would be written back as 4.0)
+  if entry.line ~= nil then lineno = math.tointeger(entry.line) or entry.line end
   local rec = entry.record
   -- a replayed record may be a CSV row, whose digit strings a mapping may turn into numbers
   if has_long_number(line_text or "", "text") then self.marked = true end
   if type(rec) == "string" then
     -- the record could not be read the first time; it may have been fixed in the reject file
     local v, err, marked = decode_keep_arrays(rec, "text")
-    if v == nil then return false, "invalid JSON: " .. tostring(err), rec, entry.line or lineno end
+    if v == nil then return false, "invalid JSON: " .. tostring(err), rec, lineno end
     if marked then self.marked = true end
     rec = v
     text = rec
   end
   if not check_object(rec) then
-    return false, "the record is not a JSON object", json_text_or_string(type(rec) == "string" and rec or cjson.encode(rec)), entry.line or lineno
+    return false, "the record is not a JSON object", json_text_or_string(type(rec) == "string" and rec or cjson.encode(rec)), lineno
   end
-  return true, rec, self.marked and json.encode(rec) or cjson.encode(rec), entry.line or lineno
+  return true, rec, self.marked and json.encode(rec) or cjson.encode(rec), lineno
 end
 
 local function jsonl_next(self)

@@ -122,6 +122,28 @@ end
 
 local MISSING_ENTITY = { message = "Payload body is missing xdmEntity" }
 
+-- Entities the request decoded, kept in memory (by xactionId) for the slice that validates them,
+-- so that a message is decoded once, not twice: at most REMEMBER of them (past that, and after a
+-- restart, the slice decodes the stored text, which is that entity encoded).
+M.REMEMBER = 10000
+local remembered, nremembered = {}, 0
+
+-- async_validation.remember(xaction_id, entity): the decoded entity of an accepted message
+function M.remember(xaction, entity)
+  if nremembered >= M.REMEMBER or type(entity) ~= "table" then return end
+  remembered[xaction] = entity
+  nremembered = nremembered + 1
+end
+
+local function recall(xaction)
+  local e = remembered[xaction]
+  if e ~= nil then
+    remembered[xaction] = nil
+    nremembered = nremembered - 1
+  end
+  return e
+end
+
 -- the batch docs of a window: Catalog fields kept with the batch (batches.catalog_view shows them)
 local function batch_doc(app, w, ok, t)
   return {
@@ -259,11 +281,14 @@ local function validate_slice(app, limit, t)
           infos[ikey] = info
         end
         -- a dataset deleted since the answer: its data goes with it, as in AEP
+        if not info then recall(xaction) end
         if info then
           local start = received - received % wms
           local w = load_window(ctx, windows, sandbox, ds, flow, inlet, start, wms, t)
-          local entity = text and (lines.has_long_number(text) and json.decode(text)
-            or cjson_safe.decode(text))
+          local entity = recall(xaction)
+          if entity == nil and text then
+            entity = lines.has_long_number(text) and json.decode(text) or cjson_safe.decode(text)
+          end
           local ok, violations, ops
           local size = text and #text or 0 -- the bytes received (a raw record before its mapping)
           if dp then entity, text, violations, ops = dataprep_stream.prepare(ctx, sandbox, dp, entity) end
@@ -378,6 +403,7 @@ end
 
 function M.reset(app)
   M.setup(app.store)
+  remembered, nremembered = {}, 0
   app.store.db:exec("DELETE FROM ingest_pending; DELETE FROM ingest_windows;")
 end
 

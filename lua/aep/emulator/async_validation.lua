@@ -373,8 +373,16 @@ end
 -- closes | nil (nothing to do). The serve loop's idle hook.
 function M.step(app, limit)
   M.setup(app.store)
+  -- the identity links of the records the last slices stored: a step of their own
+  if ingest.links_due() then
+    ingest.flush_links()
+    return true
+  end
   local t = ids.now_ms()
-  local n = validate_slice(app, limit or M.SLICE, t)
+  ingest.defer_links = true
+  local ok, n = pcall(validate_slice, app, limit or M.SLICE, t)
+  ingest.defer_links = false
+  if not ok then error(n, 0) end
   close_windows(app, t)
   if n > 0 then return true end
   -- the next thing due: the oldest pending message (after --validation-delay) or a window's end

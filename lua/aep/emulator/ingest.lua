@@ -161,6 +161,13 @@ function M.setup(store)
   load_dropping(store)
 end
 
+-- ingest.links_due() -> true when LINK_BATCH records or more wait for their links. A caller that
+-- sets ingest.defer_links (the streaming slice: async_validation.lua) flushes them itself, as a
+-- step of its own, so that a slice and a flush never hold the server together.
+function M.links_due()
+  return unlinked >= M.LINK_BATCH
+end
+
 -- ingest.flush_links(): link every record written after the watermark (profiles.lua calls it
 -- before walking the graph). Transactional, inside a caller's transaction or on its own: the
 -- watermark moves with the links, so a rollback leaves both as they were.
@@ -422,7 +429,7 @@ function M.insert(info, batch_id, xaction_id, received_ms, status, entity, entit
   if idents then
     -- linked later, in bulk, from idents (M.flush_links)
     unlinked = unlinked + 1
-    if unlinked >= M.LINK_BATCH then M.flush_links() end
+    if unlinked >= M.LINK_BATCH and not M.defer_links then M.flush_links() end
   end
 end
 

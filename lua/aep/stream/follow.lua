@@ -147,20 +147,17 @@ local function matcher(t, entity_of)
       for k = 1, t.n do if t.xid[k] then by_xid[t.xid[k]] = k end end
     end
     local em = type(line._emulator) == "table" and line._emulator or nil
-    if em and em.xactionId then
-      -- the emulator names the message: one this run did not send (another run's, in a batch
-      -- both wrote to) is not ours, not an unmatched failure
-      local k = by_xid[em.xactionId]
-      if k then return k, "xactionId" end
-      return nil, "foreign"
-    end
+    if em and em.xactionId and by_xid[em.xactionId] then return by_xid[em.xactionId], "xactionId" end
+    -- the emulator names every message it keeps; one this run cannot match in any way was sent by
+    -- another (a batch both wrote to): not ours, rather than a failure that could not be matched
+    local other = em and em.xactionId and "foreign" or nil
     local rec = require("aep.diagnostics").record_of(line)
-    if type(rec) ~= "table" then return nil end
+    if type(rec) ~= "table" then return nil, other end
     if not by_id then index() end
     if type(rec._id) == "string" and by_id[rec._id] then return by_id[rec._id], "_id" end
     local c = canonical(rec)
     if c and by_text[c] then return by_text[c], "record" end
-    return nil
+    return nil, other
   end
 end
 

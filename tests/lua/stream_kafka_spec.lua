@@ -180,12 +180,12 @@ describe("aep stream --from kafka", function()
     local n = 300
     local values = {}
     for i = 1, n do values[i] = record(i, "two") end
-    produce("loyalty2", values)
     -- The survivor waits idle long enough to see the other's death (4 s session timeout) and the
     -- rebalance that follows (3 s on the mock). Under the sanitizer build with the rest of the suite
     -- running beside it, the takeover was seen to come later than 15 s and once later than 30 s,
     -- so it waits up to 90 s idle before it gives up.
-    local extra = { "--batch-size", "10", "--concurrency", "2", "--idle-exit", "90", "--progress-interval", "0.2" }
+    local extra = { "--batch-size", "10", "--concurrency", "2", "--idle-exit", "90", "--progress-interval", "0.2",
+                    "--verbose" }
     -- either consumer may be the one the group serves first (they start together, and the first
     -- to find the dataflow runs ahead): the one that has read enough is killed, the other survives
     local function start(name)
@@ -195,6 +195,17 @@ describe("aep stream --from kafka", function()
       return spawn.spawn(argv, nil, { stderr = dir .. "/" .. name .. ".err" })
     end
     local procs = { a = start("a"), b = start("b") }
+    -- the records go to the topic once the group has settled with two partitions each (--verbose
+    -- says "assigned"): produced before, the consumer that joined first could read a partition to
+    -- its end before the rebalance, and the other would own partitions with nothing left in them
+    local function assigned_two(name)
+      return (read(dir .. "/" .. name .. ".err") or ""):find("kafka: assigned 2 partition(s)", 1, true) ~= nil
+    end
+    for _ = 1, MAX_POLLS do
+      if assigned_two("a") and assigned_two("b") then break end
+      require("aep.host").sleep(0.1)
+    end
+    produce("loyalty2", values)
     -- how many records a consumer has read, from its latest progress line
     local function read_so_far(name)
       local last = 0
